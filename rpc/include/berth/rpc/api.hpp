@@ -1,0 +1,207 @@
+// api: the methods berthd serves to the berth CLI and remote clients, and their payloads.
+//
+// Plain structs with MSGPACK_DEFINE_MAP: a map of named fields on the wire, so fields can be
+// added without breaking older clients (unknown keys are ignored, missing keys keep their
+// defaults). actors/vocabulary.hpp adds inspect() for the daemon's actors. docs/protocol.md
+// lists every method with its argument and result.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifndef MSGPACK_NO_BOOST
+#define MSGPACK_NO_BOOST
+#endif
+#include <msgpack.hpp>
+
+namespace berth::api {
+
+/// Version of the CLI <-> berthd protocol.
+constexpr uint32_t protocol_version = 1;
+
+/// Method names served by berthd.
+namespace method {
+constexpr std::string_view system_info = "system.info";            ///< -> system_info
+constexpr std::string_view system_ping = "system.ping";            ///< -> empty
+constexpr std::string_view image_list = "image.list";              ///< -> [image_info]
+constexpr std::string_view image_load_begin = "image.load.begin";  ///< -> upload
+constexpr std::string_view image_load_chunk = "image.load.chunk";  ///< upload_chunk -> empty
+constexpr std::string_view image_load_end = "image.load.end";      ///< upload -> [image_info]
+constexpr std::string_view container_create = "container.create";  ///< container_spec -> created
+constexpr std::string_view container_start = "container.start";    ///< container_ref -> empty
+constexpr std::string_view container_attach = "container.attach";  ///< container_ref -> stream
+constexpr std::string_view container_wait = "container.wait";      ///< container_ref -> exit_info
+constexpr std::string_view container_stop = "container.stop";      ///< stop_request -> empty
+constexpr std::string_view container_remove = "container.remove";  ///< remove_request -> empty
+constexpr std::string_view container_list = "container.list";      ///< list_request -> [container_info]
+constexpr std::string_view container_inspect = "container.inspect";  ///< container_ref -> container_info
+constexpr std::string_view container_logs = "container.logs";      ///< logs_request -> stream
+}  // namespace method
+
+/// Notification names sent by berthd on a stream.
+namespace notice {
+constexpr std::string_view stream_data = "stream.data";  ///< stream_data
+constexpr std::string_view stream_end = "stream.end";    ///< stream_end
+}  // namespace notice
+
+/// An argument or result without fields.
+struct empty {
+  template <class Packer>
+  void msgpack_pack(Packer& pk) const { pk.pack_map(0); }
+  void msgpack_unpack(const msgpack::object&) {}
+};
+
+/// Result of system.info.
+struct system_info {
+  std::string version;            ///< berthd's version.
+  uint32_t protocol = protocol_version;
+  std::string accelerator;        ///< "kvm" or "tcg".
+  std::string accelerator_note;   ///< Why this accelerator was chosen.
+  std::string kernel;             ///< Path of the guest kernel.
+  std::string kernel_version;     ///< Its release string.
+  std::string agent_transport;    ///< "vsock" or "virtio-serial".
+  std::string data_root;          ///< Where berthd keeps its state.
+  std::string qemu;               ///< QEMU binary and version.
+  uint32_t containers = 0;
+  uint32_t containers_running = 0;
+  uint32_t images = 0;
+  MSGPACK_DEFINE_MAP(version, protocol, accelerator, accelerator_note, kernel, kernel_version,
+                     agent_transport, data_root, qemu, containers, containers_running, images);
+};
+
+/// An image as `image ls` shows it.
+struct image_info {
+  std::string id;                 ///< "sha256:<hex>" of the image config.
+  std::vector<std::string> tags;  ///< Normalized references ("busybox:latest").
+  std::string manifest_digest;    ///< Digest of the manifest it was loaded or pulled from.
+  std::string os;
+  std::string architecture;
+  uint64_t size = 0;              ///< Bytes of its (compressed) layers.
+  uint64_t disk_size = 0;         ///< Bytes of its erofs image disk.
+  int64_t created = 0;            ///< Unix time (s) from the image config, 0 if absent.
+  MSGPACK_DEFINE_MAP(id, tags, manifest_digest, os, architecture, size, disk_size, created);
+};
+
+/// Returned by image.load.begin; names the upload in the chunk and end calls.
+struct upload {
+  uint32_t upload_id = 0;
+  MSGPACK_DEFINE_MAP(upload_id);
+};
+
+/// Argument of image.load.chunk: the next bytes of an OCI archive (a tar).
+struct upload_chunk {
+  uint32_t upload_id = 0;
+  std::vector<char> data;  ///< At most 1 MiB.
+  MSGPACK_DEFINE_MAP(upload_id, data);
+};
+
+/// Argument of container.create: what `berth run` and `berth create` ask for.
+struct container_spec {
+  std::string name;                     ///< Empty: berthd picks one.
+  std::string image;                    ///< Reference as typed ("busybox").
+  std::vector<std::string> cmd;         ///< Arguments after the image; empty: the image's Cmd.
+  std::vector<std::string> entrypoint;  ///< --entrypoint, when entrypoint_set.
+  bool entrypoint_set = false;          ///< Distinguishes --entrypoint "" from no flag.
+  std::vector<std::string> env;         ///< -e KEY=VALUE, applied over the image's Env.
+  std::string workdir;                  ///< -w; empty: the image's WorkingDir.
+  std::string user;                     ///< -u; empty: the image's User.
+  std::string hostname;                 ///< -h; empty: the short container id.
+  double cpus = 0;                      ///< --cpus; 0: the daemon's default.
+  int64_t memory = 0;                   ///< --memory in bytes; 0: the daemon's default.
+  bool auto_remove = false;             ///< --rm: removed when it exits.
+  MSGPACK_DEFINE_MAP(name, image, cmd, entrypoint, entrypoint_set, env, workdir, user, hostname,
+                     cpus, memory, auto_remove);
+};
+
+/// Result of container.create.
+struct created {
+  std::string id;
+  std::string name;
+  MSGPACK_DEFINE_MAP(id, name);
+};
+
+/// Names a container by name, id or unique id prefix.
+struct container_ref {
+  std::string container;
+  MSGPACK_DEFINE_MAP(container);
+};
+
+/// Argument of container.stop.
+struct stop_request {
+  std::string container;
+  int32_t timeout = 10;  ///< Seconds between the stop signal and SIGKILL; -1 waits forever.
+  MSGPACK_DEFINE_MAP(container, timeout);
+};
+
+/// Argument of container.remove.
+struct remove_request {
+  std::string container;
+  bool force = false;  ///< Stop a running container first.
+  MSGPACK_DEFINE_MAP(container, force);
+};
+
+/// Argument of container.list.
+struct list_request {
+  bool all = false;  ///< Include containers that are not running.
+  MSGPACK_DEFINE_MAP(all);
+};
+
+/// Argument of container.logs.
+struct logs_request {
+  std::string container;
+  bool timestamps = false;
+  MSGPACK_DEFINE_MAP(container, timestamps);
+};
+
+/// A container as `ps` and `inspect` show it.
+struct container_info {
+  std::string id;
+  std::string name;
+  std::string image;                 ///< Reference as typed at create.
+  std::string image_id;
+  std::vector<std::string> command;  ///< The resolved argv of the main process.
+  std::string state;                 ///< created, starting, running, stopping, exited.
+  int32_t exit_code = 0;
+  std::string reason;                ///< Why it exited, or why it failed to start.
+  int64_t created = 0;               ///< Unix time in nanoseconds.
+  int64_t started = 0;
+  int64_t finished = 0;
+  int64_t pid = 0;                   ///< Host pid of its QEMU, 0 when not running.
+  uint32_t cpus = 0;
+  int64_t memory = 0;                ///< Guest memory in bytes.
+  bool auto_remove = false;
+  MSGPACK_DEFINE_MAP(id, name, image, image_id, command, state, exit_code, reason, created,
+                     started, finished, pid, cpus, memory, auto_remove);
+};
+
+/// Result of container.wait.
+struct exit_info {
+  int32_t exit_code = 0;
+  std::string reason;
+  MSGPACK_DEFINE_MAP(exit_code, reason);
+};
+
+/// Result of calls that open a stream of notifications.
+struct stream {
+  uint32_t stream_id = 0;
+  MSGPACK_DEFINE_MAP(stream_id);
+};
+
+/// One piece of a stream: bytes of stdout (1) or stderr (2).
+struct stream_data {
+  uint32_t stream_id = 0;
+  uint8_t fd = 1;
+  int64_t time = 0;  ///< Unix time in nanoseconds when the bytes were written, if known.
+  std::vector<char> data;
+  MSGPACK_DEFINE_MAP(stream_id, fd, time, data);
+};
+
+/// The last notification of a stream.
+struct stream_end {
+  uint32_t stream_id = 0;
+  MSGPACK_DEFINE_MAP(stream_id);
+};
+
+}  // namespace berth::api

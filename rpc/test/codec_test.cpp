@@ -1,0 +1,206 @@
+// Tests for the msgpack-RPC codec: framing, shape checks and the limits that keep a hostile peer
+// from crashing or exhausting the process that decodes.
+#include "berth/rpc/codec.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace berth;
+using namespace berth::rpc;
+
+namespace {
+
+struct point {
+  int x = 0;
+  std::string name;
+  MSGPACK_DEFINE_MAP(x, name);
+};
+
+std::vector<message> decode_all(decoder& dec, const std::string& bytes) {
+  dec.feed(bytes.data(), bytes.size());
+  std::vector<message> out;
+  message m;
+  while (dec.next(m)) out.push_back(std::move(m));
+  return out;
+}
+
+// A msgpack array header claiming `n` elements, with none of them following.
+std::string array_header(uint32_t n) {
+  byte_buffer buf;
+  msgpack::packer<byte_buffer>(buf).pack_array(n);
+  return buf.data;
+}
+
+}  // namespace
+
+TEST_CASE("a request, a response and a notification survive encoding and decoding") {
+  decoder dec;
+  auto bytes = encode_request(7, "container.start", point{3, "web"}) +
+               encode_result(7, point{4, "ok"}) + encode_notification("stream.data", point{5, "x"});
+  auto msgs = decode_all(dec, bytes);
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[0].type == kind::request);
+  CHECK(msgs[0].id == 7);
+  CHECK(msgs[0].method == "container.start");
+  CHECK(arg<point>(msgs[0]).name == "web");
+  CHECK(msgs[1].type == kind::response);
+  CHECK(result_as<point>(msgs[1]).x == 4);
+  CHECK(msgs[2].type == kind::notification);
+  CHECK(arg<point>(msgs[2]).x == 5);
+  CHECK(dec.buffered() == 0);
+}
+
+TEST_CASE("a message fed one byte at a time is decoded once it is complete") {
+  decoder dec;
+  auto bytes = encode_request(1, "ping", point{1, std::string(1000, 'a')});
+  message m;
+  for (std::size_t i = 0; i + 1 < bytes.size(); ++i) {
+    dec.feed(bytes.data() + i, 1);
+    REQUIRE_FALSE(dec.next(m));
+  }
+  dec.feed(bytes.data() + bytes.size() - 1, 1);
+  REQUIRE(dec.next(m));
+  CHECK(arg<point>(m).name.size() == 1000);
+}
+
+TEST_CASE("a decoded message stays valid after the decoder moves on") {
+  decoder dec;
+  message first;
+  auto a = encode_request(1, "a", point{1, "first-payload"});
+  dec.feed(a.data(), a.size());
+  REQUIRE(dec.next(first));
+  for (int i = 0; i < 100; ++i) {
+    auto b = encode_request(2, "b", point{2, std::string(4096, 'z')});
+    message m;
+    dec.feed(b.data(), b.size());
+    REQUIRE(dec.next(m));
+  }
+  CHECK(arg<point>(first).name == "first-payload");
+}
+
+TEST_CASE("a request without arguments has an empty params array") {
+  decoder dec;
+  auto msgs = decode_all(dec, encode_request(9, "system.info"));
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].params.via.array.size == 0);
+  CHECK(arg<point>(msgs[0]).x == 0);
+  CHECK(packed_arg(msgs[0]) == std::string("\x80", 1));
+}
+
+TEST_CASE("an error response carries its class and message") {
+  decoder dec;
+  auto msgs = decode_all(dec, encode_error(3, errc::not_found, "no such container: web"));
+  REQUIRE(msgs.size() == 1);
+  auto err = error_of(msgs[0]);
+  CHECK(err.code == errc::not_found);
+  CHECK(err.message == "no such container: web");
+  try {
+    result_as<point>(msgs[0]);
+    FAIL("result_as did not throw");
+  } catch (const call_error& e) {
+    CHECK(e.code() == errc::not_found);
+  }
+}
+
+TEST_CASE("an error code this build does not know is read as internal") {
+  decoder dec;
+  byte_buffer buf;
+  msgpack::packer<byte_buffer> pk(buf);
+  pk.pack_array(4).pack(1).pack(1);
+  pk.pack_map(2).pack(std::string("code")).pack(200).pack(std::string("message")).pack(std::string("?"));
+  pk.pack_nil();
+  auto msgs = decode_all(dec, buf.data);
+  CHECK(error_of(msgs.at(0)).code == errc::internal);
+}
+
+TEST_CASE("arguments of the wrong type are an invalid_argument error, not a crash") {
+  decoder dec;
+  std::map<std::string, std::string> wrong{{"x", "not a number"}};
+  auto msgs = decode_all(dec, encode_request(1, "m", wrong));
+  try {
+    arg<point>(msgs.at(0));
+    FAIL("arg did not throw");
+  } catch (const call_error& e) {
+    CHECK(e.code() == errc::invalid_argument);
+  }
+}
+
+TEST_CASE("a message larger than the limit is rejected while it is still arriving") {
+  limits lim;
+  lim.max_message = 1024;
+  decoder dec(lim);
+  auto bytes = encode_request(1, "big", point{0, std::string(4096, 'x')});
+  CHECK_THROWS_AS(dec.feed(bytes.data(), bytes.size()), protocol_error);
+  decoder dec2(lim);
+  dec2.feed(bytes.data(), 1000);
+  message m;
+  CHECK_FALSE(dec2.next(m));
+  CHECK_THROWS_AS(dec2.feed(bytes.data() + 1000, 100), protocol_error);
+}
+
+TEST_CASE("nesting deeper than the limit is rejected") {
+  limits lim;
+  lim.max_depth = 8;
+  decoder dec(lim);
+  std::string bytes;
+  for (int i = 0; i < 50; ++i) bytes += array_header(1);
+  bytes += '\x00';
+  dec.feed(bytes.data(), bytes.size());
+  message m;
+  CHECK_THROWS_AS(dec.next(m), protocol_error);
+}
+
+TEST_CASE("an array header claiming more elements than the limit is rejected at once") {
+  decoder dec;  // default: 65536 elements
+  auto bytes = array_header(4) + std::string("\x00", 1) + std::string("\x01", 1) +
+               std::string("\xa1m", 2) + array_header(0xffffffffu);
+  dec.feed(bytes.data(), bytes.size());
+  message m;
+  CHECK_THROWS_AS(dec.next(m), protocol_error);
+}
+
+TEST_CASE("messages of the wrong shape are protocol errors") {
+  auto reject = [](const std::string& bytes) {
+    decoder dec;
+    dec.feed(bytes.data(), bytes.size());
+    message m;
+    CHECK_THROWS_AS(dec.next(m), protocol_error);
+  };
+  SECTION("not an array") { reject(pack(42)); }
+  SECTION("unknown type") { reject(pack(std::make_tuple(3, 1, "m", std::vector<int>{}))); }
+  SECTION("method not a string") { reject(pack(std::make_tuple(0, 1, 5, std::vector<int>{}))); }
+  SECTION("empty method") { reject(pack(std::make_tuple(0, 1, "", std::vector<int>{}))); }
+  SECTION("params not an array") { reject(pack(std::make_tuple(0, 1, "m", 5))); }
+  SECTION("id not a uint32") { reject(pack(std::make_tuple(0, -1, "m", std::vector<int>{}))); }
+  SECTION("id too large") {
+    reject(pack(std::make_tuple(0, uint64_t{1} << 40, "m", std::vector<int>{})));
+  }
+  SECTION("request with three elements") { reject(pack(std::make_tuple(0, 1, "m"))); }
+  SECTION("notification with four elements") {
+    reject(pack(std::make_tuple(2, "m", std::vector<int>{}, 1)));
+  }
+  SECTION("a byte msgpack never uses") { reject(std::string("\xc1", 1)); }
+}
+
+TEST_CASE("after reset a decoder forgets a partial message") {
+  decoder dec;
+  auto bytes = encode_request(1, "m", point{});
+  dec.feed(bytes.data(), 3);
+  dec.reset();
+  CHECK(dec.buffered() == 0);
+  auto msgs = decode_all(dec, bytes);
+  CHECK(msgs.size() == 1);
+}
+
+TEST_CASE("raw packed arguments are embedded unchanged") {
+  decoder dec;
+  auto inner = pack(point{11, "raw"});
+  auto msgs = decode_all(dec, encode_request(2, "m", packed_view{inner}) +
+                                  encode_result(2, packed_view{inner}));
+  REQUIRE(msgs.size() == 2);
+  CHECK(arg<point>(msgs[0]).x == 11);
+  CHECK(packed_arg(msgs[0]) == inner);
+  CHECK(result_as<point>(msgs[1]).name == "raw");
+  CHECK(unpack_as<point>(inner).x == 11);
+}
