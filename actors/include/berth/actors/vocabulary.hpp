@@ -5,6 +5,7 @@
 // agent/protocol.hpp, so one struct serves the wire and the actors alike.
 #pragma once
 
+#include "berth/actors/records.hpp"
 #include "berth/agent/protocol.hpp"
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/errc.hpp"
@@ -29,6 +30,30 @@ std::string describe(const caf::error& err);
 /// Makes a caf::error of class `code` carrying `text`.
 inline caf::error make_error(errc code, std::string text) {
   return caf::make_error(code, std::move(text));
+}
+
+}  // namespace berth
+
+namespace berth {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_record& x) {
+  return f(caf::meta::type_name("container_record"), x.id, x.name, x.image, x.image_id,
+           x.image_disk, x.process, x.stop_signal, x.cpus, x.memory, x.auto_remove, x.state,
+           x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_record& x) {
+  return f(caf::meta::type_name("image_record"), x.id, x.tags, x.manifest_digest, x.os,
+           x.architecture, x.layers, x.size, x.disk, x.disk_size, x.created, x.loaded,
+           x.entrypoint, x.cmd, x.env, x.workdir, x.user, x.stop_signal);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_runtime& x) {
+  return f(caf::meta::type_name("image_runtime"), x.id, x.reference, x.disk, x.entrypoint, x.cmd,
+           x.env, x.workdir, x.user, x.stop_signal);
 }
 
 }  // namespace berth
@@ -95,6 +120,11 @@ typename Inspector::result_type inspect(Inspector& f, created& x) {
 
 CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
 
+  CAF_ADD_TYPE_ID(berth, (berth::container_record))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::container_record>))
+  CAF_ADD_TYPE_ID(berth, (berth::image_record))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::image_record>))
+  CAF_ADD_TYPE_ID(berth, (berth::image_runtime))
   CAF_ADD_TYPE_ID(berth, (berth::agent::process_spec))
   CAF_ADD_TYPE_ID(berth, (berth::agent::exit_status))
   CAF_ADD_TYPE_ID(berth, (berth::agent::output_chunk))
@@ -108,5 +138,36 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(berth, (berth::api::created))
   CAF_ADD_TYPE_ID(berth, (std::vector<std::string>))
   CAF_ADD_TYPE_ID(berth, (std::vector<char>))
+
+  // Atoms: the verbs of berth's actors (text at most 10 characters, each unique).
+  CAF_ADD_ATOM(berth, berth, restart_atom, "restart")
+  CAF_ADD_ATOM(berth, berth, create_atom, "create")
+  CAF_ADD_ATOM(berth, berth, start_atom, "start")
+  CAF_ADD_ATOM(berth, berth, stop_atom, "stop")
+  CAF_ADD_ATOM(berth, berth, remove_atom, "remove")
+  CAF_ADD_ATOM(berth, berth, list_atom, "list")
+  CAF_ADD_ATOM(berth, berth, inspect_atom, "inspect")
+  CAF_ADD_ATOM(berth, berth, wait_atom, "wait")
+  CAF_ADD_ATOM(berth, berth, attach_atom, "attach")
+  CAF_ADD_ATOM(berth, berth, detach_atom, "detach")
+  CAF_ADD_ATOM(berth, berth, logs_atom, "logs")
+  CAF_ADD_ATOM(berth, berth, info_atom, "info")
+  CAF_ADD_ATOM(berth, berth, load_atom, "load")
+  CAF_ADD_ATOM(berth, berth, resolve_atom, "resolve")
+  CAF_ADD_ATOM(berth, berth, shutdown_atom, "shutdown")
+  CAF_ADD_ATOM(berth, berth, call_atom, "call")
+  CAF_ADD_ATOM(berth, berth, notice_atom, "notice")
+  CAF_ADD_ATOM(berth, berth, closed_atom, "closed")
+  CAF_ADD_ATOM(berth, berth, exited_atom, "exited")
+  CAF_ADD_ATOM(berth, berth, output_atom, "output")
+  CAF_ADD_ATOM(berth, berth, end_atom, "end")
+  CAF_ADD_ATOM(berth, berth, tick_atom, "tick")
+  CAF_ADD_ATOM(berth, berth, go_atom, "go")
+  CAF_ADD_ATOM(berth, berth, save_atom, "save")
+  CAF_ADD_ATOM(berth, berth, erase_atom, "erase")
+  CAF_ADD_ATOM(berth, berth, all_atom, "all")
+  CAF_ADD_ATOM(berth, berth, container_atom, "container")
+  CAF_ADD_ATOM(berth, berth, image_atom, "image")
+  CAF_ADD_ATOM(berth, berth, upload_atom, "upload")
 
 CAF_END_TYPE_ID_BLOCK(berth)

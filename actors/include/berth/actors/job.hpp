@@ -1,0 +1,40 @@
+// job: running blocking work (disk images, process spawns, file reads) off the scheduler.
+//
+// Actors never block. A job runs a function on a detached actor (its own thread), answers the
+// actor that asked with the function's caf::expected result, and ends. The caller handles the
+// answer with .then(...) like any other response.
+#pragma once
+
+#include "berth/actors/vocabulary.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/expected.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/result.hpp>
+#include <caf/spawn_options.hpp>
+
+#include <type_traits>
+
+namespace berth {
+
+/// Runs `fn` (returning caf::expected<T>) on its own thread; returns the response handle of a
+/// request for its result, to be continued with .then(on_value, on_error).
+template <class Self, class F>
+auto run_job(Self* self, F fn) {
+  using expected_t = std::invoke_result_t<F>;
+  using value_t = typename expected_t::value_type;
+  auto worker = self->template spawn<caf::detached>(
+      [fn = std::move(fn)](caf::event_based_actor* job) mutable -> caf::behavior {
+        return {
+            [job, fn = std::move(fn)](go_atom) mutable -> caf::result<value_t> {
+              auto r = fn();
+              job->quit();
+              if (!r) return std::move(r.error());
+              return std::move(*r);
+            },
+        };
+      });
+  return self->request(worker, caf::infinite, go_atom_v);
+}
+
+}  // namespace berth

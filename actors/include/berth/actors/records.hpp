@@ -1,0 +1,85 @@
+// records: what berthd keeps durably about containers and images.
+//
+// Plain structs, stored by the store actor as msgpack maps (fields can be added without a schema
+// migration), passed between actors with inspect() from vocabulary.hpp. CAF-free.
+#pragma once
+
+#include "berth/agent/protocol.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+/// The lifecycle states of a container, as `ps` shows them.
+namespace state {
+inline constexpr const char* created = "created";
+inline constexpr const char* starting = "starting";
+inline constexpr const char* running = "running";
+inline constexpr const char* stopping = "stopping";
+inline constexpr const char* exited = "exited";
+}  // namespace state
+
+/// A container: its spec as resolved at create time, and where it is in its lifecycle.
+struct container_record {
+  std::string id;          ///< 64 hex digits.
+  std::string name;
+  std::string image;       ///< Reference as typed at create.
+  std::string image_id;    ///< "sha256:..." of the image config.
+  std::string image_disk;  ///< Path of the image's erofs disk.
+  agent::process_spec process;  ///< The main process, with image config and flags applied.
+  std::string stop_signal = "SIGTERM";
+  uint32_t cpus = 1;
+  int64_t memory = 0;      ///< Bytes the workload may use; the VM gets a fixed overhead on top.
+  bool auto_remove = false;
+  std::string state = state::created;
+  int32_t exit_code = 0;
+  std::string reason;      ///< Why it exited or failed to start.
+  int64_t created = 0;     ///< Unix time in nanoseconds.
+  int64_t started = 0;
+  int64_t finished = 0;
+  int64_t qemu_pid = 0;    ///< Host pid of the VM while it runs.
+  MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
+                     auto_remove, state, exit_code, reason, created, started, finished, qemu_pid);
+};
+
+/// An image: where its content and disk are, and its names.
+struct image_record {
+  std::string id;                  ///< "sha256:<hex>" of the config blob.
+  std::vector<std::string> tags;   ///< Full references ("docker.io/library/busybox:latest").
+  std::string manifest_digest;
+  std::string os;
+  std::string architecture;
+  std::vector<std::string> layers;  ///< Layer digests, bottom first.
+  uint64_t size = 0;               ///< Bytes of the compressed layers.
+  std::string disk;                ///< Path of the erofs image disk.
+  uint64_t disk_size = 0;
+  int64_t created = 0;             ///< Unix seconds from the image config.
+  int64_t loaded = 0;              ///< Unix nanoseconds when berthd got it.
+  // What containers take from the image config.
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::string user;
+  std::string stop_signal;
+  MSGPACK_DEFINE_MAP(id, tags, manifest_digest, os, architecture, layers, size, disk, disk_size,
+                     created, loaded, entrypoint, cmd, env, workdir, user, stop_signal);
+};
+
+/// What a container needs of its image to be created: the disk and the config defaults.
+struct image_runtime {
+  std::string id;
+  std::string reference;  ///< The full reference it was found under.
+  std::string disk;
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::string user;
+  std::string stop_signal;
+  MSGPACK_DEFINE_MAP(id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal);
+};
+
+}  // namespace berth

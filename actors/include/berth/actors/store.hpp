@@ -1,0 +1,33 @@
+// store: the typed handle of berthd's metadata store, the single writer of DATA/berth.db.
+//
+// The implementation lives in supervisor/ (it is a child of the root supervisor); the handle is
+// here because every component that persists something talks to it. Writes are answered only
+// after the SQLite transaction committed, so an acknowledged write survives kill -9.
+#pragma once
+
+#include "berth/actors/vocabulary.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace berth {
+
+/// Registry name of the store.
+inline constexpr const char* store_name = "store";
+
+/// The metadata store.
+using store_actor = caf::typed_actor<
+    /// Inserts or replaces a container record.
+    caf::replies_to<save_atom, container_record>::with<void>,
+    /// Deletes a container record by id.
+    caf::replies_to<erase_atom, container_atom, std::string>::with<void>,
+    /// Every container record.
+    caf::replies_to<list_atom, container_atom>::with<std::vector<container_record>>,
+    /// Inserts or replaces an image record.
+    caf::replies_to<save_atom, image_record>::with<void>,
+    /// Deletes an image record by id.
+    caf::replies_to<erase_atom, image_atom, std::string>::with<void>,
+    /// Every image record.
+    caf::replies_to<list_atom, image_atom>::with<std::vector<image_record>>>;
+
+}  // namespace berth

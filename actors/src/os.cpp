@@ -1,0 +1,250 @@
+// os.cpp: file descriptors, durable writes and process spawning.
+#include "berth/actors/os.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace berth::os {
+
+namespace fs = std::filesystem;
+
+void unique_fd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+std::system_error sys_error(int err, std::string_view what) {
+  return std::system_error(err, std::generic_category(), std::string(what));
+}
+
+namespace {
+
+void write_all(int fd, const char* p, std::size_t n, std::string_view what) {
+  while (n > 0) {
+    auto w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw sys_error(errno, what);
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+}  // namespace
+
+void fsync_dir(const fs::path& dir) {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw sys_error(errno, "open " + dir.string());
+  if (::fsync(fd.get()) != 0) throw sys_error(errno, "fsync " + dir.string());
+}
+
+void write_file_atomic(const fs::path& path, std::string_view data, mode_t mode) {
+  auto dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  auto tmp = dir / ("." + path.filename().string() + ".tmp-" + random_hex(6));
+  unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) throw sys_error(errno, "create " + tmp.string());
+  try {
+    write_all(fd.get(), data.data(), data.size(), "write " + tmp.string());
+    if (::fsync(fd.get()) != 0) throw sys_error(errno, "fsync " + tmp.string());
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw sys_error(errno, "rename " + path.string());
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  fsync_dir(dir);
+}
+
+std::string read_file(const fs::path& path, std::size_t max_bytes) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw sys_error(errno, "open " + path.string());
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    auto n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw sys_error(errno, "read " + path.string());
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes)
+      throw sys_error(EFBIG, "read " + path.string());
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  std::size_t got = 0;
+  while (got < bytes) {
+    auto n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw sys_error(errno, "getrandom");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char c : raw) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const spawn_options& opts) {
+  if (argv.empty()) throw sys_error(EINVAL, "spawn: empty argv");
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  unique_fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!devnull) throw sys_error(errno, "open /dev/null");
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw sys_error(errno, "pipe");
+  unique_fd err_read(err_pipe[0]), err_write(err_pipe[1]);
+  // The fds that survive exec besides 0-2, sorted, so the child can close the gaps between them.
+  std::vector<int> keep(opts.keep_fds);
+  keep.push_back(err_pipe[1]);
+  std::sort(keep.begin(), keep.end());
+  int fds[3] = {opts.stdin_fd >= 0 ? opts.stdin_fd : devnull.get(),
+                opts.stdout_fd >= 0 ? opts.stdout_fd : devnull.get(),
+                opts.stderr_fd >= 0 ? opts.stderr_fd : devnull.get()};
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child. Move the three standard fds out of the way of each other first, then install them.
+    int moved[3];
+    for (int i = 0; i < 3; ++i) moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + 64);
+    for (int i = 0; i < 3; ++i) ::dup2(moved[i], i);
+    for (int fd : opts.keep_fds) {
+      int flags = ::fcntl(fd, F_GETFD);
+      if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    // Close everything else except the error pipe (close-on-exec) and the kept fds.
+    unsigned lo = 3;
+    for (int k : keep) {
+      if (static_cast<unsigned>(k) > lo) ::close_range(lo, static_cast<unsigned>(k) - 1, 0);
+      lo = static_cast<unsigned>(k) + 1;
+    }
+    ::close_range(lo, ~0u, 0);
+    if (opts.new_session) ::setsid();
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execvp(args[0], args.data());
+    int e = errno;
+    [[maybe_unused]] auto n = ::write(err_write.get(), &e, sizeof e);
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) throw sys_error(fork_errno, "fork");
+  err_write.reset();
+  int child_errno = 0;
+  ssize_t n;
+  do n = ::read(err_read.get(), &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  if (n == sizeof child_errno) {
+    ::waitpid(pid, nullptr, 0);
+    throw sys_error(child_errno, "exec " + argv[0]);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+bool process_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
+  char state = line[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
+run_result run(const std::vector<std::string>& argv,
+               std::optional<std::chrono::milliseconds> timeout, std::size_t max_capture,
+               int stdin_fd, int stdout_fd) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw sys_error(errno, "pipe");
+  unique_fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw sys_error(errno, "pipe");
+  unique_fd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  spawn_options opts;
+  opts.stdin_fd = stdin_fd;
+  opts.stdout_fd = stdout_fd >= 0 ? stdout_fd : out_w.get();
+  opts.stderr_fd = err_w.get();
+  run_result result;
+  pid_t pid = spawn(argv, opts);
+  out_w.reset();
+  err_w.reset();
+  auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
+                          : std::chrono::steady_clock::time_point::max();
+  bool killed = false;
+  pollfd pfds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    int wait_ms = -1;
+    if (timeout) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+    }
+    int r = ::poll(pfds, 2, wait_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0 && !killed) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (pfds[i].fd < 0 || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto n = ::read(pfds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        pfds[i].fd = -1;
+        --open_fds;
+        continue;
+      }
+      auto& sink = i == 0 ? result.output : result.errors;
+      if (sink.size() < max_capture)
+        sink.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), max_capture - sink.size()));
+    }
+  }
+  result.exit_code = wait_exit(pid);
+  if (killed) result.errors += "\n(killed: time limit reached)";
+  return result;
+}
+
+}  // namespace berth::os
