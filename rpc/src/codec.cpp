@@ -40,20 +40,21 @@ void check_params(const msgpack::object& o) {
 
 decoder::decoder(limits lim)
     : limits_(lim),
-      unpacker_(reference_all, nullptr, 64 * 1024, to_unpack_limit(lim)) {}
+      unpacker_(std::make_unique<msgpack::unpacker>(reference_all, nullptr, 64 * 1024,
+                                                    to_unpack_limit(lim))) {}
 
 void decoder::feed(const char* data, std::size_t size) {
-  if (unpacker_.nonparsed_size() + size > limits_.max_message)
+  if (unpacker_->nonparsed_size() + size > limits_.max_message)
     throw protocol_error("message exceeds " + std::to_string(limits_.max_message) + " bytes");
-  unpacker_.reserve_buffer(size);
-  std::memcpy(unpacker_.buffer(), data, size);
-  unpacker_.buffer_consumed(size);
+  unpacker_->reserve_buffer(size);
+  std::memcpy(unpacker_->buffer(), data, size);
+  unpacker_->buffer_consumed(size);
 }
 
 bool decoder::next(message& out) {
   msgpack::object_handle handle;
   try {
-    if (!unpacker_.next(handle)) return false;
+    if (!unpacker_->next(handle)) return false;
   } catch (const msgpack::depth_size_overflow&) {
     throw protocol_error("message nests deeper than " + std::to_string(limits_.max_depth));
   } catch (const msgpack::size_overflow&) {
@@ -96,7 +97,8 @@ bool decoder::next(message& out) {
 }
 
 void decoder::reset() {
-  unpacker_ = msgpack::unpacker(reference_all, nullptr, 64 * 1024, to_unpack_limit(limits_));
+  unpacker_ = std::make_unique<msgpack::unpacker>(reference_all, nullptr, 64 * 1024,
+                                                  to_unpack_limit(limits_));
 }
 
 std::string encode_request(uint32_t id, std::string_view method) {

@@ -204,3 +204,36 @@ TEST_CASE("raw packed arguments are embedded unchanged") {
   CHECK(result_as<point>(msgs[1]).name == "raw");
   CHECK(unpack_as<point>(inner).x == 11);
 }
+
+TEST_CASE("a reset decoder keeps decoding large frames that grow its buffer") {
+  // Regression: reset() once move-assigned msgpack's unpacker, which keeps references into
+  // itself; the next buffer growth with referenced strings then wrote through a dangling pointer.
+  decoder dec;
+  auto partial = encode_request(1, "m", point{});
+  dec.feed(partial.data(), 2);
+  dec.reset();
+  std::string payload(64 * 1024, 'p');
+  std::vector<message> kept;
+  for (int i = 0; i < 100; ++i) {
+    auto bytes = encode_notification("output", point{i, payload});
+    for (std::size_t off = 0; off < bytes.size(); off += 65536) {
+      dec.feed(bytes.data() + off, std::min<std::size_t>(65536, bytes.size() - off));
+      message m;
+      while (dec.next(m)) kept.push_back(std::move(m));
+    }
+  }
+  REQUIRE(kept.size() == 100);
+  CHECK(arg<point>(kept.front()).name == payload);
+  CHECK(arg<point>(kept.back()).x == 99);
+}
+
+TEST_CASE("a moved decoder keeps working") {
+  decoder a;
+  auto bytes = encode_request(1, "m", point{5, std::string(100000, 'q')});
+  a.feed(bytes.data(), 1000);
+  decoder b = std::move(a);
+  b.feed(bytes.data() + 1000, bytes.size() - 1000);
+  message m;
+  REQUIRE(b.next(m));
+  CHECK(arg<point>(m).x == 5);
+}

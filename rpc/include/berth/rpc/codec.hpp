@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -98,11 +99,13 @@ class decoder {
   void reset();
 
   /// Bytes received but not yet part of a returned message.
-  std::size_t buffered() const { return unpacker_.nonparsed_size(); }
+  std::size_t buffered() const { return unpacker_->nonparsed_size(); }
 
  private:
+  // Held by pointer: msgpack's parser keeps references into the unpacker object itself, so it
+  // must never be moved or move-assigned (that corrupts memory on the next buffer growth).
   limits limits_;
-  msgpack::unpacker unpacker_;
+  std::unique_ptr<msgpack::unpacker> unpacker_;
 };
 
 /// Growable byte buffer that msgpack's packer writes into.

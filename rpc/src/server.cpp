@@ -1,0 +1,379 @@
+// server.cpp: the listener broker, session brokers and stream forwarders.
+#include "berth/rpc/server.hpp"
+
+#include "berth/actors/log.hpp"
+#include "berth/actors/os.hpp"
+#include "berth/actors/vocabulary.hpp"
+#include "berth/image/image_actor.hpp"
+#include "berth/rpc/api.hpp"
+#include "berth/rpc/client.hpp"
+#include "berth/rpc/codec.hpp"
+#include "berth/vm/vm_supervisor.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/system_messages.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/send.hpp>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+
+namespace berth::rpc {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+inline constexpr log::logger rpc_log("rpc");
+
+// Forwards one stream's messages to its session, tagged with the stream id. Starts paused:
+// messages wait until the session has sent the response that names the stream (go_atom).
+caf::behavior stream_forwarder(caf::event_based_actor* self, caf::actor session, uint32_t stream) {
+  struct state {
+    bool paused = true;
+    std::vector<caf::message> held;
+  };
+  auto st = std::make_shared<state>();
+  auto forward = [self, session, stream, st](caf::message msg) {
+    if (st->paused) {
+      st->held.push_back(std::move(msg));
+      return;
+    }
+    if (msg.match_element<end_atom>(0)) {
+      self->send(session, end_atom_v, stream);
+      self->quit();
+      return;
+    }
+    self->send(session, output_atom_v, stream, msg.get_as<uint8_t>(2), msg.get_as<int64_t>(3),
+               msg.get_as<std::vector<char>>(4));
+  };
+  return {
+      [forward](output_atom, const std::string& id, uint8_t fd, int64_t time, std::vector<char>& data) {
+        forward(caf::make_message(output_atom_v, id, fd, time, std::move(data)));
+      },
+      [forward](end_atom, const std::string& id) { forward(caf::make_message(end_atom_v, id)); },
+      [st, forward](go_atom) {
+        st->paused = false;
+        auto held = std::move(st->held);
+        for (auto& m : held) forward(std::move(m));
+      },
+  };
+}
+
+struct upload_state {
+  os::unique_fd fd;
+  fs::path path;
+  uint64_t size = 0;
+};
+
+struct session_state {
+  server_options opts;
+  caf::io::connection_handle conn;
+  decoder dec;
+  std::map<uint32_t, upload_state> uploads;
+  std::map<uint32_t, caf::actor> streams;
+  uint32_t next_upload = 1;
+  uint32_t next_stream = 1;
+  bool closing = false;
+
+  ~session_state() {
+    for (auto& [id, up] : uploads) ::unlink(up.path.c_str());
+    for (auto& [id, fwd] : streams) caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
+  }
+};
+
+using session_ptr = std::shared_ptr<session_state>;
+
+void send_bytes(caf::io::broker* self, session_state& st, const std::string& bytes) {
+  if (st.closing) return;
+  self->write(st.conn, bytes.size(), bytes.data());
+  self->flush(st.conn);
+}
+
+template <class T>
+void reply(caf::io::broker* self, session_state& st, uint32_t id, const T& value) {
+  send_bytes(self, st, encode_result(id, value));
+}
+
+void reply_error(caf::io::broker* self, session_state& st, uint32_t id, const caf::error& err) {
+  send_bytes(self, st, encode_error(id, code_of(err), describe(err)));
+}
+
+vm::vm_supervisor_actor vms(caf::io::broker* self) {
+  return self->home_system().registry().get<vm::vm_supervisor_actor>(
+      caf::atom_from_string(vm::vm_supervisor_name));
+}
+
+image::image_actor images(caf::io::broker* self) {
+  return self->home_system().registry().get<image::image_actor>(
+      caf::atom_from_string(image::image_supervisor_name));
+}
+
+caf::error unavailable(const char* what) {
+  return make_error(errc::unavailable, std::string("the ") + what + " service is not running");
+}
+
+// Routes a request whose answer is one value from the vm supervisor.
+template <class Result, class... Ts>
+void vm_call(caf::io::broker* self, const session_ptr& st, uint32_t id, Ts&&... xs) {
+  auto h = vms(self);
+  if (!h) return reply_error(self, *st, id, unavailable("container"));
+  auto handle = self->request(h, caf::infinite, std::forward<Ts>(xs)...);
+  if constexpr (std::is_void_v<Result>)
+    handle.then([self, st, id] { reply(self, *st, id, api::empty{}); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+  else
+    handle.then([self, st, id](Result& r) { reply(self, *st, id, r); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+}
+
+// Opens a stream: spawns its forwarder, asks the vm supervisor to feed it, answers the stream id
+// and releases the forwarder.
+template <class Atom>
+void open_stream(caf::io::broker* self, const session_ptr& st, uint32_t id, Atom atom,
+                 const std::string& container) {
+  auto h = vms(self);
+  if (!h) return reply_error(self, *st, id, unavailable("container"));
+  auto stream = st->next_stream++;
+  auto fwd = self->spawn(stream_forwarder, caf::actor_cast<caf::actor>(self), stream);
+  st->streams.emplace(stream, fwd);
+  self->request(h, caf::infinite, atom, container, fwd)
+      .then(
+          [self, st, id, stream, fwd](const std::string&) {
+            reply(self, *st, id, api::stream{stream});
+            caf::anon_send(fwd, go_atom_v);
+          },
+          [self, st, id, stream, fwd](caf::error& err) {
+            st->streams.erase(stream);
+            caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
+            reply_error(self, *st, id, err);
+          });
+}
+
+void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
+  namespace mth = api::method;
+  auto id = m.id;
+  const auto& name = m.method;
+  if (name == mth::system_ping) return reply(self, *st, id, api::empty{});
+  if (name == mth::system_info) {
+    auto h = vms(self);
+    if (!h) return reply_error(self, *st, id, unavailable("container"));
+    self->request(h, caf::infinite, info_atom_v)
+        .then(
+            [self, st, id](api::system_info& info) {
+              info.version = st->opts.version;
+              auto imgs = images(self);
+              if (!imgs) return reply(self, *st, id, info);
+              self->request(imgs, caf::infinite, list_atom_v)
+                  .then(
+                      [self, st, id, info](std::vector<api::image_info>& list) mutable {
+                        info.images = static_cast<uint32_t>(list.size());
+                        reply(self, *st, id, info);
+                      },
+                      [self, st, id, info](caf::error&) { reply(self, *st, id, info); });
+            },
+            [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+    return;
+  }
+  if (name == mth::image_list) {
+    auto h = images(self);
+    if (!h) return reply_error(self, *st, id, unavailable("image"));
+    self->request(h, caf::infinite, list_atom_v)
+        .then([self, st, id](std::vector<api::image_info>& list) { reply(self, *st, id, list); },
+              [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+    return;
+  }
+  if (name == mth::image_load_begin) {
+    std::error_code ec;
+    fs::create_directories(st->opts.upload_dir, ec);
+    upload_state up;
+    up.path = st->opts.upload_dir / ("upload-" + os::random_hex(8) + ".tar");
+    up.fd.reset(::open(up.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!up.fd)
+      return reply_error(self, *st, id,
+                         make_error(errc::io, "cannot spool the upload to " + up.path.string() + ": " +
+                                                  std::strerror(errno)));
+    auto upload_id = st->next_upload++;
+    st->uploads.emplace(upload_id, std::move(up));
+    return reply(self, *st, id, api::upload{upload_id});
+  }
+  if (name == mth::image_load_chunk) {
+    auto chunk = arg<api::upload_chunk>(m);
+    auto it = st->uploads.find(chunk.upload_id);
+    if (it == st->uploads.end())
+      return reply_error(self, *st, id, make_error(errc::not_found, "no such upload"));
+    auto& up = it->second;
+    up.size += chunk.data.size();
+    if (up.size > st->opts.max_upload) {
+      ::unlink(up.path.c_str());
+      st->uploads.erase(it);
+      return reply_error(self, *st, id, make_error(errc::invalid_argument, "the archive is larger than the upload limit"));
+    }
+    std::string_view rest(chunk.data.data(), chunk.data.size());
+    while (!rest.empty()) {
+      auto n = ::write(up.fd.get(), rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        auto msg = "cannot spool the upload: " + std::string(std::strerror(errno));
+        ::unlink(up.path.c_str());
+        st->uploads.erase(it);
+        return reply_error(self, *st, id, make_error(errc::io, msg));
+      }
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return reply(self, *st, id, api::empty{});
+  }
+  if (name == mth::image_load_end) {
+    auto ref = arg<api::upload>(m);
+    auto it = st->uploads.find(ref.upload_id);
+    if (it == st->uploads.end())
+      return reply_error(self, *st, id, make_error(errc::not_found, "no such upload"));
+    auto path = it->second.path;
+    it->second.fd.reset();
+    st->uploads.erase(it);
+    auto h = images(self);
+    if (!h) {
+      ::unlink(path.c_str());
+      return reply_error(self, *st, id, unavailable("image"));
+    }
+    self->request(h, caf::infinite, load_atom_v, path.string())
+        .then(
+            [self, st, id, path](std::vector<api::image_info>& loaded) {
+              ::unlink(path.c_str());
+              reply(self, *st, id, loaded);
+            },
+            [self, st, id, path](caf::error& err) {
+              ::unlink(path.c_str());
+              reply_error(self, *st, id, err);
+            });
+    return;
+  }
+  if (name == mth::container_create)
+    return vm_call<api::created>(self, st, id, create_atom_v, arg<api::container_spec>(m));
+  if (name == mth::container_start)
+    return vm_call<void>(self, st, id, start_atom_v, arg<api::container_ref>(m).container);
+  if (name == mth::container_stop) {
+    auto req = arg<api::stop_request>(m);
+    return vm_call<void>(self, st, id, stop_atom_v, req.container, req.timeout);
+  }
+  if (name == mth::container_wait)
+    return vm_call<api::exit_info>(self, st, id, wait_atom_v, arg<api::container_ref>(m).container);
+  if (name == mth::container_remove) {
+    auto req = arg<api::remove_request>(m);
+    return vm_call<void>(self, st, id, remove_atom_v, req.container, req.force);
+  }
+  if (name == mth::container_list)
+    return vm_call<std::vector<api::container_info>>(self, st, id, list_atom_v, arg<api::list_request>(m).all);
+  if (name == mth::container_inspect)
+    return vm_call<api::container_info>(self, st, id, inspect_atom_v, arg<api::container_ref>(m).container);
+  if (name == mth::container_attach)
+    return open_stream(self, st, id, attach_atom_v, arg<api::container_ref>(m).container);
+  if (name == mth::container_logs)
+    return open_stream(self, st, id, logs_atom_v, arg<api::logs_request>(m).container);
+  reply_error(self, *st, id, make_error(errc::no_such_method, "unknown method " + name));
+}
+
+caf::behavior session(caf::io::broker* self, caf::io::connection_handle conn, server_options opts) {
+  auto st = std::make_shared<session_state>();
+  st->opts = std::move(opts);
+  st->conn = conn;
+  self->configure_read(conn, caf::io::receive_policy::at_most(64 * 1024));
+  auto close = [self, st](const std::string& why) {
+    if (st->closing) return;
+    rpc_log.debug("session closed: {}", why);
+    st->closing = true;
+    self->close(st->conn);
+    self->quit();
+  };
+  return {
+      [self, st, close](const caf::io::new_data_msg& msg) {
+        try {
+          st->dec.feed(reinterpret_cast<const char*>(msg.buf.data()), msg.buf.size());
+          message m;
+          while (!st->closing && st->dec.next(m)) {
+            if (m.type != kind::request) continue;  // clients send no notifications we serve
+            try {
+              dispatch(self, st, m);
+            } catch (const call_error& e) {
+              send_bytes(self, *st, encode_error(m.id, e.code(), e.what()));
+            }
+          }
+        } catch (const protocol_error& e) {
+          rpc_log.warn("client broke the protocol: {}", e.what());
+          send_bytes(self, *st, encode_error(0, errc::protocol, e.what()));
+          close(e.what());
+        }
+      },
+      [close](const caf::io::connection_closed_msg&) { close("client went away"); },
+      [self, st](output_atom, uint32_t stream, uint8_t fd, int64_t time, std::vector<char>& data) {
+        api::stream_data note;
+        note.stream_id = stream;
+        note.fd = fd;
+        note.time = time;
+        note.data = std::move(data);
+        send_bytes(self, *st, encode_notification(api::notice::stream_data, note));
+      },
+      [self, st](end_atom, uint32_t stream) {
+        st->streams.erase(stream);
+        send_bytes(self, *st, encode_notification(api::notice::stream_end, api::stream_end{stream}));
+      },
+  };
+}
+
+caf::behavior listener(caf::io::broker* self, int fd, server_options opts, std::string path) {
+  self->add_doorman(fd);
+  self->attach_functor([path] { ::unlink(path.c_str()); });
+  return {
+      [self, opts](const caf::io::new_connection_msg& msg) { self->fork(session, msg.handle, opts); },
+  };
+}
+
+}  // namespace
+
+caf::expected<caf::actor> spawn_rpc_server(caf::local_actor* parent, const server_options& opts) {
+  std::string path;
+  try {
+    path = socket_path(opts.host);
+  } catch (const call_error& e) {
+    return make_error(e.code(), e.what());
+  }
+  // Another daemon answering here must not lose its socket to us.
+  try {
+    client::connect(opts.host);
+    return make_error(errc::already_exists, "another berthd is listening on " + opts.host);
+  } catch (const call_error&) {
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  ::unlink(path.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return make_error(errc::invalid_argument, "socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  // Root only (group berth may be granted by the administrator with chgrp).
+  auto old = ::umask(0117);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0 || ::listen(fd, 64) != 0) {
+    auto msg = "cannot listen on " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return make_error(errc::io, msg);
+  }
+  auto server = parent->home_system().middleman().spawn_broker(listener, fd, opts, path);
+  parent->link_to(server);
+  rpc_log.info("listening on unix://{}", path);
+  return server;
+}
+
+}  // namespace berth::rpc
