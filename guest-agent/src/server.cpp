@@ -1,0 +1,591 @@
+// server.cpp: the agent's poll() loop, its request handlers and process bookkeeping.
+//
+// Each loop iteration, in this order: a stop request; SIGCHLD (reap, drain the pipes of exited
+// processes, queue their last output and their exit); output pipes; a new host connection;
+// requests from the host; then as much of the outbox as the host takes. Reaping before accepting
+// a connection means a process that exited while no host was there is reported on the new one.
+#include "exec.hpp"
+#include "log.hpp"
+#include "mounts.hpp"
+#include "outbox.hpp"
+#include "users.hpp"
+
+#include "berth/agent/protocol.hpp"
+#include "berth/agent/server.hpp"
+#include "berth/rpc/codec.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#ifndef BERTH_AGENT_VERSION
+#define BERTH_AGENT_VERSION "0.0.0"
+#endif
+
+namespace berth::agent {
+
+std::string_view agent_version() {
+  return "berth-init " BERTH_AGENT_VERSION;
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Bytes read from a pipe or the connection at once; also the largest output chunk.
+constexpr std::size_t chunk_size = 64 * 1024;
+
+// While no host is connected, how often a port is checked for one.
+constexpr milliseconds probe_interval{20};
+
+// When a process exits, at most this much is drained from each of its pipes (a grandchild that
+// keeps the pipe open and writes forever must not hold the loop).
+constexpr std::size_t drain_limit = 4u << 20;
+
+struct process {
+  std::string id;
+  pid_t pid = -1;
+  int fds[2] = {-1, -1};  // read ends of stdout and stderr
+  bool exited = false;
+  exit_status status;
+  std::vector<uint32_t> waiters;  // request ids of `wait` calls on the current connection
+  std::size_t dropped = 0;        // output bytes dropped while no host was there
+};
+
+exit_status status_of(const std::string& id, int wstatus) {
+  exit_status s;
+  s.id = id;
+  if (WIFSIGNALED(wstatus)) {
+    s.signal = WTERMSIG(wstatus);
+    s.exit_code = 128 + s.signal;
+  } else {
+    s.exit_code = WEXITSTATUS(wstatus);
+  }
+  return s;
+}
+
+int remaining_ms(clock_type::time_point deadline) {
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - clock_type::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left) + 1;
+}
+
+}  // namespace
+
+struct server::impl {
+  impl(std::unique_ptr<transport> t, server_options o)
+      : transport_(std::move(t)), opts_(std::move(o)), stack_(opts_.run_dir) {
+    sigset_t set;
+    ::sigemptyset(&set);
+    ::sigaddset(&set, SIGCHLD);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal_fd_ = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (signal_fd_ < 0 || stop_fd_ < 0)
+      throw std::runtime_error(std::string("signalfd/eventfd: ") + std::strerror(errno));
+    buf_.resize(chunk_size);
+  }
+
+  ~impl() {
+    for (auto& [id, p] : procs_) {
+      if (p->exited) continue;
+      ::kill(-p->pid, SIGKILL);
+      ::kill(p->pid, SIGKILL);
+      while (::waitpid(p->pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      close_pipes(*p);
+    }
+    if (conn_ >= 0) transport_->disconnect(conn_);
+    ::close(signal_fd_);
+    ::close(stop_fd_);
+  }
+
+  // --- the loop -------------------------------------------------------------------------------
+
+  bool run_once(int timeout_ms) {
+    if (finished_) return false;
+    probe_if_due();
+
+    std::vector<pollfd> fds;
+    fds.push_back({stop_fd_, POLLIN, 0});
+    fds.push_back({signal_fd_, POLLIN, 0});
+    int listen_fd = transport_->listen_fd();
+    std::size_t listen_at = 0, conn_at = 0;
+    if (listen_fd >= 0) {
+      listen_at = fds.size();
+      fds.push_back({listen_fd, POLLIN, 0});
+    }
+    if (conn_ >= 0) {
+      conn_at = fds.size();
+      fds.push_back({conn_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0});
+    }
+    // Pipes of processes whose output the host is not taking stay unread (backpressure); while
+    // no host is there they are read, and what exceeds the bound is dropped.
+    struct pipe_ref {
+      process* proc;
+      int index;
+    };
+    std::vector<pipe_ref> pipes;
+    std::size_t pipes_at = fds.size();
+    for (auto& [id, p] : procs_) {
+      if (p->exited) continue;
+      if (conn_ >= 0 && out_.queued_output(id) >= outbox::default_max_output) continue;
+      for (int k = 0; k < 2; ++k) {
+        if (p->fds[k] < 0) continue;
+        fds.push_back({p->fds[k], POLLIN, 0});
+        pipes.push_back({p.get(), k});
+      }
+    }
+
+    int timeout = timeout_ms;
+    if (conn_ < 0 && listen_fd < 0) {
+      int probe = remaining_ms(next_probe_);
+      timeout = timeout < 0 ? probe : std::min(timeout, probe);
+    }
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0) {
+      if (errno != EINTR) log("poll: %s", std::strerror(errno));
+      return true;
+    }
+
+    if (fds[0].revents) {
+      uint64_t value;
+      [[maybe_unused]] auto r = ::read(stop_fd_, &value, sizeof value);
+      finished_ = true;
+      result_ = run_result::stopped;
+      return false;
+    }
+    if (fds[1].revents) reap();
+    for (std::size_t i = 0; i < pipes.size(); ++i) {
+      const auto& ref = pipes[i];
+      if (!fds[pipes_at + i].revents) continue;
+      // The process may have exited (and its pipes been drained and closed) in reap() above.
+      if (ref.proc->exited || ref.proc->fds[ref.index] != fds[pipes_at + i].fd) continue;
+      read_pipe(*ref.proc, ref.index);
+    }
+    if (listen_fd >= 0 && fds[listen_at].revents) accept_host();
+    if (conn_at != 0 && conn_ == fds[conn_at].fd && fds[conn_at].revents)
+      read_connection(fds[conn_at].revents);
+    flush();
+
+    if (shutdown_requested_) {
+      shut_down();
+      finished_ = true;
+      result_ = run_result::shutdown;
+      return false;
+    }
+    return true;
+  }
+
+  void stop() {
+    uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(stop_fd_, &one, sizeof one);
+  }
+
+  // --- the connection -------------------------------------------------------------------------
+
+  void probe_if_due() {
+    if (conn_ >= 0 || transport_->listen_fd() >= 0) return;
+    auto now = clock_type::now();
+    if (now < next_probe_) return;
+    int fd = transport_->connect();
+    if (fd >= 0)
+      attach(fd);
+    else
+      next_probe_ = now + probe_interval;
+  }
+
+  void accept_host() {
+    int fd = transport_->connect();
+    if (fd < 0) return;
+    if (conn_ >= 0) {
+      log("a new host connection replaces the current one");
+      detach();
+    }
+    attach(fd);
+  }
+
+  void attach(int fd) {
+    conn_ = fd;
+    struct stat st {};
+    conn_is_socket_ = ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    reset_decoder();
+    log("host connected (%s)", transport_->name().c_str());
+    for (auto& [id, p] : procs_) {
+      if (p->dropped == 0) continue;
+      log("dropped %zu bytes of output of process %s while no host was connected", p->dropped,
+          id.c_str());
+      p->dropped = 0;
+    }
+  }
+
+  void detach() {
+    transport_->disconnect(conn_);
+    conn_ = -1;
+    reset_decoder();
+    out_.disconnected();
+    for (auto& [id, p] : procs_) p->waiters.clear();
+    next_probe_ = clock_type::now() + probe_interval;
+    log("host disconnected; %zu messages queued", out_.size());
+    if (opts_.stop_on_disconnect) stop();
+  }
+
+  void read_connection(short revents) {
+    if (revents & POLLIN) {
+      ssize_t n = ::read(conn_, buf_.data(), buf_.size());
+      if (n > 0) {
+        feed(buf_.data(), static_cast<std::size_t>(n));
+        return;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (!(revents & (POLLHUP | POLLERR))) return;
+      }
+      detach();  // end of file, a read error, or a hangup with nothing to read
+      return;
+    }
+    if (revents & (POLLHUP | POLLERR | POLLNVAL)) detach();
+  }
+
+  void feed(const char* data, std::size_t size) {
+    try {
+      decoder_->feed(data, size);
+      rpc::message msg;
+      while (!shutdown_requested_ && decoder_->next(msg)) handle(msg);
+    } catch (const rpc::protocol_error& e) {
+      log("protocol error from the host: %s; discarding buffered input", e.what());
+      reset_decoder();
+    }
+  }
+
+  // A fresh decoder, built in place: rpc::decoder::reset() move-assigns a msgpack::unpacker,
+  // whose parser keeps a reference to the temporary's buffer hook (msgpack-c 4.x), and the next
+  // buffer expansion then writes through a dangling reference.
+  void reset_decoder() { decoder_.emplace(); }
+
+  void flush() {
+    if (conn_ < 0 || out_.empty()) return;
+    if (out_.flush(conn_, conn_is_socket_) == outbox::flush_result::failed) {
+      log("write to the host failed: %s", std::strerror(errno));
+      detach();
+    }
+  }
+
+  // Writes queued messages until they are out or `deadline` passes.
+  void flush_until(clock_type::time_point deadline) {
+    while (conn_ >= 0 && !out_.empty()) {
+      flush();
+      if (conn_ < 0 || out_.empty() || clock_type::now() >= deadline) return;
+      pollfd p{conn_, POLLOUT, 0};
+      ::poll(&p, 1, remaining_ms(deadline));
+    }
+  }
+
+  // --- requests -------------------------------------------------------------------------------
+
+  template <class T>
+  void reply(uint32_t id, const T& value) {
+    out_.response(rpc::encode_result(id, value));
+  }
+
+  void handle(rpc::message& msg) {
+    if (msg.type != rpc::kind::request) return;  // the host sends nothing else the agent uses
+    try {
+      dispatch(msg);
+    } catch (const rpc::call_error& e) {
+      out_.response(rpc::encode_error(msg.id, e.code(), e.what()));
+    } catch (const std::exception& e) {
+      log("%s failed: %s", msg.method.c_str(), e.what());
+      out_.response(rpc::encode_error(msg.id, errc::internal, e.what()));
+    }
+  }
+
+  void dispatch(rpc::message& msg) {
+    const auto& m = msg.method;
+    if (m == method::version)
+      reply(msg.id, version(rpc::arg<version_request>(msg)));
+    else if (m == method::ping)
+      reply(msg.id, empty{});
+    else if (m == method::mount_root)
+      mount_root(msg.id, rpc::arg<mount_spec>(msg));
+    else if (m == method::start)
+      reply(msg.id, start(rpc::arg<process_spec>(msg)));
+    else if (m == method::wait)
+      wait(msg.id, rpc::arg<process_ref>(msg));
+    else if (m == method::signal)
+      signal(msg.id, rpc::arg<signal_request>(msg));
+    else if (m == method::shutdown) {
+      reply(msg.id, empty{});
+      shutdown_requested_ = true;
+    } else
+      throw rpc::call_error(errc::no_such_method, "no method \"" + m + "\"");
+  }
+
+  version_info version(const version_request& req) {
+    if (req.host_time_ns > 0 && opts_.init) {
+      timespec ts{static_cast<time_t>(req.host_time_ns / 1000000000),
+                  static_cast<long>(req.host_time_ns % 1000000000)};
+      if (::clock_settime(CLOCK_REALTIME, &ts) != 0) log("clock_settime: %s", std::strerror(errno));
+    }
+    version_info info;
+    info.agent = std::string(agent_version());
+    info.protocol = protocol_version;
+    utsname u{};
+    if (::uname(&u) == 0) info.kernel = u.release;
+    info.transport = transport_->name();
+    timespec up{};
+    ::clock_gettime(CLOCK_BOOTTIME, &up);
+    info.uptime_ms = static_cast<uint64_t>(up.tv_sec) * 1000 + up.tv_nsec / 1000000;
+    return info;
+  }
+
+  void mount_root(uint32_t id, const mount_spec& spec) {
+    if (!opts_.root.empty())
+      throw rpc::call_error(errc::conflict, "the container root is given (" + opts_.root +
+                                                "); there is nothing to mount");
+    stack_.mount(spec);
+    reply(id, empty{});
+  }
+
+  std::string root() const {
+    if (!opts_.root.empty()) return opts_.root;
+    return stack_.mounted() ? stack_.rootfs() : std::string();
+  }
+
+  process_started start(const process_spec& spec) {
+    if (spec.id.empty()) throw rpc::call_error(errc::invalid_argument, "process id is empty");
+    if (procs_.count(spec.id))
+      throw rpc::call_error(errc::already_exists, "process \"" + spec.id + "\" already exists");
+    if (spec.args.empty() || spec.args[0].empty())
+      throw rpc::call_error(errc::invalid_argument, "args is empty");
+    std::string dir = root();
+    if (dir.empty())
+      throw rpc::call_error(errc::conflict, "no container root is mounted; call mount_root first");
+    std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
+    if (cwd[0] != '/')
+      throw rpc::call_error(errc::invalid_argument, "cwd " + cwd + " is not an absolute path");
+
+    spawn_request req;
+    req.root = dir;
+    req.cwd = cwd;
+    req.who = resolve_user_in(dir, spec.user);
+    req.args = spec.args;
+    req.env = spec.env;
+    if (!find_env(req.env, "HOME")) req.env.push_back("HOME=" + req.who.home);
+    if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
+      throw rpc::call_error(errc::invalid_argument,
+                            "sethostname " + spec.hostname + ": " + std::strerror(errno));
+
+    auto sp = spawn(req);
+    auto p = std::make_unique<process>();
+    p->id = spec.id;
+    p->pid = sp.pid;
+    p->fds[0] = sp.out_fd;
+    p->fds[1] = sp.err_fd;
+    by_pid_[sp.pid] = p.get();
+    procs_[spec.id] = std::move(p);
+    log("started process %s (pid %d): %s", spec.id.c_str(), sp.pid, spec.args[0].c_str());
+    return {sp.pid};
+  }
+
+  process& find(const std::string& id) {
+    auto i = procs_.find(id);
+    if (i == procs_.end()) throw rpc::call_error(errc::not_found, "no process \"" + id + "\"");
+    return *i->second;
+  }
+
+  void wait(uint32_t id, const process_ref& ref) {
+    auto& p = find(ref.id);
+    if (p.exited)
+      reply(id, p.status);
+    else
+      p.waiters.push_back(id);
+  }
+
+  void signal(uint32_t id, const signal_request& req) {
+    auto& p = find(req.id);
+    if (req.signal < 1 || req.signal >= NSIG)
+      throw rpc::call_error(errc::invalid_argument, "invalid signal " + std::to_string(req.signal));
+    if (!p.exited && ::kill(p.pid, req.signal) != 0 && errno != ESRCH)
+      throw rpc::call_error(errc::internal,
+                            "kill " + std::to_string(p.pid) + ": " + std::strerror(errno));
+    reply(id, empty{});
+  }
+
+  // --- processes ------------------------------------------------------------------------------
+
+  void queue_output(process& p, int index, const char* data, std::size_t size) {
+    bool bounded = conn_ < 0;
+    auto dropped = out_.output(p.id, static_cast<uint8_t>(index + 1), {data, size}, bounded);
+    if (dropped == 0) return;
+    if (p.dropped == 0)
+      log("no host connected: dropping output of process %s beyond %zu queued bytes", p.id.c_str(),
+          outbox::default_max_output);
+    p.dropped += dropped;
+  }
+
+  void close_pipes(process& p) {
+    for (int& fd : p.fds) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+  }
+
+  // Reads one chunk; closes the pipe at end of file.
+  void read_pipe(process& p, int index) {
+    ssize_t n = ::read(p.fds[index], buf_.data(), buf_.size());
+    if (n > 0) {
+      queue_output(p, index, buf_.data(), static_cast<std::size_t>(n));
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      ::close(p.fds[index]);
+      p.fds[index] = -1;
+    }
+  }
+
+  // Reads what is left in a pipe of an exited process, without waiting for more.
+  void drain(process& p, int index) {
+    std::size_t total = 0;
+    while (p.fds[index] >= 0 && total < drain_limit) {
+      ssize_t n = ::read(p.fds[index], buf_.data(), buf_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      queue_output(p, index, buf_.data(), static_cast<std::size_t>(n));
+      total += static_cast<std::size_t>(n);
+    }
+  }
+
+  void exited(process& p, int wstatus) {
+    drain(p, 0);
+    drain(p, 1);
+    close_pipes(p);
+    p.exited = true;
+    p.status = status_of(p.id, wstatus);
+    by_pid_.erase(p.pid);
+    out_.notification(rpc::encode_notification(notice::exit, p.status));
+    for (auto w : p.waiters) reply(w, p.status);
+    p.waiters.clear();
+    if (p.status.signal)
+      log("process %s (pid %d) was killed by signal %d", p.id.c_str(), p.pid, p.status.signal);
+    else
+      log("process %s (pid %d) exited with %d", p.id.c_str(), p.pid, p.status.exit_code);
+  }
+
+  // Reaps what exited; returns false when the agent has no children left at all.
+  bool reap() {
+    signalfd_siginfo info[16];
+    while (::read(signal_fd_, info, sizeof info) > 0) {
+    }
+    if (opts_.init) {
+      // PID 1 inherits every orphan in the VM; reap them all and ignore those it did not start.
+      for (;;) {
+        int wstatus = 0;
+        pid_t pid = ::waitpid(-1, &wstatus, WNOHANG);
+        if (pid < 0) return errno != ECHILD;
+        if (pid == 0) return true;
+        if (auto i = by_pid_.find(pid); i != by_pid_.end()) exited(*i->second, wstatus);
+      }
+    }
+    bool left = false;
+    for (auto& [id, p] : procs_) {
+      if (p->exited) continue;
+      int wstatus = 0;
+      if (::waitpid(p->pid, &wstatus, WNOHANG) == p->pid)
+        exited(*p, wstatus);
+      else
+        left = true;
+    }
+    return left;
+  }
+
+  // Signals what runs: every process of the VM as init, else the server's own process groups.
+  void signal_all(int sig) {
+    if (opts_.init) {
+      ::kill(-1, sig);
+      return;
+    }
+    for (auto& [id, p] : procs_) {
+      if (p->exited) continue;
+      ::kill(-p->pid, sig);
+      ::kill(p->pid, sig);
+    }
+  }
+
+  // Reaps until no child is left or `deadline` passes; true if none is left.
+  bool reap_until(clock_type::time_point deadline) {
+    for (;;) {
+      if (!reap()) return true;
+      if (clock_type::now() >= deadline) return false;
+      pollfd p{signal_fd_, POLLIN, 0};
+      ::poll(&p, 1, remaining_ms(deadline));
+    }
+  }
+
+  void shut_down() {
+    flush_until(clock_type::now() + milliseconds(2000));
+    log("shutting down");
+    signal_all(SIGTERM);
+    if (!reap_until(clock_type::now() + milliseconds(1000))) {
+      log("processes still running after SIGTERM; sending SIGKILL");
+      signal_all(SIGKILL);
+      reap_until(clock_type::now() + milliseconds(1000));
+    }
+    // Best effort: the host may still be reading the last output and exit notifications.
+    flush_until(clock_type::now() + milliseconds(200));
+    if (opts_.init) {
+      ::sync();
+      stack_.unmount();
+      ::sync();
+    }
+  }
+
+  std::unique_ptr<transport> transport_;
+  server_options opts_;
+  root_stack stack_;
+  int signal_fd_ = -1;
+  int stop_fd_ = -1;
+  int conn_ = -1;
+  bool conn_is_socket_ = false;
+  std::optional<rpc::decoder> decoder_{std::in_place};
+  outbox out_;
+  std::map<std::string, std::unique_ptr<process>> procs_;
+  std::unordered_map<pid_t, process*> by_pid_;
+  clock_type::time_point next_probe_{};
+  std::vector<char> buf_;
+  bool shutdown_requested_ = false;
+  bool finished_ = false;
+  run_result result_ = run_result::stopped;
+};
+
+server::server(std::unique_ptr<transport> t, server_options opts)
+    : impl_(std::make_unique<impl>(std::move(t), std::move(opts))) {}
+
+server::~server() = default;
+
+run_result server::run() {
+  while (impl_->run_once(-1)) {
+  }
+  return impl_->result_;
+}
+
+bool server::run_once(int timeout_ms) {
+  return impl_->run_once(timeout_ms);
+}
+
+void server::stop() {
+  impl_->stop();
+}
+
+}  // namespace berth::agent
