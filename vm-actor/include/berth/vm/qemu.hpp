@@ -1,0 +1,59 @@
+// qemu: the QEMU microvm command line of one container's VM, and its QMP control socket.
+//
+// The command line is a pure function of vm_config so tests can check it without booting. The
+// agent and QMP sockets are bound by berthd and handed to QEMU as listening fds, so berthd can
+// connect the moment QEMU is started (no race with QEMU creating them); their paths stay valid
+// for reconnecting after berthd restarts.
+#pragma once
+
+#include "berth/actors/vocabulary.hpp"
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace berth::vm {
+
+/// Memory added to a container's --memory for the guest kernel and berth-init.
+inline constexpr uint64_t guest_overhead_mib = 64;
+
+/// Everything one VM's command line depends on.
+struct vm_config {
+  std::string qemu = "qemu-system-x86_64";
+  std::string accel = "tcg";          ///< "kvm" or "tcg".
+  uint64_t tsc_khz = 0;               ///< Told to the guest under TCG (0: not told).
+  uint32_t tcg_tb_mib = 64;           ///< Cap of TCG's translation buffer.
+  uint32_t cpus = 1;
+  uint64_t memory_mib = 1024;         ///< Guest RAM, overhead included.
+  std::filesystem::path kernel;       ///< What QEMU boots.
+  std::filesystem::path initramfs;
+  std::string transport = "virtio-serial";  ///< Or "vsock".
+  uint32_t vsock_cid = 0;             ///< Guest CID with vsock.
+  int agent_fd = -1;                  ///< Listening socket for the agent chardev (virtio-serial).
+  int qmp_fd = -1;                    ///< Listening socket for QMP.
+  std::filesystem::path image_disk;   ///< erofs, attached read-only, serial "image".
+  std::filesystem::path rootfs_disk;  ///< ext4, read-write, serial "rootfs".
+  std::filesystem::path console_log;  ///< The serial console, appended to.
+  bool sandbox = true;                ///< QEMU's seccomp sandbox.
+  bool debug = false;                 ///< Verbose guest kernel and agent.
+};
+
+/// argv for QEMU, argv[0] included.
+std::vector<std::string> qemu_argv(const vm_config& cfg);
+
+/// Binds a listening unix socket at `path` (replacing a stale one); returns the fd.
+caf::expected<int> listen_unix(const std::filesystem::path& path);
+
+/// Connects to the unix socket at `path`; returns a non-blocking, close-on-exec fd.
+caf::expected<int> connect_unix(const std::filesystem::path& path);
+
+/// Sends one QMP command (e.g. "quit", "query-status") on a fresh connection and returns the
+/// raw JSON of its "return" (or the error as a caf::error). Blocking: for worker threads.
+caf::expected<std::string> qmp_command(const std::filesystem::path& socket, const std::string& command,
+                                       std::chrono::milliseconds timeout);
+
+}  // namespace berth::vm

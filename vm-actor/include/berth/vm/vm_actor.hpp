@@ -1,0 +1,81 @@
+// vm_actor: one actor per container, owning its QEMU microVM from boot to removal.
+//
+// The actor launches QEMU (on a job thread: disk, sockets, spawn), talks to berth-init over the
+// agent channel (version, mount_root, start), streams the main process's output to its log and
+// to attached subscribers, and walks the states created -> starting -> running -> (stopping ->)
+// exited, each persisted through the store. When the VM ends, for whatever reason, its socket
+// directory is removed and everything waiting on the container is answered. QEMU runs in its own
+// session, so a crash of this actor or of berthd does not take the VM down.
+//
+// Restart: the vm supervisor restarts a crashed vm actor from the store's record (transient).
+#pragma once
+
+#include "berth/actors/records.hpp"
+#include "berth/actors/store.hpp"
+#include "berth/actors/vocabulary.hpp"
+#include "berth/vm/host.hpp"
+#include "berth/vm/kernel.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+namespace berth::vm {
+
+/// What every VM on this host shares: kernel, initramfs, accelerator, paths and defaults.
+struct vm_environment {
+  kernel_info kernel;
+  std::filesystem::path initramfs;
+  accel_choice accel;
+  uint64_t tsc_khz = 0;
+  std::string transport = "virtio-serial";
+  std::string qemu = "qemu-system-x86_64";
+  std::string qemu_version;         ///< QEMU's version line, for `system info`.
+  std::filesystem::path data_root;  ///< Containers live in data_root/containers/<id>.
+  std::filesystem::path run_root;   ///< Sockets live in run_root/<short id>.
+  std::chrono::milliseconds boot_timeout{std::chrono::seconds(60)};
+  uint64_t disk_size = 10ull << 30;       ///< Sparse size of each container's ext4 disk.
+  int64_t default_memory = 512ll << 20;   ///< --memory when none is given.
+  bool debug = false;
+
+  /// DATA/containers/<id>: the container's disk, logs and console.
+  std::filesystem::path container_dir(const std::string& id) const {
+    return data_root / "containers" / id;
+  }
+  /// RUN/<short id>: QMP and agent sockets, QEMU's pid (short: unix socket paths are limited).
+  std::filesystem::path run_dir(const std::string& id) const { return run_root / id.substr(0, 12); }
+};
+
+/// The actor of one container. Output subscribers receive
+/// (output_atom, container id, fd, unix time ns, bytes) and finally (end_atom, container id).
+using vm_actor = caf::typed_actor<
+    /// Boots the VM and starts the main process; answers once it runs, or why it could not
+    /// (exec_not_found and exec_denied when the command cannot be run).
+    caf::replies_to<start_atom>::with<void>,
+    /// Sends the stop signal, then SIGKILL after `timeout` s (-1: no escalation); answers once
+    /// the container exited. A container that is not running answers at once.
+    caf::replies_to<stop_atom, int32_t>::with<void>,
+    /// Answers when the container has exited (at once if it is not running).
+    caf::replies_to<wait_atom>::with<api::exit_info>,
+    /// The container's current record.
+    caf::replies_to<inspect_atom>::with<container_record>,
+    /// Sends the subscriber the output from now on, and (end_atom, id) when the container exits.
+    caf::replies_to<attach_atom, caf::actor>::with<void>,
+    /// Stops sending output to the subscriber.
+    caf::reacts_to<detach_atom, caf::actor>,
+    /// Sends the subscriber the stored log, then (end_atom, id); answers when all is sent.
+    caf::replies_to<logs_atom, caf::actor>::with<void>,
+    /// Deletes the container (its disk, logs and record); `force` kills a running one first.
+    /// The actor exits after answering.
+    caf::replies_to<remove_atom, bool>::with<void>>;
+
+/// Spawns the actor of `record`. It saves every change of its record to `store` and sends
+/// `listener` (save_atom, record) for each change and (erase_atom, container_atom, id) once
+/// it is removed.
+vm_actor spawn_vm(caf::local_actor* parent, std::shared_ptr<const vm_environment> env,
+                  container_record record, store_actor store, caf::actor listener);
+
+}  // namespace berth::vm

@@ -1,0 +1,54 @@
+// vm_supervisor: owns every container on this host, one vm actor each.
+//
+// It holds the table of containers (names, ids, their latest records as the vm actors report
+// them), creates containers from an image and a spec, and routes each request to the container's
+// vm actor by name, id or unique id prefix. On start it loads every record from the store and
+// spawns their vm actors before it serves anything. A vm actor that crashes is restarted from its
+// last record (its VM keeps running in its own session; see vm_actor.hpp).
+#pragma once
+
+#include "berth/actors/vocabulary.hpp"
+#include "berth/vm/vm_actor.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace berth::vm {
+
+/// Registry name of the vm supervisor.
+inline constexpr const char* vm_supervisor_name = "vms";
+
+/// The vm supervisor. Every `std::string` naming a container accepts a name, an id or a unique
+/// id prefix.
+using vm_supervisor_actor = caf::typed_actor<
+    /// Creates a container (not started).
+    caf::replies_to<create_atom, api::container_spec>::with<api::created>,
+    /// Starts a container; answers once its main process runs.
+    caf::replies_to<start_atom, std::string>::with<void>,
+    /// Stops a container with a timeout in seconds; answers once it exited.
+    caf::replies_to<stop_atom, std::string, int32_t>::with<void>,
+    /// Answers once the container has exited.
+    caf::replies_to<wait_atom, std::string>::with<api::exit_info>,
+    /// Removes a container (force: kill it first if it runs).
+    caf::replies_to<remove_atom, std::string, bool>::with<void>,
+    /// Containers (all, or only the running ones).
+    caf::replies_to<list_atom, bool>::with<std::vector<api::container_info>>,
+    /// One container.
+    caf::replies_to<inspect_atom, std::string>::with<api::container_info>,
+    /// Subscribes an actor to a container's output; answers the container's id.
+    caf::replies_to<attach_atom, std::string, caf::actor>::with<std::string>,
+    /// Sends an actor a container's stored log; answers the container's id.
+    caf::replies_to<logs_atom, std::string, caf::actor>::with<std::string>,
+    /// The VM side of `system info`: accelerator, kernel, transport, counts.
+    caf::replies_to<info_atom>::with<api::system_info>,
+    /// Stops every running container (berthd's clean stop); answers when all have exited.
+    caf::replies_to<shutdown_atom>::with<void>>;
+
+/// Spawns the vm supervisor linked to `parent`.
+vm_supervisor_actor spawn_vm_supervisor(caf::local_actor* parent,
+                                        std::shared_ptr<const vm_environment> env);
+
+/// A record as `ps` and `inspect` show it.
+api::container_info to_info(const container_record& rec, const vm_environment& env);
+
+}  // namespace berth::vm

@@ -1,0 +1,176 @@
+// qemu.cpp: QEMU's command line, unix sockets and a small blocking QMP client.
+#include "berth/vm/qemu.hpp"
+
+#include "berth/actors/os.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace berth::vm {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> qemu_argv(const vm_config& cfg) {
+  std::vector<std::string> a = {cfg.qemu};
+  auto add = [&](std::string flag, std::string value) {
+    a.push_back(std::move(flag));
+    a.push_back(std::move(value));
+  };
+  // microvm without legacy PIC/PIT: fewer devices to emulate; the RTC gives the guest the date.
+  add("-M", "microvm,pit=off,pic=off,rtc=on");
+  if (cfg.accel == "kvm") {
+    add("-accel", "kvm");
+    add("-cpu", "host");
+  } else {
+    add("-accel", "tcg,tb-size=" + std::to_string(cfg.tcg_tb_mib));
+    add("-cpu", "max");
+  }
+  add("-smp", std::to_string(std::max<uint32_t>(cfg.cpus, 1)));
+  add("-m", std::to_string(cfg.memory_mib) + "M");
+  for (auto flag : {"-nodefaults", "-no-user-config", "-no-reboot"}) a.push_back(flag);
+  add("-display", "none");
+  if (cfg.sandbox) add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+
+  std::string cmdline = "console=ttyS0 panic=-1 reboot=t rdinit=/init";
+  cmdline += cfg.debug ? " loglevel=7 berth.debug=1" : " quiet";
+  if (cfg.accel != "kvm" && cfg.tsc_khz > 0) cmdline += " tsc_early_khz=" + std::to_string(cfg.tsc_khz);
+  cmdline += " berth.transport=" + cfg.transport;
+  add("-kernel", cfg.kernel.string());
+  add("-initrd", cfg.initramfs.string());
+  add("-append", cmdline);
+
+  add("-chardev", "file,id=console,path=" + cfg.console_log.string() + ",append=on");
+  add("-serial", "chardev:console");
+  if (cfg.qmp_fd >= 0) {
+    add("-chardev", "socket,id=qmp,fd=" + std::to_string(cfg.qmp_fd) + ",server=on,wait=off");
+    add("-mon", "chardev=qmp,mode=control");
+  }
+  if (cfg.transport == "vsock") {
+    add("-device", "vhost-vsock-device,guest-cid=" + std::to_string(cfg.vsock_cid));
+  } else {
+    add("-device", "virtio-serial-device");
+    add("-chardev", "socket,id=agent,fd=" + std::to_string(cfg.agent_fd) + ",server=on,wait=off");
+    add("-device", "virtserialport,chardev=agent,name=berth.agent");
+  }
+  // Disks are found in the guest by serial, never by order.
+  add("-drive", "file=" + cfg.image_disk.string() + ",if=none,id=image,format=raw,readonly=on");
+  add("-device", "virtio-blk-device,drive=image,serial=image");
+  add("-drive", "file=" + cfg.rootfs_disk.string() +
+                    ",if=none,id=rootfs,format=raw,discard=unmap,detect-zeroes=unmap");
+  add("-device", "virtio-blk-device,drive=rootfs,serial=rootfs");
+  // Memory the guest frees goes back to the host within seconds.
+  add("-device", "virtio-balloon-device,free-page-reporting=on");
+  return a;
+}
+
+namespace {
+
+caf::expected<sockaddr_un> unix_address(const fs::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.string().size() >= sizeof addr.sun_path)
+    return make_error(errc::invalid_argument, "socket path too long: " + path.string());
+  std::memcpy(addr.sun_path, path.c_str(), path.string().size());
+  return addr;
+}
+
+}  // namespace
+
+caf::expected<int> listen_unix(const fs::path& path) {
+  auto addr = unix_address(path);
+  if (!addr) return addr.error();
+  os::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return make_error(errc::io, std::string("socket: ") + std::strerror(errno));
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) != 0)
+    return make_error(errc::io, "bind " + path.string() + ": " + std::strerror(errno));
+  ::chmod(path.c_str(), 0600);
+  if (::listen(fd.get(), 8) != 0)
+    return make_error(errc::io, "listen " + path.string() + ": " + std::strerror(errno));
+  return fd.release();
+}
+
+caf::expected<int> connect_unix(const fs::path& path) {
+  auto addr = unix_address(path);
+  if (!addr) return addr.error();
+  os::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return make_error(errc::io, std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) != 0)
+    return make_error(errc::unavailable, "connect " + path.string() + ": " + std::strerror(errno));
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+  return fd.release();
+}
+
+caf::expected<std::string> qmp_command(const fs::path& socket, const std::string& command,
+                                       std::chrono::milliseconds timeout) {
+  auto fd_or = connect_unix(socket);
+  if (!fd_or) return fd_or.error();
+  os::unique_fd fd(*fd_or);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string buffer;
+  // Reads one JSON line that is not an event.
+  auto read_reply = [&]() -> caf::expected<nlohmann::json> {
+    for (;;) {
+      auto nl = buffer.find('\n');
+      while (nl != std::string::npos) {
+        auto line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded() && !j.contains("event")) return j;
+        nl = buffer.find('\n');
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return make_error(errc::timeout, "QMP did not answer " + command);
+      pollfd p{fd.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      auto n = ::read(fd.get(), buf, sizeof buf);
+      if (n == 0) return make_error(errc::unavailable, "QMP closed the connection");
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) continue;
+        return make_error(errc::unavailable, std::string("QMP read: ") + std::strerror(errno));
+      }
+      buffer.append(buf, static_cast<std::size_t>(n));
+      if (buffer.size() > (1u << 20)) return make_error(errc::protocol, "QMP reply too large");
+    }
+  };
+  auto send = [&](const std::string& line) -> bool {
+    std::string_view rest = line;
+    while (!rest.empty()) {
+      auto n = ::write(fd.get(), rest.data(), rest.size());
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+          pollfd p{fd.get(), POLLOUT, 0};
+          ::poll(&p, 1, 100);
+          continue;
+        }
+        return false;
+      }
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  auto greeting = read_reply();
+  if (!greeting) return greeting.error();
+  if (!send("{\"execute\":\"qmp_capabilities\"}\n")) return make_error(errc::unavailable, "QMP write failed");
+  if (auto r = read_reply(); !r) return r.error();
+  if (!send("{\"execute\":\"" + command + "\"}\n")) return make_error(errc::unavailable, "QMP write failed");
+  auto reply = read_reply();
+  if (!reply) {
+    // quit closes the connection before (or instead of) answering.
+    if (command == "quit" && code_of(reply.error()) == errc::unavailable) return std::string("{}");
+    return reply.error();
+  }
+  if (reply->contains("error"))
+    return make_error(errc::unavailable, "QMP " + command + ": " + (*reply)["error"].dump());
+  return reply->value("return", nlohmann::json::object()).dump();
+}
+
+}  // namespace berth::vm
