@@ -1,0 +1,40 @@
+// berthd: the daemon's settings and its root supervisor.
+//
+// The root is a one_for_one supervisor over the children of docs/architecture.md, started in
+// this order: store (SQLite), images (image supervisor), vms (vm supervisor), rpc (listener).
+// Each is permanent with a restart limit; when one restarts too often the root gives up and
+// berthd exits non-zero with a log line saying which.
+#pragma once
+
+#include "berth/vm/vm_actor.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace berth {
+
+/// berthd's version string.
+inline constexpr const char* berthd_version = "0.1.0";
+
+/// Everything berthd is told on its command line.
+struct daemon_options {
+  std::filesystem::path data_root = "/var/lib/berth";
+  std::filesystem::path run_root = "/run/berth";
+  std::string host = "unix:///run/berth/berthd.sock";
+  std::filesystem::path kernel = "/var/cache/berth/kernel/default";
+  std::filesystem::path agent;  ///< berth-init; empty: next to berthd.
+  std::string accel = "auto";
+  std::string qemu = "qemu-system-x86_64";
+  int boot_timeout_s = 60;
+  bool debug = false;
+};
+
+/// Spawns the root supervisor with berthd's children.
+caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
+                      std::shared_ptr<const vm::vm_environment> env);
+
+}  // namespace berth

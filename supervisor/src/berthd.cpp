@@ -1,0 +1,234 @@
+// berthd.cpp: the daemon's main: settings, host preparation (kernel, initramfs, accelerator),
+// the actor system with the root supervisor, and a clean stop on SIGTERM or SIGINT that stops
+// every container and leaves no VM, socket or temporary file behind.
+#include "berth/supervisor/berthd.hpp"
+
+#include "berth/actors/log.hpp"
+#include "berth/actors/os.hpp"
+#include "berth/actors/vocabulary.hpp"
+#include "berth/vm/host.hpp"
+#include "berth/vm/kernel.hpp"
+#include "berth/vm/vm_supervisor.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+namespace fs = std::filesystem;
+using namespace berth;
+
+namespace {
+
+inline constexpr log::logger daemon_log("berthd");
+
+constexpr const char* usage = R"(Usage: berthd [OPTIONS]
+
+The berth daemon: runs every container in its own QEMU microVM.
+
+Options:
+  --data-root DIR      Where images, containers and the database live (default /var/lib/berth)
+  --run-root DIR       Where VM sockets live while they run (default /run/berth)
+  -H, --host URI       Where to listen (default unix:///run/berth/berthd.sock)
+  --kernel PATH        Guest kernel: an unpacked kernel package directory or a kernel image
+                       (default /var/cache/berth/kernel/default, made by scripts/install-deps.sh)
+  --agent PATH         The guest agent berth-init (default: next to berthd)
+  --accel MODE         auto, kvm or tcg (default auto: KVM only where it can boot this kernel)
+  --qemu PATH          qemu-system-x86_64 to run (default from PATH)
+  --boot-timeout SECS  How long a VM may take to boot (default 60)
+  --log-level LEVEL    debug, info, warn or error (default info)
+  --debug              Verbose guest kernel and agent (in each container's boot log)
+  -h, --help           Show this help
+  --version            Show the version
+)";
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "berthd: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+daemon_options parse_args(int argc, char** argv) {
+  daemon_options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto next = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) die("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::printf("berthd %s\n", berthd_version);
+      std::exit(0);
+    } else if (a == "--data-root") o.data_root = next();
+    else if (a == "--run-root") o.run_root = next();
+    else if (a == "-H" || a == "--host") o.host = next();
+    else if (a == "--kernel") o.kernel = next();
+    else if (a == "--agent") o.agent = next();
+    else if (a == "--accel") {
+      o.accel = next();
+      if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg") die("--accel must be auto, kvm or tcg");
+    } else if (a == "--qemu") o.qemu = next();
+    else if (a == "--boot-timeout") {
+      try {
+        o.boot_timeout_s = std::stoi(next());
+      } catch (...) {
+        die("--boot-timeout needs a number of seconds");
+      }
+      if (o.boot_timeout_s <= 0) die("--boot-timeout must be positive");
+    } else if (a == "--log-level") {
+      log::level lvl;
+      if (!log::parse_level(next(), lvl)) die("--log-level must be debug, info, warn or error");
+      log::set_threshold(lvl);
+    } else if (a == "--debug") o.debug = true;
+    else die("unknown option " + a + " (see berthd --help)");
+  }
+  if (o.data_root.is_relative()) o.data_root = fs::absolute(o.data_root);
+  if (o.run_root.is_relative()) o.run_root = fs::absolute(o.run_root);
+  return o;
+}
+
+fs::path default_agent() {
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  for (auto candidate : {exe.parent_path() / "berth-init", fs::path("/usr/local/lib/berth/berth-init"),
+                         fs::path("/usr/lib/berth/berth-init")})
+    if (fs::exists(candidate)) return candidate;
+  return exe.parent_path() / "berth-init";
+}
+
+// Prepares everything VMs share; blocking, before the actor system starts.
+std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
+  auto env = std::make_shared<vm::vm_environment>();
+  env->data_root = o.data_root;
+  env->run_root = o.run_root;
+  env->qemu = o.qemu;
+  env->debug = o.debug;
+  env->boot_timeout = std::chrono::seconds(o.boot_timeout_s);
+  env->accel = vm::choose_accelerator(o.accel);
+  if (env->accel.name.empty()) die(env->accel.note);
+  env->tsc_khz = vm::tsc_khz();
+  env->transport = vm::agent_transport();
+  env->qemu_version = vm::qemu_version(o.qemu);
+  if (env->qemu_version.empty()) die("cannot run " + o.qemu + " (install qemu-system-x86)");
+  auto cache = o.data_root / "cache";
+  auto kernel = vm::prepare_kernel(o.kernel, cache);
+  if (!kernel) die(describe(kernel.error()) + " (scripts/install-deps.sh fetches a kernel, or pass --kernel)");
+  env->kernel = *kernel;
+  auto agent = o.agent.empty() ? default_agent() : o.agent;
+  auto initramfs = vm::build_initramfs(env->kernel, agent, vm::guest_modules(env->transport == "vsock"), cache);
+  if (!initramfs) die(describe(initramfs.error()));
+  env->initramfs = *initramfs;
+  return env;
+}
+
+// Holds an exclusive lock on DATA/berthd.lock for the daemon's lifetime.
+os::unique_fd lock_data_root(const fs::path& root) {
+  auto path = root / "berthd.lock";
+  os::unique_fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) die("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+    die("another berthd is using the data root " + root.string());
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto opts = parse_args(argc, argv);
+  if (::geteuid() != 0) daemon_log.warn("not running as root: VMs may lack permissions");
+  std::error_code ec;
+  for (auto dir : {opts.data_root, opts.data_root / "tmp", opts.data_root / "cache", opts.run_root}) {
+    fs::create_directories(dir, ec);
+    if (ec) die("cannot create " + dir.string() + ": " + ec.message());
+  }
+  ::chmod(opts.data_root.c_str(), 0711);
+  auto lock = lock_data_root(opts.data_root);
+  // Uploads of a previous run that died are garbage now.
+  for (auto& e : fs::directory_iterator(opts.data_root / "tmp", ec)) fs::remove_all(e.path(), ec);
+
+  // Signals: SIGINT/SIGTERM are read from a signalfd by the main loop; SIGPIPE is ignored.
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  os::unique_fd sigfd(::signalfd(-1, &stop_signals, SFD_CLOEXEC));
+
+  auto env = prepare(opts);
+  daemon_log.info("version {}: {}; kernel {} ({}); agent over {}; data root {}", berthd_version,
+                  env->accel.note, env->kernel.release, env->kernel.boot_image.string(),
+                  env->transport, opts.data_root.string());
+
+  int exit_code = 0;
+  {
+    caf::actor_system_config cfg;
+    cfg.load<caf::io::middleman>();
+    cfg.add_message_types<caf::id_block::berth>();
+    caf::actor_system sys{cfg};
+    auto root = spawn_root(sys, opts, env);
+    {
+      caf::scoped_actor self{sys};
+      self->monitor(root);
+      bool root_down = false;
+      caf::error root_reason;
+      for (;;) {
+        pollfd p{sigfd.get(), POLLIN, 0};
+        ::poll(&p, 1, 200);
+        if (p.revents & POLLIN) {
+          signalfd_siginfo info{};
+          [[maybe_unused]] auto n = ::read(sigfd.get(), &info, sizeof info);
+          daemon_log.info("received {}; stopping containers", strsignal(static_cast<int>(info.ssi_signo)));
+          break;
+        }
+        self->receive(
+            [&](caf::down_msg& msg) {
+              root_down = true;
+              root_reason = msg.reason;
+            },
+            caf::after(std::chrono::milliseconds(0)) >> [] {});
+        if (root_down) break;
+      }
+      if (root_down) {
+        daemon_log.error("the supervision tree gave up: {}", describe(root_reason));
+        exit_code = 1;
+      } else {
+        // Clean stop: every container stops (and its VM ends), then the tree goes down.
+        auto vms = sys.registry().get<vm::vm_supervisor_actor>(caf::atom_from_string(vm::vm_supervisor_name));
+        if (vms)
+          self->request(vms, std::chrono::seconds(90), shutdown_atom_v)
+              .receive([] {}, [](caf::error& err) {
+                daemon_log.warn("not every container stopped cleanly: {}", describe(err));
+              });
+        self->send_exit(root, caf::exit_reason::user_shutdown);
+        self->receive([](caf::down_msg&) {});
+      }
+    }
+    root = nullptr;
+  }
+  daemon_log.info("berthd stopped");
+  return exit_code;
+}

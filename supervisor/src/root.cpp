@@ -1,0 +1,71 @@
+// root.cpp: the child specs of berthd's supervision tree.
+#include "berth/supervisor/berthd.hpp"
+
+#include "berth/actors/log.hpp"
+#include "berth/actors/supervision.hpp"
+#include "berth/image/image_actor.hpp"
+#include "berth/rpc/server.hpp"
+#include "berth/supervisor/store.hpp"
+#include "berth/vm/vm_supervisor.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+
+namespace berth {
+
+namespace {
+
+inline constexpr log::logger root_log("root");
+
+}  // namespace
+
+caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
+                      std::shared_ptr<const vm::vm_environment> env) {
+  using namespace std::chrono_literals;
+  std::vector<child_spec> children;
+
+  child_spec store;
+  store.name = store_name;
+  store.max_restarts = 3;
+  store.window = 60s;
+  store.start = [db = opts.data_root / "berth.db"](caf::local_actor* sup) -> caf::actor {
+    auto h = spawn_store(sup, db);
+    if (!h) {
+      root_log.error("{}", describe(h.error()));
+      return {};
+    }
+    return caf::actor_cast<caf::actor>(*h);
+  };
+  children.push_back(store);
+
+  child_spec images;
+  images.name = image::image_supervisor_name;
+  images.start = [root = opts.data_root](caf::local_actor* sup) -> caf::actor {
+    return caf::actor_cast<caf::actor>(image::spawn_image_supervisor(sup, root));
+  };
+  children.push_back(images);
+
+  child_spec vms;
+  vms.name = vm::vm_supervisor_name;
+  vms.start = [env](caf::local_actor* sup) -> caf::actor {
+    return caf::actor_cast<caf::actor>(vm::spawn_vm_supervisor(sup, env));
+  };
+  children.push_back(vms);
+
+  child_spec rpc;
+  rpc.name = "rpc";
+  rpc.start = [server = rpc::server_options{opts.host, opts.data_root / "tmp", berthd_version}](
+                  caf::local_actor* sup) -> caf::actor {
+    auto h = rpc::spawn_rpc_server(sup, server);
+    if (!h) {
+      root_log.error("{}", describe(h.error()));
+      return {};
+    }
+    return *h;
+  };
+  children.push_back(rpc);
+
+  return sys.spawn(one_for_one_supervisor, std::move(children));
+}
+
+}  // namespace berth
