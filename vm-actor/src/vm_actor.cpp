@@ -609,11 +609,13 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
       },
       [self](remove_atom, bool force) -> caf::result<void> {
         auto& st = self->state;
+        // Errors are returned before a promise exists: once a handler made one, CAF sends only
+        // what the promise delivers.
+        if (st.ph != phase::idle && !force)
+          return make_error(errc::conflict, "container " + st.rec.name +
+                                                " is running: stop it first or remove it with -f");
         auto rp = self->make_response_promise();
         if (st.ph != phase::idle) {
-          if (!force)
-            return make_error(errc::conflict, "container " + st.rec.name +
-                                                  " is running: stop it first or remove it with -f");
           st.removers.push_back(rp);
           st.removing = true;
           if (st.ph == phase::launching) st.cancel = true;  // on_launched ends the VM

@@ -275,11 +275,11 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       },
       [self](shutdown_atom) -> caf::result<void> {
         auto& st = self->state;
-        auto rp = self->make_response_promise();
         auto pending = std::make_shared<std::size_t>(0);
         for (auto& [id, e] : st.containers)
           if (is_live(e.rec.state)) ++*pending;
         if (*pending == 0) return caf::unit;
+        auto rp = self->make_response_promise();
         sup_log.info("stopping {} running containers", *pending);
         for (auto& [id, e] : st.containers) {
           if (!is_live(e.rec.state)) continue;

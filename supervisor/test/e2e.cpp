@@ -1,0 +1,116 @@
+// e2e.cpp: starting, using and checking the test process's berthd.
+#include "e2e.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace berth::e2e {
+
+fs::path bin_dir() { return BERTH_TEST_BIN_DIR; }
+fs::path source_dir() { return BERTH_TEST_SOURCE_DIR; }
+
+std::vector<pid_t> qemu_processes(const std::string& needle) {
+  std::vector<pid_t> out;
+  for (auto& e : fs::directory_iterator("/proc")) {
+    auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), {});
+    if (cmd.rfind("qemu-system", 0) == 0 && cmd.find(needle) != std::string::npos)
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+daemon& daemon::get() {
+  static daemon d;
+  return d;
+}
+
+daemon::daemon() {
+  char tmpl[] = "/tmp/berth-e2e.XXXXXX";
+  root_ = ::mkdtemp(tmpl);
+  host_ = "unix://" + (root_ / "berthd.sock").string();
+  auto log = root_ / "berthd.log";
+  os::unique_fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  os::spawn_options opts;
+  opts.stdout_fd = out.get();
+  opts.stderr_fd = out.get();
+  std::vector<std::string> argv = {(bin_dir() / "berthd").string(), "--data-root", data_root().string(),
+                                   "--run-root", run_root().string(), "-H", host_};
+  if (const char* kernel = std::getenv("BERTH_TEST_KERNEL")) {
+    argv.push_back("--kernel");
+    argv.push_back(kernel);
+  }
+  pid_ = os::spawn(argv, opts);
+  // Ready when it answers; a daemon that died (no kernel, no QEMU) fails the test with its log.
+  bool up = eventually(
+      [&] {
+        int status;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          return true;
+        }
+        return berth({"system", "info"}).code == 0;
+      },
+      std::chrono::seconds(120));
+  if (!up || pid_ < 0) FAIL("berthd did not come up:\n" << this->log());
+  auto built = os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), images().string()},
+                       std::chrono::seconds(60));
+  if (built.exit_code != 0) FAIL("fixture image: " << built.errors);
+  auto loaded = berth({"image", "load", "-i", (images() / "busybox.tar").string()});
+  if (loaded.code != 0) FAIL("image load: " << loaded.err << "\n" << this->log());
+}
+
+daemon::~daemon() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    auto left = qemu_processes(root_.string());
+    std::error_code ec;
+    bool sockets_left = fs::exists(root_ / "berthd.sock") ||
+                        (fs::exists(run_root()) && !fs::is_empty(run_root(), ec));
+    if (!clean || !left.empty() || sockets_left) {
+      // Reported on stderr (Catch has finished by now) and through the exit status.
+      std::cerr << "berthd did not stop cleanly (status " << status << ", " << left.size()
+                << " QEMU left, sockets left: " << sockets_left << ")\n"
+                << log();
+      for (auto p : left) ::kill(p, SIGKILL);
+      std::_Exit(1);
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(root_, ec);
+}
+
+result daemon::berth(const std::vector<std::string>& args, std::chrono::seconds timeout) const {
+  std::vector<std::string> argv = {(bin_dir() / "berth").string(), "-H", host_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = os::run(argv, timeout);
+  return {r.exit_code, r.output, r.errors};
+}
+
+std::string daemon::ok(const std::vector<std::string>& args) const {
+  auto r = berth(args);
+  std::string cmd;
+  for (auto& a : args) cmd += " " + a;
+  INFO("berth" << cmd << "\nstderr: " << r.err << "\nberthd log (tail):\n" << log().substr(log().size() > 4000 ? log().size() - 4000 : 0));
+  REQUIRE(r.code == 0);
+  return r.out;
+}
+
+std::string daemon::log() const {
+  std::ifstream in(root_ / "berthd.log");
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+}  // namespace berth::e2e

@@ -1,0 +1,79 @@
+// e2e: a real berthd for end-to-end tests, driven through the berth CLI as a user would.
+//
+// One daemon per test process, started on first use with its own data root, run root and socket
+// under a fresh temporary directory, with the busybox fixture image loaded. Each test boots real
+// VMs under whatever accelerator the host offers (TCG here). At exit the daemon gets SIGTERM,
+// and the harness checks that it stopped cleanly and left no QEMU, socket or temporary file.
+#pragma once
+
+#include "berth/actors/os.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace berth::e2e {
+
+namespace fs = std::filesystem;
+
+/// What a CLI call printed and how it exited.
+struct result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// The daemon of this test process.
+class daemon {
+ public:
+  /// The daemon, started (with the busybox image loaded) on first use.
+  static daemon& get();
+
+  /// Runs `berth -H <this daemon> args...`.
+  result berth(const std::vector<std::string>& args,
+               std::chrono::seconds timeout = std::chrono::seconds(180)) const;
+
+  /// Runs `berth args...` and requires exit code 0; returns stdout.
+  std::string ok(const std::vector<std::string>& args) const;
+
+  /// The temporary directory everything of this daemon lives in.
+  const fs::path& root() const { return root_; }
+  fs::path data_root() const { return root_ / "data"; }
+  fs::path run_root() const { return root_ / "run"; }
+  /// Where the fixture images were built.
+  fs::path images() const { return root_ / "images"; }
+  /// The daemon's own log, for failure messages.
+  std::string log() const;
+
+  ~daemon();
+
+ private:
+  daemon();
+  fs::path root_;
+  std::string host_;
+  pid_t pid_ = -1;
+};
+
+/// Host paths of the built binaries and the source tree.
+fs::path bin_dir();
+fs::path source_dir();
+
+/// The QEMU processes whose command line mentions `needle`.
+std::vector<pid_t> qemu_processes(const std::string& needle);
+
+/// Waits until `pred` holds, checking every 50 ms, at most `limit`; returns whether it held.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace berth::e2e

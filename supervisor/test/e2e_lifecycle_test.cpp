@@ -1,0 +1,102 @@
+// End-to-end: detached containers through their lifecycle: ps, logs, stop with its timeout, rm;
+// each container has its own filesystem; berthd's clean stop ends every VM.
+#include "e2e.hpp"
+
+using namespace berth::e2e;
+using namespace std::chrono;
+
+TEST_CASE("a detached container shows in ps, logs its output, stops and is removed") {
+  auto& d = daemon::get();
+  auto id = d.ok({"run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; exec sleep 1000"});
+  REQUIRE(id.size() == 65);  // 64 hex digits and a newline
+  auto ps = d.ok({"ps"});
+  CHECK(ps.find("web") != std::string::npos);
+  CHECK(ps.find("Up ") != std::string::npos);
+  CHECK(d.ok({"ps", "-q"}) == id.substr(0, 12) + "\n");
+  // The output may take a moment to reach the log after the container is running.
+  CHECK(eventually([&] { return d.ok({"logs", "web"}) == "started\n"; }, seconds(20)));
+  auto inspect = d.ok({"inspect", "web"});
+  CHECK(inspect.find("\"Status\": \"running\"") != std::string::npos);
+  auto rm_running = d.berth({"rm", "web"});
+  CHECK(rm_running.code != 0);
+  CHECK(rm_running.err.find("stop it first") != std::string::npos);
+  d.ok({"stop", "web"});
+  auto ps_all = d.ok({"ps", "-a"});
+  CHECK(ps_all.find("Exited (143)") != std::string::npos);  // sleep ended by SIGTERM
+  CHECK(d.ok({"ps", "-q"}).empty());
+  CHECK(d.ok({"logs", "web"}) == "started\n");
+  CHECK(d.ok({"rm", "web"}) == "web\n");
+  CHECK(d.berth({"logs", "web"}).code != 0);
+  CHECK(d.ok({"ps", "-a", "-q"}).empty());
+}
+
+TEST_CASE("stop sends SIGKILL when the process ignores SIGTERM past the timeout") {
+  auto& d = daemon::get();
+  d.ok({"run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"});
+  REQUIRE(eventually([&] { return d.ok({"logs", "stubborn"}) == "ready\n"; }, seconds(20)));
+  auto start = steady_clock::now();
+  d.ok({"stop", "-t", "2", "stubborn"});
+  auto took = duration_cast<milliseconds>(steady_clock::now() - start);
+  CHECK(took >= milliseconds(1900));
+  CHECK(took < seconds(12));
+  CHECK(d.ok({"wait", "stubborn"}) == "137\n");
+  d.ok({"rm", "stubborn"});
+}
+
+TEST_CASE("rm -f kills a running container and removes it") {
+  auto& d = daemon::get();
+  d.ok({"run", "-d", "--name", "doomed", "busybox", "sleep", "1000"});
+  d.ok({"rm", "-f", "doomed"});
+  CHECK(d.ok({"ps", "-a", "-q"}).empty());
+  CHECK(qemu_processes(d.root().string()).empty());
+}
+
+TEST_CASE("two containers of one image do not see each other's writes") {
+  auto& d = daemon::get();
+  d.ok({"run", "-d", "--name", "writer", "busybox", "sh", "-c", "echo mine > /etc/marker; echo done; exec sleep 1000"});
+  REQUIRE(eventually([&] { return d.ok({"logs", "writer"}) == "done\n"; }, seconds(20)));
+  auto other = d.berth({"run", "--rm", "busybox", "cat", "/etc/marker"});
+  CHECK(other.code == 1);
+  CHECK(other.err.find("No such file") != std::string::npos);
+  // The writer's file is on its own disk: after a restart of the container it is still there.
+  d.ok({"stop", "-t", "1", "writer"});
+  auto log_before = d.ok({"logs", "writer"});
+  d.ok({"start", "writer"});
+  CHECK(eventually([&] { return d.ok({"logs", "writer"}) == log_before + "done\n"; }, seconds(30)));
+  d.ok({"rm", "-f", "writer"});
+}
+
+TEST_CASE("wait blocks until the container exits and prints its code") {
+  auto& d = daemon::get();
+  d.ok({"run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 1; exit 7"});
+  CHECK(d.ok({"wait", "short"}) == "7\n");
+  CHECK(d.ok({"ps", "-a"}).find("Exited (7)") != std::string::npos);
+  d.ok({"rm", "short"});
+}
+
+TEST_CASE("names, id prefixes and bad names are handled like Docker") {
+  auto& d = daemon::get();
+  auto id = d.ok({"create", "--name", "named", "busybox", "true"});
+  id.pop_back();
+  CHECK(d.ok({"ps", "-a", "-q"}) == id.substr(0, 12) + "\n");
+  CHECK(d.ok({"inspect", id.substr(0, 5)}).find("\"Name\": \"named\"") != std::string::npos);
+  auto dup = d.berth({"create", "--name", "named", "busybox", "true"});
+  CHECK(dup.code == 125);
+  CHECK(dup.err.find("already in use") != std::string::npos);
+  auto bad = d.berth({"create", "--name", "no/slashes", "busybox", "true"});
+  CHECK(bad.code == 125);
+  CHECK(d.berth({"start", "nosuchcontainer"}).err.find("No such container") != std::string::npos);
+  d.ok({"rm", "named"});
+}
+
+TEST_CASE("cpus and memory size the VM") {
+  auto& d = daemon::get();
+  CHECK(d.ok({"run", "--rm", "--cpus", "2", "busybox", "nproc"}) == "2\n");
+  auto mem = d.ok({"run", "--rm", "-m", "256m", "busybox", "sh", "-c", "grep MemTotal /proc/meminfo"});
+  // 256 MiB for the workload plus the stated overhead, minus what the kernel reserves.
+  auto kb = std::stol(mem.substr(mem.find(':') + 1));
+  CHECK(kb > 200 * 1024);
+  CHECK(kb < 340 * 1024);
+  CHECK(d.berth({"run", "--rm", "--cpus", "64", "busybox", "true"}).code == 125);
+  CHECK(d.berth({"run", "--rm", "-m", "lots", "busybox", "true"}).code == 125);
+}
