@@ -4,7 +4,8 @@
 // /dev/console, load the kernel modules of /lib/modules/load.list, find the transport the kernel
 // command line asks for (berth.transport=vsock, else the virtio-serial port "berth.agent"), serve
 // berthd until it calls `shutdown`, then power the VM off. PID 1 must never exit: every failure
-// ends in a logged power off instead.
+// ends in a logged power off instead. With berth.poweroff=1 it powers off as soon as it starts
+// (the boot floor the benchmark measures).
 //
 // Anywhere else (host mode, for tests and experiments):
 //   berth-init --fd N --root DIR [--transport NAME]
@@ -43,6 +44,12 @@ constexpr std::chrono::seconds port_timeout{30};
   if (console >= 0) set_log_fd(console);
   log("%.*s starting at %llu ms", static_cast<int>(agent_version().size()), agent_version().data(),
       static_cast<unsigned long long>(uptime_ms()));
+  // berth.poweroff=1: stop right here. The benchmark boots the same kernel, initramfs and
+  // devices this way to measure the floor under berth's own boot.
+  if (auto off = cmdline_value(read_file("/proc/cmdline"), "berth.poweroff"); off && *off == "1") {
+    log("berth.poweroff=1: powering off");
+    power_off();
+  }
 
   try {
     int modules = load_modules("/lib/modules");

@@ -237,3 +237,20 @@ TEST_CASE("a moved decoder keeps working") {
   REQUIRE(b.next(m));
   CHECK(arg<point>(m).x == 5);
 }
+
+TEST_CASE("the bytes of a request and its answer are those docs/protocol.md shows") {
+  auto hex = [](const std::string& s) {
+    std::string out;
+    char buf[4];
+    for (unsigned char c : s) {
+      std::snprintf(buf, sizeof buf, "%02x ", c);
+      out += buf;
+    }
+    return out;
+  };
+  CHECK(hex(encode_request(7, "system.ping")) == "94 00 07 ab 73 79 73 74 65 6d 2e 70 69 6e 67 90 ");
+  CHECK(hex(encode_result(7, std::map<std::string, int>{})) == "94 01 07 c0 80 ");
+  // An error: [1, 3, {"code": 2, "message": "x"}, nil]
+  CHECK(hex(encode_error(3, errc::not_found, "x")) ==
+        "94 01 03 82 a4 63 6f 64 65 02 a7 6d 65 73 73 61 67 65 a1 78 c0 ");
+}

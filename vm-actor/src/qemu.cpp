@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -42,6 +43,7 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   cmdline += cfg.debug ? " loglevel=7 berth.debug=1" : " quiet";
   if (cfg.accel != "kvm" && cfg.tsc_khz > 0) cmdline += " tsc_early_khz=" + std::to_string(cfg.tsc_khz);
   cmdline += " berth.transport=" + cfg.transport;
+  for (auto& extra : cfg.extra_cmdline) cmdline += " " + extra;
   add("-kernel", cfg.kernel.string());
   add("-initrd", cfg.initramfs.string());
   add("-append", cmdline);
@@ -106,6 +108,25 @@ caf::expected<int> connect_unix(const fs::path& path) {
     return make_error(errc::unavailable, "connect " + path.string() + ": " + std::strerror(errno));
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   return fd.release();
+}
+
+caf::expected<int> connect_vsock(uint32_t cid, uint32_t port) {
+  os::unique_fd fd(::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return make_error(errc::unsupported, std::string("vsock: ") + std::strerror(errno));
+  sockaddr_vm addr{};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_cid = cid;
+  addr.svm_port = port;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return make_error(errc::unavailable, "connect vsock " + std::to_string(cid) + ":" +
+                                             std::to_string(port) + ": " + std::strerror(errno));
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+  return fd.release();
+}
+
+uint32_t random_vsock_cid() {
+  auto v = static_cast<uint32_t>(std::stoul(os::random_hex(4), nullptr, 16));
+  return 3 + v % (0xfffffffeu - 3);
 }
 
 caf::expected<std::string> qmp_command(const fs::path& socket, const std::string& command,

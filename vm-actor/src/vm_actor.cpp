@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 
 namespace berth::vm {
 
@@ -152,6 +153,7 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   cfg.kernel = env.kernel.boot_image;
   cfg.initramfs = env.initramfs;
   cfg.transport = env.transport;
+  cfg.vsock_cid = rec.vsock_cid;
   cfg.image_disk = rec.image_disk;
   cfg.rootfs_disk = disk;
   cfg.console_log = dir / "console.log";
@@ -386,32 +388,13 @@ void start_workload(self_ptr self) {
   (void) st;
 }
 
-void on_launched(self_ptr self, int64_t pid) {
+// The agent connection is up: ask for the agent's version (the guest is ready when it answers),
+// then mount the root and start the workload.
+void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point started) {
   auto& st = self->state;
-  st.qemu_pid = static_cast<pid_t>(pid);
-  st.rec.qemu_pid = pid;
-  auto handle = caf::actor_cast<caf::actor>(self);
-  st.watch = std::make_unique<process_watch>(st.qemu_pid, true, [handle, pid](int status) {
-    caf::anon_send(handle, exited_atom_v, pid, static_cast<int32_t>(status));
-  });
-  persist(self);
-  st.ph = phase::booting;
-  if (st.cancel) {
-    // Stopped or removed while QEMU was being started.
-    if (!st.start_error) st.start_error = make_error(errc::cancelled, "stopped before it started");
-    st.rec.exit_code = 137;
-    st.rec.reason = "stopped before it started";
-    shutdown_vm(self);
-    return;
-  }
-  auto fd = connect_unix(st.run_dir() / "agent.sock");
-  if (!fd) return fail_start(self, fd.error());
-  st.agent = spawn_agent_session(self->home_system(), *fd, caf::actor_cast<caf::actor>(self));
-  st.log.reset(::open((st.dir() / "container.log").c_str(),
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  st.agent = spawn_agent_session(self->home_system(), fd, caf::actor_cast<caf::actor>(self));
   agent::version_request req;
   req.host_time_ns = now_ns();
-  auto started = std::chrono::steady_clock::now();
   self->request(st.agent, st.env->boot_timeout, call_atom_v, std::string(agent::method::version),
                 rpc::pack(req))
       .then(
@@ -435,9 +418,57 @@ void on_launched(self_ptr self, int64_t pid) {
             if (code_of(err) == errc::timeout)
               err = make_error(errc::timeout, "the VM did not boot within " +
                                                   std::to_string(self->state.env->boot_timeout.count()) +
-                                                  " ms (see berth logs --boot)");
+                                                  " ms (see its console.log)");
             fail_start(self, std::move(err));
           });
+}
+
+void on_launched(self_ptr self, int64_t pid) {
+  auto& st = self->state;
+  st.qemu_pid = static_cast<pid_t>(pid);
+  st.rec.qemu_pid = pid;
+  auto handle = caf::actor_cast<caf::actor>(self);
+  st.watch = std::make_unique<process_watch>(st.qemu_pid, true, [handle, pid](int status) {
+    caf::anon_send(handle, exited_atom_v, pid, static_cast<int32_t>(status));
+  });
+  persist(self);
+  st.ph = phase::booting;
+  if (st.cancel) {
+    // Stopped or removed while QEMU was being started.
+    if (!st.start_error) st.start_error = make_error(errc::cancelled, "stopped before it started");
+    st.rec.exit_code = 137;
+    st.rec.reason = "stopped before it started";
+    shutdown_vm(self);
+    return;
+  }
+  st.log.reset(::open((st.dir() / "container.log").c_str(),
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  auto started = std::chrono::steady_clock::now();
+  if (st.env->transport != "vsock") {
+    // The unix socket was bound before QEMU started: connect now; QEMU holds what we send
+    // until the guest opens its port.
+    auto fd = connect_unix(st.run_dir() / "agent.sock");
+    if (!fd) return fail_start(self, fd.error());
+    return handshake(self, *fd, started);
+  }
+  // vsock: nothing listens until berth-init is up, so a job retries until then.
+  run_job(self, [cid = st.rec.vsock_cid, pid = st.qemu_pid, timeout = st.env->boot_timeout]() -> caf::expected<int> {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto fd = connect_vsock(cid, agent::vsock_port);
+      if (fd) return fd;
+      if (!os::process_alive(pid)) return make_error(errc::unavailable, "the VM exited while booting");
+      if (std::chrono::steady_clock::now() > deadline) return make_error(errc::timeout, describe(fd.error()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }).then([self, started](int fd) {
+        if (self->state.ph != phase::booting) {
+          ::close(fd);
+          return;
+        }
+        handshake(self, fd, started);
+      },
+      [self](caf::error& err) { fail_start(self, std::move(err)); });
 }
 
 void launch(self_ptr self) {
@@ -449,6 +480,7 @@ void launch(self_ptr self) {
   st.rec.exit_code = 0;
   st.rec.reason.clear();
   st.rec.finished = 0;
+  if (st.env->transport == "vsock") st.rec.vsock_cid = random_vsock_cid();
   persist(self);
   run_job(self, [env = st.env, rec = st.rec] { return launch_qemu(*env, rec); })
       .then([self](int64_t pid) { on_launched(self, pid); },

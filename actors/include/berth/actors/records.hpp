@@ -40,8 +40,10 @@ struct container_record {
   int64_t started = 0;
   int64_t finished = 0;
   int64_t qemu_pid = 0;    ///< Host pid of the VM while it runs.
+  uint32_t vsock_cid = 0;  ///< The guest's vsock CID while it runs (vsock transport only).
   MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
-                     auto_remove, state, exit_code, reason, created, started, finished, qemu_pid);
+                     auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
+                     vsock_cid);
 };
 
 /// An image: where its content and disk are, and its names.

@@ -40,7 +40,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_record& x) {
   return f(caf::meta::type_name("container_record"), x.id, x.name, x.image, x.image_id,
            x.image_disk, x.process, x.stop_signal, x.cpus, x.memory, x.auto_remove, x.state,
-           x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid);
+           x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid, x.vsock_cid);
 }
 
 template <class Inspector>

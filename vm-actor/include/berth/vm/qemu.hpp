@@ -40,6 +40,7 @@ struct vm_config {
   std::filesystem::path console_log;  ///< The serial console, appended to.
   bool sandbox = true;                ///< QEMU's seccomp sandbox.
   bool debug = false;                 ///< Verbose guest kernel and agent.
+  std::vector<std::string> extra_cmdline;  ///< Appended to the kernel command line.
 };
 
 /// argv for QEMU, argv[0] included.
@@ -50,6 +51,14 @@ caf::expected<int> listen_unix(const std::filesystem::path& path);
 
 /// Connects to the unix socket at `path`; returns a non-blocking, close-on-exec fd.
 caf::expected<int> connect_unix(const std::filesystem::path& path);
+
+/// Connects once to AF_VSOCK `cid`:`port`; fails at once if nothing listens there yet (the guest
+/// is still booting), so callers retry. Returns a non-blocking, close-on-exec fd.
+caf::expected<int> connect_vsock(uint32_t cid, uint32_t port);
+
+/// A guest CID for vsock: random in [3, 2^32 - 2] (0-2 are reserved), so two daemons on one host
+/// are unlikely to collide; QEMU refuses a CID in use and the start fails with that message.
+uint32_t random_vsock_cid();
 
 /// Sends one QMP command (e.g. "quit", "query-status") on a fresh connection and returns the
 /// raw JSON of its "return" (or the error as a caf::error). Blocking: for worker threads.

@@ -1,0 +1,203 @@
+// run_bench: how long `berth run --rm busybox true` takes next to the floor under it, and how much
+// host memory an idle container's VM holds.
+//
+// The floor is QEMU booting the same kernel and the same initramfs with the same devices (the
+// same qemu_argv berth uses), with berth.poweroff=1 so berth-init powers off as soon as it runs:
+// everything berth adds on top (daemon, RPC, disk, agent, mount, exec, shutdown) is the
+// difference. Runs alternate between the two so that machine load drifts affect both alike.
+//
+//   build/bin/run_bench [--runs N] [--kernel PATH]
+//     (as root; starts its own berthd in a temporary directory; --kernel as berthd's, default
+//     /var/cache/berth/kernel/default)
+#include "berth/actors/os.hpp"
+#include "berth/vm/host.hpp"
+#include "berth/vm/kernel.hpp"
+#include "berth/vm/qemu.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace berth;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+fs::path self_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "run_bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+struct bench_daemon {
+  fs::path root;
+  std::string host;
+  pid_t pid = -1;
+
+  explicit bench_daemon(const fs::path& kernel) {
+    char tmpl[] = "/tmp/berth-bench.XXXXXX";
+    root = ::mkdtemp(tmpl);
+    host = "unix://" + (root / "berthd.sock").string();
+    os::unique_fd log(::open((root / "berthd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    os::spawn_options o;
+    o.stdout_fd = log.get();
+    o.stderr_fd = log.get();
+    pid = os::spawn({(self_dir() / "berthd").string(), "--data-root", (root / "data").string(), "--run-root",
+                     (root / "run").string(), "-H", host, "--log-level", "warn", "--kernel", kernel.string()},
+                    o);
+    for (int i = 0; i < 1200 && berth({"system", "info"}).exit_code != 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ~bench_daemon() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  os::run_result berth(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {(self_dir() / "berth").string(), "-H", host};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return os::run(argv, std::chrono::seconds(300));
+  }
+};
+
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// A field of /proc/PID/smaps_rollup in KiB: Rss (all resident pages), Pss (shared pages split
+// between their users: the kernel file QEMU maps is page cache shared by every VM) and
+// Anonymous (what this VM alone holds: guest RAM it touched, TCG's code buffer, QEMU's heap).
+long smaps_kib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 10;
+  fs::path kernel_path = "/var/cache/berth/kernel/default";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--kernel" && i + 1 < argc) kernel_path = argv[++i];
+    else die("usage: run_bench [--runs N] [--kernel PATH]");
+  }
+  bench_daemon d(kernel_path);
+  if (d.berth({"system", "info"}).exit_code != 0) die("berthd did not start; see " + (d.root / "berthd.log").string());
+  auto images = d.root / "images";
+  auto source = fs::path(BERTH_SOURCE_DIR);
+  if (os::run({"sh", (source / "scripts/fixtures/busybox-image.sh").string(), images.string()}).exit_code != 0)
+    die("fixture image failed");
+  if (d.berth({"image", "load", "-i", (images / "busybox.tar").string()}).exit_code != 0) die("image load failed");
+
+  // The floor's VM: what berthd prepared (cached, so these calls only find it) and berth's argv.
+  auto data = d.root / "data";
+  auto kernel = vm::prepare_kernel(kernel_path, data / "cache");
+  if (!kernel) die("kernel: " + describe(kernel.error()));
+  auto initramfs = vm::build_initramfs(*kernel, self_dir() / "berth-init", vm::guest_modules(false), data / "cache");
+  if (!initramfs) die("initramfs: " + describe(initramfs.error()));
+  fs::path image_disk;
+  for (auto& e : fs::recursive_directory_iterator(data / "images"))
+    if (e.path().filename() == "rootfs.erofs") image_disk = e.path();
+  auto floor_dir = d.root / "floor";
+  fs::create_directories(floor_dir);
+  auto rootfs = floor_dir / "rootfs.ext4";
+  {
+    os::unique_fd f(::open(rootfs.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (::ftruncate(f.get(), 10ll << 30) != 0) die("ftruncate");
+  }
+  os::run({"mkfs.ext4", "-q", "-F", "-m", "0", rootfs.string()});
+  auto accel = vm::choose_accelerator("auto");
+  vm::vm_config cfg;
+  cfg.accel = accel.name;
+  cfg.tsc_khz = vm::tsc_khz();
+  cfg.cpus = 1;
+  cfg.memory_mib = 512 + vm::guest_overhead_mib;
+  cfg.kernel = kernel->boot_image;
+  cfg.initramfs = *initramfs;
+  cfg.image_disk = image_disk;
+  cfg.rootfs_disk = rootfs;
+  cfg.console_log = floor_dir / "console.log";
+  cfg.extra_cmdline = {"berth.poweroff=1"};
+  auto floor_boot = [&]() -> double {
+    auto agent = vm::listen_unix(floor_dir / "agent.sock");
+    auto qmp = vm::listen_unix(floor_dir / "qmp.sock");
+    if (!agent || !qmp) die("sockets");
+    os::unique_fd a(*agent), q(*qmp);
+    cfg.agent_fd = a.get();
+    cfg.qmp_fd = q.get();
+    os::spawn_options o;
+    o.keep_fds = {a.get(), q.get()};
+    auto t = clock_type::now();
+    auto pid = os::spawn(vm::qemu_argv(cfg), o);
+    os::wait_exit(pid);
+    return seconds_since(t);
+  };
+  auto berth_run = [&]() -> double {
+    auto t = clock_type::now();
+    auto r = d.berth({"run", "--rm", "busybox", "true"});
+    if (r.exit_code != 0) die("berth run failed: " + r.errors);
+    return seconds_since(t);
+  };
+
+  std::printf("run_bench: %d runs each, accelerator %s, kernel %s, QEMU %s\n", runs, accel.name.c_str(),
+              kernel->release.c_str(), vm::qemu_version("qemu-system-x86_64").c_str());
+  berth_run();  // warm-up: page cache, first disk
+  floor_boot();
+  std::vector<double> b, f;
+  for (int i = 0; i < runs; ++i) {
+    b.push_back(berth_run());
+    f.push_back(floor_boot());
+  }
+  auto mb = median(b), mf = median(f);
+  std::printf("\n%-44s %9s %9s %9s\n", "", "median s", "min s", "max s");
+  std::printf("%-44s %9.3f %9.3f %9.3f\n", "berth run --rm busybox true", mb, *std::min_element(b.begin(), b.end()),
+              *std::max_element(b.begin(), b.end()));
+  std::printf("%-44s %9.3f %9.3f %9.3f\n", "floor: same VM, init powers off at once", mf,
+              *std::min_element(f.begin(), f.end()), *std::max_element(f.begin(), f.end()));
+  std::printf("%-44s %9.2f   (overhead %.0f%%, %.0f ms)\n", "ratio berth / floor", mb / mf, (mb / mf - 1) * 100,
+              (mb - mf) * 1000);
+
+  // Idle memory: a running container that does nothing, after boot has settled.
+  auto id = d.berth({"run", "-d", "busybox", "sleep", "100000"});
+  if (id.exit_code != 0) die("berth run -d failed: " + id.errors);
+  auto cid = id.output.substr(0, 64);
+  auto inspect = nlohmann::json::parse(d.berth({"inspect", cid}).output);
+  pid_t qpid = inspect.at(0).at("State").at("Pid").get<pid_t>();
+  auto show = [&](const char* when) {
+    std::printf("  %-24s RSS %6.1f MiB   PSS %6.1f MiB   anonymous %6.1f MiB\n", when,
+                smaps_kib(qpid, "Rss") / 1024.0, smaps_kib(qpid, "Pss") / 1024.0,
+                smaps_kib(qpid, "Anonymous") / 1024.0);
+  };
+  std::printf("\nidle container's QEMU (busybox sleep, guest RAM %llu MiB):\n",
+              static_cast<unsigned long long>(cfg.memory_mib));
+  show("just after start");
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  show("10 s later");
+  d.berth({"rm", "-f", cid});
+  return 0;
+}
