@@ -86,6 +86,12 @@ std::string read_file(const fs::path& path, std::size_t max_bytes) {
   return out;
 }
 
+int64_t unix_time_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
   std::size_t got = 0;

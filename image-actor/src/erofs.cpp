@@ -4,9 +4,10 @@
 #include "berth/image/log.hpp"
 #include "util.hpp"
 
+#include "berth/actors/os.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,7 +15,6 @@
 #include <cerrno>
 #include <chrono>
 
-extern char** environ;
 
 namespace berth::image {
 
@@ -34,67 +34,6 @@ struct temp_file {
     if (!path.empty()) ::unlink(path.c_str());
   }
 };
-
-struct spawn_result {
-  int status = 0;
-  std::string output;
-};
-
-// Runs argv[0] with stdin from /dev/null and stdout and stderr captured together.
-caf::expected<spawn_result> run_captured(const std::vector<std::string>& args) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return make_error(errc::io, fmt::format("cannot create a pipe: {}", detail::error_text(errno)));
-  detail::unique_fd read_end{fds[0]};
-  detail::unique_fd write_end{fds[1]};
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  // The daemon blocks signals for its sigwait thread; the child starts with defaults.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int err = args[0].find('/') == std::string::npos
-              ? ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), environ)
-              : ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
-    if (err == ENOENT)
-      return make_error(errc::unsupported,
-                        fmt::format("{} not found (install erofs-utils)", args[0]));
-    return make_error(errc::io, fmt::format("cannot run {}: {}", args[0], detail::error_text(err)));
-  }
-  write_end.reset();
-  spawn_result result;
-  char buf[4096];
-  for (;;) {
-    auto n = detail::read_some(read_end.get(), buf, sizeof(buf));
-    if (n <= 0) break;
-    result.output.append(buf, static_cast<size_t>(n));
-    if (result.output.size() > 2 * max_output_kept)
-      result.output.erase(0, result.output.size() - max_output_kept);
-  }
-  while (::waitpid(pid, &result.status, 0) < 0) {
-    if (errno != EINTR)
-      return make_error(errc::internal,
-                        fmt::format("cannot wait for {}: {}", args[0], detail::error_text(errno)));
-  }
-  if (result.output.size() > max_output_kept)
-    result.output.erase(0, result.output.size() - max_output_kept);
-  return result;
-}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -127,13 +66,19 @@ caf::expected<uint64_t> build_erofs(const fs::path& rootfs, const fs::path& outp
   args.push_back(tmp.path);
   args.push_back(rootfs.string());
   auto started = std::chrono::steady_clock::now();
-  auto run = run_captured(args);
-  if (!run) return run.error();
-  if (!WIFEXITED(run->status) || WEXITSTATUS(run->status) != 0) {
-    auto how = WIFEXITED(run->status) ? fmt::format("exit {}", WEXITSTATUS(run->status))
-                                      : fmt::format("signal {}", WTERMSIG(run->status));
+  os::run_result run;
+  try {
+    run = os::run(args, std::nullopt, max_output_kept);
+  } catch (const std::system_error& e) {
+    if (e.code().value() == ENOENT)
+      return make_error(errc::unsupported, fmt::format("{} not found (install erofs-utils)", options.mkfs));
+    return make_error(errc::io, fmt::format("cannot run {}: {}", options.mkfs, e.what()));
+  }
+  if (run.exit_code != 0) {
+    auto how = run.exit_code > 128 ? fmt::format("signal {}", run.exit_code - 128)
+                                   : fmt::format("exit {}", run.exit_code);
     return make_error(errc::io, fmt::format("{} failed ({}): {}", options.mkfs, how,
-                                            trim(std::move(run->output))));
+                                            trim(run.errors + run.output)));
   }
   detail::unique_fd image{::open(tmp.path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!image) return io_error("cannot open", tmp.path, errno);

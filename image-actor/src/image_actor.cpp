@@ -26,12 +26,6 @@ namespace {
 
 inline constexpr log::logger images_log("images");
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string hex_of(const std::string& digest) {
   return digest.rfind("sha256:", 0) == 0 ? digest.substr(7) : digest;
 }
@@ -80,7 +74,7 @@ caf::expected<std::vector<image_record>> load_images(const fs::path& data_root, 
     for (auto& l : r.layers) rec.layers.push_back(l.digest);
     rec.size = r.layers_size;
     rec.created = r.config.created;
-    rec.loaded = now_ns();
+    rec.loaded = os::unix_time_ns();
     rec.entrypoint = r.config.entrypoint;
     rec.cmd = r.config.cmd;
     rec.env = r.config.env;

@@ -20,11 +20,6 @@ caf::error with_context(const caf::error& err, std::string_view context) {
   return make_error(code_of(err), fmt::format("{}: {}", context, describe(err)));
 }
 
-void unique_fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 int write_all(int fd, const void* data, size_t size) {
   auto p = static_cast<const char*>(data);
   while (size > 0) {

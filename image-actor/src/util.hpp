@@ -2,6 +2,7 @@
 // I/O and JSON parsing with limits.
 #pragma once
 
+#include "berth/actors/os.hpp"
 #include "berth/actors/vocabulary.hpp"
 
 #include <caf/error.hpp>
@@ -26,32 +27,8 @@ caf::error with_context(const caf::error& err, std::string_view context);
 /// The text of errno value `err`, thread-safe.
 std::string error_text(int err);
 
-/// Owns a file descriptor.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    if (this != &other) reset(other.release());
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+/// Owns a file descriptor (the project's one, from actors/os.hpp).
+using unique_fd = os::unique_fd;
 
 /// Writes all of `data` to `fd`, retrying short writes; the errno on failure, else 0.
 int write_all(int fd, const void* data, size_t size);

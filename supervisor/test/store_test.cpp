@@ -6,6 +6,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include "berth/actors/testing/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
@@ -15,15 +17,6 @@ using namespace berth;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/berth-store-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
 
 struct config : caf::actor_system_config {
   config() { add_message_types<caf::id_block::berth>(); }
@@ -57,7 +50,7 @@ container_record sample(const std::string& id, const std::string& name) {
 }  // namespace
 
 TEST_CASE("saved containers and images are there after the store is reopened") {
-  temp_dir dir;
+  berth::testing::temp_dir dir;
   auto db = dir.path / "berth.db";
   with_store(db, [](caf::scoped_actor& self, store_actor& store) {
     self->request(store, caf::infinite, save_atom_v, sample("a1", "web")).receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
@@ -85,7 +78,7 @@ TEST_CASE("saved containers and images are there after the store is reopened") {
 }
 
 TEST_CASE("an erased container is gone and saving again replaces, not duplicates") {
-  temp_dir dir;
+  berth::testing::temp_dir dir;
   with_store(dir.path / "berth.db", [](caf::scoped_actor& self, store_actor& store) {
     auto rec = sample("a1", "web");
     self->request(store, caf::infinite, save_atom_v, rec).receive([] {}, [](caf::error&) {});
@@ -105,7 +98,7 @@ TEST_CASE("an erased container is gone and saving again replaces, not duplicates
 }
 
 TEST_CASE("a damaged row is skipped and the others are still read") {
-  temp_dir dir;
+  berth::testing::temp_dir dir;
   auto db = dir.path / "berth.db";
   with_store(db, [](caf::scoped_actor& self, store_actor& store) {
     self->request(store, caf::infinite, save_atom_v, sample("good", "ok")).receive([] {}, [](caf::error&) {});
@@ -125,7 +118,7 @@ TEST_CASE("a damaged row is skipped and the others are still read") {
 }
 
 TEST_CASE("a database with a newer schema is refused") {
-  temp_dir dir;
+  berth::testing::temp_dir dir;
   auto db = dir.path / "berth.db";
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);

@@ -47,12 +47,6 @@ using vm_impl = vm_actor::extend<
 
 enum class phase { idle, launching, booting, running, stopping, shutting_down };
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct vm_state {
   std::shared_ptr<const vm_environment> env;
   container_record rec;
@@ -301,7 +295,7 @@ void finalize(self_ptr self) {
   st.qemu_pid = 0;
   st.rec.qemu_pid = 0;
   st.rec.state = state::exited;
-  st.rec.finished = now_ns();
+  st.rec.finished = os::unix_time_ns();
   st.cancel = false;
   st.kill_sent = false;
   st.log.reset();
@@ -376,7 +370,7 @@ void start_workload(self_ptr self) {
                       auto started = rpc::unpack_as<agent::process_started>(packed);
                       st.ph = phase::running;
                       st.rec.state = state::running;
-                      st.rec.started = now_ns();
+                      st.rec.started = os::unix_time_ns();
                       vm_log.info("container={} running (guest pid {}, qemu pid {})",
                                   st.rec.id.substr(0, 12), started.pid, st.qemu_pid);
                       persist(self);
@@ -394,7 +388,7 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
   auto& st = self->state;
   st.agent = spawn_agent_session(self->home_system(), fd, caf::actor_cast<caf::actor>(self));
   agent::version_request req;
-  req.host_time_ns = now_ns();
+  req.host_time_ns = os::unix_time_ns();
   self->request(st.agent, st.env->boot_timeout, call_atom_v, std::string(agent::method::version),
                 rpc::pack(req))
       .then(
@@ -494,7 +488,7 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
   auto& st = self->state;
   if (method == agent::notice::output) {
     auto chunk = rpc::unpack_as<agent::output_chunk>(packed);
-    auto time = now_ns();
+    auto time = os::unix_time_ns();
     append_log(st, time, chunk.fd, chunk.data);
     for (auto& sub : st.subscribers)
       caf::anon_send(sub, output_atom_v, st.rec.id, chunk.fd, time, chunk.data);
@@ -542,7 +536,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
     st.rec.exit_code = 137;
     st.rec.reason = "berthd restarted while the container ran";
     st.rec.qemu_pid = 0;
-    st.rec.finished = now_ns();
+    st.rec.finished = os::unix_time_ns();
     persist(self);
   }
   self->set_down_handler([self](caf::down_msg& msg) {

@@ -79,12 +79,6 @@ void spawn_entry(self_ptr self, container_record rec) {
   self->state.containers[id] = entry{std::move(rec), std::move(vm)};
 }
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<const vm_environment> env) {
   self->state.env = std::move(env);
   auto store = self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
@@ -177,7 +171,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                   rec.cpus = cpus;
                   rec.memory = spec.memory > 0 ? spec.memory : st.env->default_memory;
                   rec.auto_remove = spec.auto_remove;
-                  rec.created = now_ns();
+                  rec.created = os::unix_time_ns();
                   auto store = self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
                   if (!store) {
                     st.reserved.erase(spec.name);

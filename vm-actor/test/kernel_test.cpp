@@ -2,6 +2,8 @@
 // aliases and builtins; a bzImage yields a bootable vmlinux.
 #include "berth/vm/kernel.hpp"
 
+#include "berth/actors/testing/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -12,15 +14,6 @@ using namespace berth::vm;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/berth-kernel-test.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
 
 void write(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -38,7 +31,7 @@ const fs::path installed_kernel = "/var/cache/berth/kernel/default";
 }  // namespace
 
 TEST_CASE("modules come after their dependencies, each once") {
-  temp_dir d;
+  berth::testing::temp_dir d;
   write(d.path / "modules.dep",
         "kernel/a.ko: kernel/b.ko kernel/c.ko\n"
         "kernel/b.ko: kernel/c.ko\n"
@@ -50,7 +43,7 @@ TEST_CASE("modules come after their dependencies, each once") {
 }
 
 TEST_CASE("a pre-softdep is resolved through modules.alias to every module providing it") {
-  temp_dir d;
+  berth::testing::temp_dir d;
   write(d.path / "modules.dep", "kernel/fs.ko:\nkernel/crc_fast.ko:\nkernel/crc_slow.ko:\n");
   write(d.path / "modules.softdep", "softdep fs pre: crypto-crc\n");
   write(d.path / "modules.alias", "alias crypto-crc crc_fast\nalias crypto-crc crc_slow\n");
@@ -60,7 +53,7 @@ TEST_CASE("a pre-softdep is resolved through modules.alias to every module provi
 }
 
 TEST_CASE("a builtin module is skipped and an unknown one is not_found") {
-  temp_dir d;
+  berth::testing::temp_dir d;
   write(d.path / "modules.dep", "kernel/a.ko:\n");
   write(d.path / "modules.builtin", "kernel/virtio.ko\n");
   auto r = resolve_modules(d.path, {"virtio", "a"});

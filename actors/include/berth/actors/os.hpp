@@ -61,6 +61,9 @@ void fsync_dir(const std::filesystem::path& dir);
 /// Reads a whole file of at most `max_bytes`; throws std::system_error (EFBIG when larger).
 std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = 16u << 20);
 
+/// The wall clock as Unix time in nanoseconds (what records and logs store).
+int64_t unix_time_ns();
+
 /// A random lowercase hex string of `bytes` random bytes (from getrandom).
 std::string random_hex(std::size_t bytes);
 
