@@ -2,6 +2,12 @@
 // stored, and system info.
 #include "e2e.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <fstream>
 
 using namespace berth::e2e;
@@ -69,4 +75,32 @@ TEST_CASE("system info names the accelerator, kernel, agent transport and data r
   CHECK(info.find("Agent Transport:   ") != std::string::npos);
   CHECK(info.find("Data Root:         " + d.data_root().string()) != std::string::npos);
   CHECK(info.find("Images:            ") != std::string::npos);
+}
+
+TEST_CASE("garbage, oversized and truncated frames on the socket do not hurt berthd") {
+  auto& d = daemon::get();
+  auto send_raw = [&](const std::string& bytes) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    auto path = (d.root() / "berthd.sock").string();
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    [[maybe_unused]] auto n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    // berthd answers a protocol error and closes, or waits for more: either way we hang up.
+    ::shutdown(fd, SHUT_WR);
+    char buf[4096];
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) > 0) [[maybe_unused]] auto r = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+  };
+  send_raw(std::string(10000, '\xc1'));                               // bytes msgpack never uses
+  send_raw(std::string("\xdd\xff\xff\xff\xff", 5));                   // an array of 4 billion
+  send_raw(std::string("\xdb\x7f\xff\xff\xff", 5) + "abc");           // a 2 GiB string, cut off
+  send_raw(std::string(200, '\x91') + std::string(1, '\x00'));        // nested 200 deep
+  send_raw(std::string("\x94\x00\x01\xa3"));                          // a request cut in half
+  send_raw(std::string("\x94\x00\x01\xabsystem.ping\x05"));           // params not an array
+  CHECK(d.ok({"system", "info"}).find("Server Version") != std::string::npos);
+  CHECK(d.ok({"images", "-q"}).size() == 13);
 }
