@@ -18,7 +18,7 @@
 namespace berth::agent {
 
 /// Version of this protocol; berthd refuses an agent that speaks another.
-constexpr uint32_t protocol_version = 1;
+constexpr uint32_t protocol_version = 2;
 
 /// Name of the virtio-serial port the agent serves on (`/sys/class/virtio-ports/*/name`).
 constexpr std::string_view serial_port_name = "berth.agent";
@@ -35,6 +35,17 @@ constexpr std::string_view start = "start";          ///< process_spec -> proces
 constexpr std::string_view wait = "wait";            ///< process_ref -> exit_status
 constexpr std::string_view signal = "signal";        ///< signal_request -> empty
 constexpr std::string_view shutdown = "shutdown";    ///< empty -> empty, then power off
+constexpr std::string_view stdin_data = "stdin";     ///< stdin_chunk -> empty (once written)
+constexpr std::string_view close_stdin = "close_stdin";  ///< process_ref -> empty
+constexpr std::string_view resize = "resize";        ///< resize_request -> empty
+constexpr std::string_view stats = "stats";          ///< empty -> vm_stats
+constexpr std::string_view stat = "stat";            ///< path_request -> file_info
+constexpr std::string_view list = "list";            ///< path_request -> [file_info]
+constexpr std::string_view read = "read";            ///< read_request -> read_result
+constexpr std::string_view mkdir = "mkdir";          ///< file_info (path, mode, uid, gid, mtime) -> empty
+constexpr std::string_view write = "write";          ///< write_request -> empty
+constexpr std::string_view symlink = "symlink";      ///< file_info (path, link, uid, gid) -> empty
+constexpr std::string_view set_times = "set_times";  ///< file_info (path, mtime_ns) -> empty
 }  // namespace method
 
 /// Notification names, from the agent to berthd.
@@ -66,14 +77,32 @@ struct version_info {
   MSGPACK_DEFINE_MAP(agent, protocol, kernel, transport, uptime_ms);
 };
 
+/// One more filesystem mounted into the container's root, after the overlay, in list order.
+struct mount_entry {
+  std::string type;     ///< "disk" (an ext4 disk found by virtio serial), "9p" (a virtio-9p
+                        ///< share found by mount tag) or "tmpfs".
+  std::string source;   ///< disk: the serial; 9p: the mount tag; tmpfs: ignored.
+  std::string target;   ///< Absolute path in the container, created if missing.
+  bool readonly = false;
+  std::string options;  ///< Extra mount options ("size=64m,mode=1777" for tmpfs).
+  MSGPACK_DEFINE_MAP(type, source, target, readonly, options);
+};
+
 /// Argument of `mount_root`: which disks make the container's root filesystem.
 ///
 /// The image disk (erofs, read-only) is the lower layer; the container's own disk (ext4) holds
 /// the upper and work directories of an overlayfs. Disks are found by their virtio serial.
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf get the given contents as files of the agent
+/// bind-mounted over the image's (as Docker does), so they stay writable with readonly_root.
 struct mount_spec {
   std::string image_serial = "image";  ///< Serial of the erofs image disk.
   std::string disk_serial = "rootfs";  ///< Serial of the container's ext4 disk.
-  MSGPACK_DEFINE_MAP(image_serial, disk_serial);
+  bool readonly_root = false;          ///< The container's root is read-only (--read-only).
+  std::vector<mount_entry> mounts;     ///< Volumes, host shares and tmpfs, in order.
+  std::string hostname;                ///< Content of /etc/hostname (a newline is added).
+  std::string hosts;                   ///< Content of /etc/hosts; empty: not touched.
+  std::string resolv_conf;             ///< Content of /etc/resolv.conf; empty: not touched.
+  MSGPACK_DEFINE_MAP(image_serial, disk_serial, readonly_root, mounts, hostname, hosts, resolv_conf);
 };
 
 /// Argument of `start`: one process to run in the container's root filesystem.
@@ -84,7 +113,18 @@ struct process_spec {
   std::string cwd = "/";          ///< Working directory, created if missing.
   std::string user;               ///< "", "uid", "uid:gid", "name" or "name:group".
   std::string hostname;           ///< Set as the VM's hostname when not empty.
-  MSGPACK_DEFINE_MAP(id, args, env, cwd, user, hostname);
+  bool terminal = false;          ///< On a pty: output (stdout and stderr merged) comes as fd 1.
+  bool open_stdin = false;        ///< stdin stays open for `stdin` calls until `close_stdin`;
+                                  ///< otherwise stdin is /dev/null (a pty without input).
+  uint16_t rows = 24;             ///< Initial terminal size (terminal only).
+  uint16_t cols = 80;
+  bool init = false;              ///< A tiny init (the agent's own code) is PID 1 of the process's
+                                  ///< PID namespace: it reaps and forwards signals to the command.
+  std::string join;               ///< "": a new PID namespace whose PID 1 is this process (or its
+                                  ///< init). Else the id of a running process whose PID namespace
+                                  ///< this one enters (exec into a container: "main").
+  MSGPACK_DEFINE_MAP(id, args, env, cwd, user, hostname, terminal, open_stdin, rows, cols, init,
+                     join);
 };
 
 /// Result of `start`.
@@ -120,6 +160,92 @@ struct output_chunk {
   uint8_t fd = 1;
   std::vector<char> data;
   MSGPACK_DEFINE_MAP(id, fd, data);
+};
+
+/// Argument of `stdin`: bytes for a process's stdin (at most 1 MiB). The answer comes once
+/// they are written into the pipe or pty, so a host that waits for it cannot flood the agent.
+struct stdin_chunk {
+  std::string id;
+  std::vector<char> data;
+  MSGPACK_DEFINE_MAP(id, data);
+};
+
+/// Argument of `resize`: a process's terminal size (the kernel sends it SIGWINCH).
+struct resize_request {
+  std::string id;
+  uint16_t rows = 24;
+  uint16_t cols = 80;
+  MSGPACK_DEFINE_MAP(id, rows, cols);
+};
+
+/// I/O counters of one block device (by virtio serial) or network interface.
+struct io_counter {
+  std::string name;     ///< Disk serial or interface name.
+  uint64_t read_bytes = 0;   ///< Disks: read; interfaces: received.
+  uint64_t write_bytes = 0;  ///< Disks: written; interfaces: sent.
+  MSGPACK_DEFINE_MAP(name, read_bytes, write_bytes);
+};
+
+/// Result of `stats`: the guest's view of its resources.
+struct vm_stats {
+  uint64_t cpu_ns = 0;         ///< CPU time used (user + system, all vCPUs) since boot.
+  uint32_t cpus = 0;           ///< Online vCPUs.
+  uint64_t memory_total = 0;   ///< Bytes (MemTotal).
+  uint64_t memory_used = 0;    ///< Bytes (MemTotal - MemAvailable).
+  uint32_t pids = 0;           ///< Processes in the VM besides the agent.
+  std::vector<io_counter> disks;
+  std::vector<io_counter> networks;  ///< Without lo.
+  uint64_t uptime_ms = 0;
+  MSGPACK_DEFINE_MAP(cpu_ns, cpus, memory_total, memory_used, pids, disks, networks, uptime_ms);
+};
+
+/// Argument of `stat` and `list`: a path in the container. Paths are resolved inside the
+/// container's root (symlinks included, as if it were `/`), never outside it.
+struct path_request {
+  std::string path;
+  MSGPACK_DEFINE_MAP(path);
+};
+
+/// A file in the container: the result of `stat` and `list`, the argument of `mkdir`,
+/// `symlink` and `set_times`.
+struct file_info {
+  std::string path;     ///< `stat`: as asked; `list`: the entry's name only.
+  std::string type;     ///< "file", "dir", "symlink" or "other".
+  uint32_t mode = 0;    ///< Permission bits (07777).
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string link;     ///< A symlink's target.
+  MSGPACK_DEFINE_MAP(path, type, mode, uid, gid, size, mtime_ns, link);
+};
+
+/// Argument of `read`: up to `length` (at most 1 MiB) bytes of a regular file from `offset`.
+struct read_request {
+  std::string path;
+  uint64_t offset = 0;
+  uint32_t length = 1u << 20;
+  MSGPACK_DEFINE_MAP(path, offset, length);
+};
+
+/// Result of `read`.
+struct read_result {
+  std::vector<char> data;
+  bool eof = false;  ///< No bytes follow.
+  MSGPACK_DEFINE_MAP(data, eof);
+};
+
+/// Argument of `write`: bytes at `offset` of a regular file. With `create` the file is made
+/// (or truncated) first with mode, uid and gid; writes then continue at later offsets.
+struct write_request {
+  std::string path;
+  uint64_t offset = 0;
+  std::vector<char> data;  ///< At most 1 MiB.
+  bool create = false;
+  uint32_t mode = 0644;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  MSGPACK_DEFINE_MAP(path, offset, data, create, mode, uid, gid);
 };
 
 }  // namespace berth::agent
