@@ -222,6 +222,34 @@ image_actor::behavior_type images_behavior(self_ptr self, fs::path data_root) {
         rt.stop_signal = r.stop_signal;
         return rt;
       },
+      // Registry work (issue 3) is in progress: these answer unsupported until it lands.
+      [](pull_atom, const std::string&, const std::string&, const caf::actor&) -> caf::result<api::image_info> {
+        return make_error(errc::unsupported, "pulling images is not implemented yet");
+      },
+      [](push_atom, const std::string&, const caf::actor&) -> caf::result<api::pushed> {
+        return make_error(errc::unsupported, "pushing images is not implemented yet");
+      },
+      [](tag_atom, const std::string&, const std::string&) -> caf::result<void> {
+        return make_error(errc::unsupported, "tagging images is not implemented yet");
+      },
+      [](remove_atom, const std::string&, bool) -> caf::result<api::removed> {
+        return make_error(errc::unsupported, "removing images is not implemented yet");
+      },
+      [](prune_atom, bool) -> caf::result<api::removed> {
+        return make_error(errc::unsupported, "pruning images is not implemented yet");
+      },
+      [](save_atom, const std::vector<std::string>&, const caf::actor&) -> caf::result<void> {
+        return make_error(errc::unsupported, "saving images is not implemented yet");
+      },
+      [](inspect_atom, const std::string&) -> caf::result<api::image_detail> {
+        return make_error(errc::unsupported, "inspecting images is not implemented yet");
+      },
+      [](login_atom, const std::string&, const std::string&, const std::string&) -> caf::result<void> {
+        return make_error(errc::unsupported, "registry login is not implemented yet");
+      },
+      [](logout_atom, const std::string&) -> caf::result<void> {
+        return make_error(errc::unsupported, "registry logout is not implemented yet");
+      },
   };
 }
 

@@ -46,6 +46,29 @@ image::image_actor::behavior_type fake_images(image::image_actor::pointer) {
         return make_error(errc::unsupported, "not here");
       },
       [](list_atom) { return std::vector<api::image_info>{}; },
+      [](pull_atom, const std::string&, const std::string&, const caf::actor&) -> caf::result<api::image_info> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](push_atom, const std::string&, const caf::actor&) -> caf::result<api::pushed> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](tag_atom, const std::string&, const std::string&) -> caf::result<void> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](remove_atom, const std::string&, bool) -> caf::result<api::removed> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](prune_atom, bool) -> caf::result<api::removed> { return make_error(errc::unsupported, "not here"); },
+      [](save_atom, const std::vector<std::string>&, const caf::actor&) -> caf::result<void> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](inspect_atom, const std::string&) -> caf::result<api::image_detail> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](login_atom, const std::string&, const std::string&, const std::string&) -> caf::result<void> {
+        return make_error(errc::unsupported, "not here");
+      },
+      [](logout_atom, const std::string&) -> caf::result<void> { return make_error(errc::unsupported, "not here"); },
       [](resolve_atom, const std::string& ref) -> caf::result<image_runtime> {
         if (ref != "busybox") return make_error(errc::not_found, "No such image: " + ref);
         image_runtime rt;

@@ -7,6 +7,7 @@
 #include "berth/agent/protocol.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,9 +52,12 @@ struct image_record {
   std::string id;                  ///< "sha256:<hex>" of the config blob.
   std::vector<std::string> tags;   ///< Full references ("docker.io/library/busybox:latest").
   std::string manifest_digest;
+  std::string index_digest;        ///< The index it was chosen from, if any (kept for GC).
+  std::vector<std::string> repo_digests;  ///< "repo@sha256:..." it was pulled or pushed as.
   std::string os;
   std::string architecture;
   std::vector<std::string> layers;  ///< Layer digests, bottom first.
+  std::vector<std::string> layer_types;  ///< Media type of each layer (for save and push).
   uint64_t size = 0;               ///< Bytes of the compressed layers.
   std::string disk;                ///< Path of the erofs image disk.
   uint64_t disk_size = 0;
@@ -66,8 +70,12 @@ struct image_record {
   std::string workdir;
   std::string user;
   std::string stop_signal;
-  MSGPACK_DEFINE_MAP(id, tags, manifest_digest, os, architecture, layers, size, disk, disk_size,
-                     created, loaded, entrypoint, cmd, env, workdir, user, stop_signal);
+  std::vector<std::string> exposed_ports;
+  std::vector<std::string> volumes;
+  std::map<std::string, std::string> labels;
+  MSGPACK_DEFINE_MAP(id, tags, manifest_digest, index_digest, repo_digests, os, architecture,
+                     layers, layer_types, size, disk, disk_size, created, loaded, entrypoint, cmd,
+                     env, workdir, user, stop_signal, exposed_ports, volumes, labels);
 };
 
 /// What a container needs of its image to be created: the disk and the config defaults.

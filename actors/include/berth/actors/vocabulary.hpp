@@ -45,9 +45,10 @@ typename Inspector::result_type inspect(Inspector& f, container_record& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, image_record& x) {
-  return f(caf::meta::type_name("image_record"), x.id, x.tags, x.manifest_digest, x.os,
-           x.architecture, x.layers, x.size, x.disk, x.disk_size, x.created, x.loaded,
-           x.entrypoint, x.cmd, x.env, x.workdir, x.user, x.stop_signal);
+  return f(caf::meta::type_name("image_record"), x.id, x.tags, x.manifest_digest, x.index_digest,
+           x.repo_digests, x.os, x.architecture, x.layers, x.layer_types, x.size, x.disk,
+           x.disk_size, x.created, x.loaded, x.entrypoint, x.cmd, x.env, x.workdir, x.user,
+           x.stop_signal, x.exposed_ports, x.volumes, x.labels);
 }
 
 template <class Inspector>
@@ -112,6 +113,27 @@ typename Inspector::result_type inspect(Inspector& f, exit_info& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pushed& x) {
+  return f(caf::meta::type_name("pushed"), x.digest, x.size);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, progress& x) {
+  return f(caf::meta::type_name("progress"), x.reference, x.id, x.status, x.current, x.total);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, removed& x) {
+  return f(caf::meta::type_name("removed"), x.untagged, x.deleted, x.reclaimed);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, image_detail& x) {
+  return f(caf::meta::type_name("image_detail"), x.info, x.layers, x.entrypoint, x.cmd, x.env,
+           x.workdir, x.user, x.stop_signal, x.exposed_ports, x.volumes, x.labels);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, created& x) {
   return f(caf::meta::type_name("created"), x.id, x.name);
 }
@@ -136,6 +158,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::container_info>))
   CAF_ADD_TYPE_ID(berth, (berth::api::exit_info))
   CAF_ADD_TYPE_ID(berth, (berth::api::created))
+  CAF_ADD_TYPE_ID(berth, (berth::api::pushed))
+  CAF_ADD_TYPE_ID(berth, (berth::api::progress))
+  CAF_ADD_TYPE_ID(berth, (berth::api::removed))
+  CAF_ADD_TYPE_ID(berth, (berth::api::image_detail))
   CAF_ADD_TYPE_ID(berth, (std::vector<std::string>))
   CAF_ADD_TYPE_ID(berth, (std::vector<char>))
 
@@ -169,5 +195,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, container_atom, "container")
   CAF_ADD_ATOM(berth, berth, image_atom, "image")
   CAF_ADD_ATOM(berth, berth, upload_atom, "upload")
+  CAF_ADD_ATOM(berth, berth, pull_atom, "pull")
+  CAF_ADD_ATOM(berth, berth, push_atom, "push")
+  CAF_ADD_ATOM(berth, berth, tag_atom, "tag")
+  CAF_ADD_ATOM(berth, berth, prune_atom, "prune")
+  CAF_ADD_ATOM(berth, berth, progress_atom, "progress")
+  CAF_ADD_ATOM(berth, berth, login_atom, "login")
+  CAF_ADD_ATOM(berth, berth, logout_atom, "logout")
 
 CAF_END_TYPE_ID_BLOCK(berth)

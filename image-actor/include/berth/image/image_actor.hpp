@@ -27,7 +27,28 @@ using image_actor = caf::typed_actor<
     /// Every image.
     caf::replies_to<list_atom>::with<std::vector<api::image_info>>,
     /// What a container needs of the image named by a reference or an id (prefix).
-    caf::replies_to<resolve_atom, std::string>::with<image_runtime>>;
+    caf::replies_to<resolve_atom, std::string>::with<image_runtime>,
+    /// Pulls a reference for a platform ("" = linux/amd64), sending (progress_atom,
+    /// api::progress) to the listener (may be null). Concurrent pulls of one reference and
+    /// platform share one puller; each caller gets the answer.
+    caf::replies_to<pull_atom, std::string, std::string, caf::actor>::with<api::image_info>,
+    /// Pushes a local image to the registry its reference names, with progress as for pulls.
+    caf::replies_to<push_atom, std::string, caf::actor>::with<api::pushed>,
+    /// Gives the image named by the first argument (reference or id) the reference in the second.
+    caf::replies_to<tag_atom, std::string, std::string>::with<void>,
+    /// Untags (and, when no tag is left, deletes) an image; `force` as in `image rm -f`.
+    caf::replies_to<remove_atom, std::string, bool>::with<api::removed>,
+    /// Deletes untagged images (all unused images with `all`) and every unreferenced blob.
+    caf::replies_to<prune_atom, bool>::with<api::removed>,
+    /// Writes the images into one OCI archive, sent to the sink as (output_atom, "", 1, 0, bytes)
+    /// messages and a final (end_atom, ""); answers when all is sent.
+    caf::replies_to<save_atom, std::vector<std::string>, caf::actor>::with<void>,
+    /// One image in detail.
+    caf::replies_to<inspect_atom, std::string>::with<api::image_detail>,
+    /// Checks the credentials against the registry and stores them (root-only file).
+    caf::replies_to<login_atom, std::string, std::string, std::string>::with<void>,
+    /// Forgets the credentials of a registry.
+    caf::replies_to<logout_atom, std::string>::with<void>>;
 
 /// Spawns the image supervisor linked to `parent`, keeping its files under `data_root`.
 image_actor spawn_image_supervisor(caf::local_actor* parent, std::filesystem::path data_root);

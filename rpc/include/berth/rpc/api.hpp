@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,15 @@ constexpr std::string_view image_list = "image.list";              ///< -> [imag
 constexpr std::string_view image_load_begin = "image.load.begin";  ///< -> upload
 constexpr std::string_view image_load_chunk = "image.load.chunk";  ///< upload_chunk -> empty
 constexpr std::string_view image_load_end = "image.load.end";      ///< upload -> [image_info]
+constexpr std::string_view image_pull = "image.pull";              ///< pull_request -> image_info
+constexpr std::string_view image_push = "image.push";              ///< push_request -> pushed
+constexpr std::string_view image_tag = "image.tag";                ///< tag_request -> empty
+constexpr std::string_view image_remove = "image.remove";          ///< image_remove_request -> removed
+constexpr std::string_view image_prune = "image.prune";            ///< prune_request -> removed
+constexpr std::string_view image_save = "image.save";              ///< save_request -> stream (tar)
+constexpr std::string_view image_inspect = "image.inspect";        ///< image_ref -> image_detail
+constexpr std::string_view registry_login = "registry.login";      ///< login_request -> empty
+constexpr std::string_view registry_logout = "registry.logout";    ///< logout_request -> empty
 constexpr std::string_view container_create = "container.create";  ///< container_spec -> created
 constexpr std::string_view container_start = "container.start";    ///< container_ref -> empty
 constexpr std::string_view container_attach = "container.attach";  ///< container_ref -> stream
@@ -44,6 +54,7 @@ constexpr std::string_view container_logs = "container.logs";      ///< logs_req
 namespace notice {
 constexpr std::string_view stream_data = "stream.data";  ///< stream_data
 constexpr std::string_view stream_end = "stream.end";    ///< stream_end
+constexpr std::string_view progress = "progress";        ///< progress (pulls and pushes)
 }  // namespace notice
 
 /// An argument or result without fields.
@@ -95,6 +106,110 @@ struct upload_chunk {
   uint32_t upload_id = 0;
   std::vector<char> data;  ///< At most 1 MiB.
   MSGPACK_DEFINE_MAP(upload_id, data);
+};
+
+/// Argument of image.pull.
+struct pull_request {
+  std::string reference;  ///< "busybox", "host:5000/a/b:t", "x@sha256:..."
+  std::string platform;   ///< "linux/amd64" (default), "linux/arm64/v8".
+  MSGPACK_DEFINE_MAP(reference, platform);
+};
+
+/// Argument of image.push.
+struct push_request {
+  std::string reference;
+  MSGPACK_DEFINE_MAP(reference);
+};
+
+/// Result of image.push.
+struct pushed {
+  std::string digest;  ///< Digest of the manifest as the registry stores it.
+  uint64_t size = 0;   ///< Bytes uploaded (blobs the registry already had are not counted).
+  MSGPACK_DEFINE_MAP(digest, size);
+};
+
+/// Notification `progress` while a pull or push runs: one item (a layer, the config, the
+/// manifest) changed. A client shows one line or bar per `id`.
+struct progress {
+  std::string reference;  ///< The pull's or push's reference, as the client gave it.
+  std::string id;         ///< Short digest of the blob ("3f2a1b4c5d6e").
+  std::string status;     ///< "waiting", "downloading", "uploading", "verifying", "done",
+                          ///< "exists" (already stored), "retrying".
+  uint64_t current = 0;   ///< Bytes so far.
+  uint64_t total = 0;     ///< Bytes in all (0 if unknown).
+  MSGPACK_DEFINE_MAP(reference, id, status, current, total);
+};
+
+/// Argument of image.tag.
+struct tag_request {
+  std::string source;  ///< Reference or id of an image.
+  std::string target;  ///< The new reference.
+  MSGPACK_DEFINE_MAP(source, target);
+};
+
+/// Argument of image.remove.
+struct image_remove_request {
+  std::string reference;  ///< Reference or id.
+  bool force = false;     ///< Remove even if tagged more than once, or used by stopped containers.
+  MSGPACK_DEFINE_MAP(reference, force);
+};
+
+/// Argument of image.prune.
+struct prune_request {
+  bool all = false;  ///< Also images with tags that no container uses (default: only untagged).
+  MSGPACK_DEFINE_MAP(all);
+};
+
+/// Result of image.remove and image.prune, in Docker's words.
+struct removed {
+  std::vector<std::string> untagged;  ///< References that no longer name an image.
+  std::vector<std::string> deleted;   ///< Image ids and blob digests that are gone.
+  uint64_t reclaimed = 0;             ///< Bytes freed on disk.
+  MSGPACK_DEFINE_MAP(untagged, deleted, reclaimed);
+};
+
+/// Argument of image.save: the images to write into one OCI archive (sent as a stream of tar
+/// bytes on fd 1).
+struct save_request {
+  std::vector<std::string> references;
+  MSGPACK_DEFINE_MAP(references);
+};
+
+/// Names an image by reference or id.
+struct image_ref {
+  std::string reference;
+  MSGPACK_DEFINE_MAP(reference);
+};
+
+/// Result of image.inspect: image_info and what its config says.
+struct image_detail {
+  image_info info;
+  std::vector<std::string> layers;  ///< Layer digests, bottom first.
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::string user;
+  std::string stop_signal;
+  std::vector<std::string> exposed_ports;
+  std::vector<std::string> volumes;
+  std::map<std::string, std::string> labels;
+  MSGPACK_DEFINE_MAP(info, layers, entrypoint, cmd, env, workdir, user, stop_signal, exposed_ports,
+                     volumes, labels);
+};
+
+/// Argument of registry.login: checked against the registry before it is stored.
+struct login_request {
+  std::string server;  ///< "host:port" ("docker.io" for Docker Hub).
+  std::string username;
+  std::string password;
+  MSGPACK_DEFINE_MAP(server, username, password);
+};
+
+/// Argument of registry.logout.
+struct logout_request {
+  std::string server;
+  MSGPACK_DEFINE_MAP(server);
 };
 
 /// Argument of container.create: what `berth run` and `berth create` ask for.
