@@ -4,6 +4,8 @@
 #include "log.hpp"
 #include "users.hpp"
 
+#include "berth/rpc/codec.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
@@ -15,6 +17,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <thread>
 
 namespace berth::agent {
@@ -34,23 +37,51 @@ std::vector<std::string> parse_load_list(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Loads one module file with finit_module; 0 (loaded or already there) or an errno.
+int load_module(const std::string& dir, const std::string& name) {
+  std::string path = name.find('/') == std::string::npos ? dir + "/" + name : name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = ::syscall(SYS_finit_module, fd, "", 0) == 0 || errno == EEXIST ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+}  // namespace
+
 int load_modules(const std::string& dir) {
   auto list = parse_load_list(read_file(dir + "/load.list"));
   int loaded = 0;
   for (const auto& name : list) {
-    std::string path = name.find('/') == std::string::npos ? dir + "/" + name : name;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      log("module %s: cannot open: %s", path.c_str(), std::strerror(errno));
-      continue;
-    }
-    if (::syscall(SYS_finit_module, fd, "", 0) == 0)
+    if (int err = load_module(dir, name); err == 0)
       ++loaded;
-    else if (errno != EEXIST)
-      log("module %s failed to load: %s", name.c_str(), std::strerror(errno));
-    ::close(fd);
+    else
+      log("module %s failed to load: %s", name.c_str(), std::strerror(err));
   }
   return loaded;
+}
+
+void load_module_set(const std::string& name, const std::string& dir) {
+  // One agent, one thread: the sets loaded so far, by list path.
+  static std::set<std::string> loaded;
+  std::string list_path = dir + "/" + name + ".list";
+  if (loaded.count(list_path)) return;
+  int fd = ::open(list_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw rpc::call_error(errc::unsupported, "this VM's initramfs has no " + name + " modules (" +
+                                                 list_path + ": " + std::strerror(errno) + ")");
+  ::close(fd);
+  auto start = uptime_ms();
+  auto list = parse_load_list(read_file(list_path));
+  for (const auto& module : list)
+    if (int err = load_module(dir, module); err != 0)
+      throw rpc::call_error(
+          errc::io, "loading module " + module + " of the " + name + " set: " + std::strerror(err));
+  loaded.insert(list_path);
+  log("loaded the %s module set (%zu modules) in %llu ms", name.c_str(), list.size(),
+      static_cast<unsigned long long>(uptime_ms() - start));
 }
 
 std::optional<std::string> cmdline_value(std::string_view cmdline, std::string_view key) {

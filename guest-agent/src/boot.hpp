@@ -4,7 +4,8 @@
 // The initramfs holds /init (berth-init), /dev/console, /lib/modules/*.ko and
 // /lib/modules/load.list, one .ko file name per line in dependency order. There is no udev and
 // no modprobe in the guest: the agent loads the list itself and finds the virtio-serial port by
-// reading /sys/class/virtio-ports/*/name.
+// reading /sys/class/virtio-ports/*/name. Modules only some containers need (9p) come as module
+// sets, /lib/modules/<name>.list in the same format, loaded when first needed.
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,12 @@ std::vector<std::string> parse_load_list(std::string_view text);
 /// Loads every module of `dir`/load.list with finit_module, in order; a module already loaded is
 /// fine, other failures are logged. Returns how many modules loaded.
 int load_modules(const std::string& dir);
+
+/// Loads the module set `name`: every module of `dir`/<name>.list, in order, the first time it is
+/// asked for (later calls return at once). A module already loaded is fine. Throws
+/// rpc::call_error: unsupported when the list is missing ("this VM's initramfs has no 9p
+/// modules"), io when a module cannot be read or loaded (the set is then tried again next time).
+void load_module_set(const std::string& name, const std::string& dir = "/lib/modules");
 
 /// The value of `key=value` on a kernel command line; "" for a bare `key`; nothing if absent.
 std::optional<std::string> cmdline_value(std::string_view cmdline, std::string_view key);

@@ -1,13 +1,21 @@
 // server.cpp: the agent's poll() loop, its request handlers and process bookkeeping.
 //
 // Each loop iteration, in this order: a stop request; SIGCHLD (reap, drain the pipes of exited
-// processes, queue their last output and their exit); output pipes; a new host connection;
-// requests from the host; then as much of the outbox as the host takes. Reaping before accepting
-// a connection means a process that exited while no host was there is reported on the new one.
+// processes, queue their last output and their exit); output pipes and ptys; stdin pipes and ptys
+// that take more input; a new host connection; requests from the host; then as much of the outbox
+// as the host takes. Reaping before accepting a connection means a process that exited while no
+// host was there is reported on the new one.
+//
+// Flow control both ways: a process whose output the host has not taken (1 MiB queued) is not
+// read until the queue is under 256 KiB, so it blocks in write(); a `stdin` call is answered only
+// once its bytes are in the pipe, so a host that waits for answers cannot flood the agent.
 #include "exec.hpp"
+#include "fd.hpp"
+#include "files.hpp"
 #include "log.hpp"
 #include "mounts.hpp"
 #include "outbox.hpp"
+#include "stats.hpp"
 #include "users.hpp"
 
 #include "berth/agent/protocol.hpp"
@@ -25,9 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -57,15 +67,54 @@ constexpr milliseconds probe_interval{20};
 // keeps the pipe open and writes forever must not hold the loop).
 constexpr std::size_t drain_limit = 4u << 20;
 
+// While a host is connected, a process with this much output queued is not read any more...
+constexpr std::size_t output_pause = 1u << 20;
+// ...until its queue is below this.
+constexpr std::size_t output_resume = 256u << 10;
+
+// Bytes of one `stdin` call, and bytes of stdin a process may have waiting in the agent (a host
+// that does not wait for the answers gets conflict beyond that, instead of filling the VM).
+constexpr std::size_t max_stdin_chunk = 1u << 20;
+constexpr std::size_t max_stdin_queued = 8u << 20;
+
+// The largest answer the agent builds: the host's decoder takes messages of at most 8 MiB
+// (berth::rpc::limits::max_message), counted with whatever else it has buffered.
+constexpr std::size_t max_answer = 7u << 20;
+
+// Bytes for a process's stdin, or its end, waiting to be written.
+struct stdin_op {
+  std::vector<char> data;
+  std::size_t written = 0;
+  bool close = false;             // then close the pipe (on a pty `data` is the VEOF character)
+  std::optional<uint32_t> reply;  // the call to answer when done; none after a disconnect
+};
+
+enum class stdin_state { none, open, closed };
+
 struct process {
   std::string id;
   pid_t pid = -1;
-  int fds[2] = {-1, -1};  // read ends of stdout and stderr
+  int fds[2] = {-1, -1};  // read ends of stdout and stderr; a terminal: its master, then -1
+  int in_fd = -1;         // write end of the stdin pipe (not with a terminal)
+  int tty_fd = -1;        // a terminal's master, for stdin and resize
+  bool terminal = false;
+  stdin_state input = stdin_state::none;
+  std::deque<stdin_op> pending;  // stdin not written yet, in call order
+  std::size_t pending_bytes = 0;
+  bool paused = false;  // output not read until the host takes what is queued
   bool exited = false;
   exit_status status;
   std::vector<uint32_t> waiters;  // request ids of `wait` calls on the current connection
   std::size_t dropped = 0;        // output bytes dropped while no host was there
+
+  // Where stdin goes: the pipe or the pty master.
+  int input_fd() const { return terminal ? tty_fd : in_fd; }
 };
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
 
 exit_status status_of(const std::string& id, int wstatus) {
   exit_status s;
@@ -92,7 +141,10 @@ struct server::impl {
     sigset_t set;
     ::sigemptyset(&set);
     ::sigaddset(&set, SIGCHLD);
-    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // A write to the stdin pipe of a process that closed it is an EPIPE, not a dead agent.
+    sigset_t blocked = set;
+    ::sigaddset(&blocked, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
     signal_fd_ = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (signal_fd_ < 0 || stop_fd_ < 0)
@@ -108,6 +160,8 @@ struct server::impl {
       while (::waitpid(p->pid, nullptr, 0) < 0 && errno == EINTR) {
       }
       close_pipes(*p);
+      close_fd(p->in_fd);
+      close_fd(p->tty_fd);
     }
     if (conn_ >= 0) transport_->disconnect(conn_);
     ::close(signal_fd_);
@@ -142,13 +196,19 @@ struct server::impl {
     std::vector<pipe_ref> pipes;
     std::size_t pipes_at = fds.size();
     for (auto& [id, p] : procs_) {
-      if (p->exited) continue;
-      if (conn_ >= 0 && out_.queued_output(id) >= outbox::default_max_output) continue;
+      if (p->exited || !reading(*p)) continue;
       for (int k = 0; k < 2; ++k) {
         if (p->fds[k] < 0) continue;
         fds.push_back({p->fds[k], POLLIN, 0});
         pipes.push_back({p.get(), k});
       }
+    }
+    std::vector<process*> inputs;
+    std::size_t inputs_at = fds.size();
+    for (auto& [id, p] : procs_) {
+      if (p->exited || p->pending.empty() || p->input_fd() < 0) continue;
+      fds.push_back({p->input_fd(), POLLOUT, 0});
+      inputs.push_back(p.get());
     }
 
     int timeout = timeout_ms;
@@ -176,6 +236,12 @@ struct server::impl {
       // The process may have exited (and its pipes been drained and closed) in reap() above.
       if (ref.proc->exited || ref.proc->fds[ref.index] != fds[pipes_at + i].fd) continue;
       read_pipe(*ref.proc, ref.index);
+    }
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      auto* p = inputs[i];
+      if (!fds[inputs_at + i].revents || p->exited || p->input_fd() != fds[inputs_at + i].fd)
+        continue;
+      write_input(*p);
     }
     if (listen_fd >= 0 && fds[listen_at].revents) accept_host();
     if (conn_at != 0 && conn_ == fds[conn_at].fd && fds[conn_at].revents)
@@ -238,7 +304,11 @@ struct server::impl {
     conn_ = -1;
     reset_decoder();
     out_.disconnected();
-    for (auto& [id, p] : procs_) p->waiters.clear();
+    for (auto& [id, p] : procs_) {
+      p->waiters.clear();
+      // The bytes are still written; only the answers belonged to the old connection.
+      for (auto& op : p->pending) op.reply.reset();
+    }
     next_probe_ = clock_type::now() + probe_interval;
     log("host disconnected; %zu messages queued", out_.size());
     if (opts_.stop_on_disconnect) stop();
@@ -327,7 +397,33 @@ struct server::impl {
       wait(msg.id, rpc::arg<process_ref>(msg));
     else if (m == method::signal)
       signal(msg.id, rpc::arg<signal_request>(msg));
-    else if (m == method::shutdown) {
+    else if (m == method::stdin_data)
+      stdin_data(msg.id, rpc::arg<stdin_chunk>(msg));
+    else if (m == method::close_stdin)
+      close_stdin(msg.id, rpc::arg<process_ref>(msg));
+    else if (m == method::resize)
+      reply(msg.id, resize(rpc::arg<resize_request>(msg)));
+    else if (m == method::stats)
+      reply(msg.id, collect_stats());
+    else if (m == method::stat)
+      reply(msg.id, files().stat(rpc::arg<path_request>(msg).path));
+    else if (m == method::list)
+      list(msg.id, rpc::arg<path_request>(msg));
+    else if (m == method::read)
+      reply(msg.id, files().read(rpc::arg<read_request>(msg)));
+    else if (m == method::mkdir) {
+      files().mkdir(rpc::arg<file_info>(msg));
+      reply(msg.id, empty{});
+    } else if (m == method::write) {
+      files().write(rpc::arg<write_request>(msg));
+      reply(msg.id, empty{});
+    } else if (m == method::symlink) {
+      files().symlink(rpc::arg<file_info>(msg));
+      reply(msg.id, empty{});
+    } else if (m == method::set_times) {
+      files().set_times(rpc::arg<file_info>(msg));
+      reply(msg.id, empty{});
+    } else if (m == method::shutdown) {
       reply(msg.id, empty{});
       shutdown_requested_ = true;
     } else
@@ -357,7 +453,29 @@ struct server::impl {
       throw rpc::call_error(errc::conflict, "the container root is given (" + opts_.root +
                                                 "); there is nothing to mount");
     stack_.mount(spec);
+    files_.reset();
     reply(id, empty{});
+  }
+
+  // The container's files, for the file methods; the root directory is opened on first use.
+  root_files& files() {
+    if (!files_) {
+      std::string dir = root();
+      if (dir.empty())
+        throw rpc::call_error(errc::conflict,
+                              "no container root is mounted; call mount_root first");
+      files_.emplace(dir);
+    }
+    return *files_;
+  }
+
+  void list(uint32_t id, const path_request& req) {
+    auto frame = rpc::encode_result(id, files().list(req.path));
+    if (frame.size() > max_answer)
+      throw rpc::call_error(errc::invalid_argument, "the listing of " + req.path + " takes " +
+                                                        std::to_string(frame.size()) +
+                                                        " bytes, more than one answer may");
+    out_.response(std::move(frame));
   }
 
   std::string root() const {
@@ -389,15 +507,43 @@ struct server::impl {
       throw rpc::call_error(errc::invalid_argument,
                             "sethostname " + spec.hostname + ": " + std::strerror(errno));
 
+    req.terminal = spec.terminal;
+    req.rows = spec.rows;
+    req.cols = spec.cols;
+    req.open_stdin = spec.open_stdin;
+    unique_fd join_pid, join_mnt;
+    if (spec.join.empty()) {
+      req.new_namespace = true;
+      req.init = spec.init;
+    } else {
+      auto i = procs_.find(spec.join);
+      if (i == procs_.end() || i->second->exited)
+        throw rpc::call_error(errc::not_found, "no running process \"" + spec.join + "\" to join");
+      std::string ns = "/proc/" + std::to_string(i->second->pid) + "/ns/";
+      join_pid.reset(::open((ns + "pid").c_str(), O_RDONLY | O_CLOEXEC));
+      join_mnt.reset(::open((ns + "mnt").c_str(), O_RDONLY | O_CLOEXEC));
+      if (!join_pid || !join_mnt)
+        throw rpc::call_error(errc::not_found, "process \"" + spec.join + "\" has exited (" +
+                                                   std::strerror(errno) + ")");
+      req.join_pid_ns = join_pid.get();
+      req.join_mnt_ns = join_mnt.get();
+    }
+
     auto sp = spawn(req);
     auto p = std::make_unique<process>();
     p->id = spec.id;
     p->pid = sp.pid;
     p->fds[0] = sp.out_fd;
     p->fds[1] = sp.err_fd;
+    p->in_fd = sp.in_fd;
+    p->tty_fd = sp.tty_fd;
+    p->terminal = spec.terminal;
+    if (spec.open_stdin && p->input_fd() >= 0) p->input = stdin_state::open;
     by_pid_[sp.pid] = p.get();
     procs_[spec.id] = std::move(p);
-    log("started process %s (pid %d): %s", spec.id.c_str(), sp.pid, spec.args[0].c_str());
+    log("started process %s (pid %d%s%s%s): %s", spec.id.c_str(), sp.pid,
+        spec.join.empty() ? (spec.init ? ", with init" : "") : ", joining ", spec.join.c_str(),
+        spec.terminal ? ", on a terminal" : "", spec.args[0].c_str());
     return {sp.pid};
   }
 
@@ -425,11 +571,126 @@ struct server::impl {
     reply(id, empty{});
   }
 
+  void stdin_data(uint32_t id, stdin_chunk chunk) {
+    auto& p = find(chunk.id);
+    if (chunk.data.size() > max_stdin_chunk)
+      throw rpc::call_error(errc::invalid_argument,
+                            "stdin chunk of " + std::to_string(chunk.data.size()) +
+                                " bytes; at most " + std::to_string(max_stdin_chunk));
+    check_input(p);
+    if (p.pending_bytes + chunk.data.size() > max_stdin_queued)
+      throw rpc::call_error(errc::conflict, "process \"" + p.id + "\" has " +
+                                                std::to_string(p.pending_bytes) +
+                                                " bytes of stdin waiting; wait for the answers");
+    p.pending_bytes += chunk.data.size();
+    p.pending.push_back({std::move(chunk.data), 0, false, id});
+    write_input(p);
+  }
+
+  void close_stdin(uint32_t id, const process_ref& ref) {
+    auto& p = find(ref.id);
+    if (!p.exited && p.input == stdin_state::closed) {
+      reply(id, empty{});  // closed before: nothing more to do
+      return;
+    }
+    check_input(p);
+    p.input = stdin_state::closed;
+    stdin_op op;
+    if (p.terminal) op.data.push_back(eof_char(p.tty_fd));
+    op.close = true;
+    op.reply = id;
+    p.pending_bytes += op.data.size();
+    p.pending.push_back(std::move(op));
+    write_input(p);
+  }
+
+  // Throws unless process `p` takes stdin now.
+  void check_input(const process& p) {
+    if (p.exited) throw rpc::call_error(errc::conflict, "process \"" + p.id + "\" exited");
+    if (p.input == stdin_state::none)
+      throw rpc::call_error(errc::conflict, "stdin of process \"" + p.id +
+                                                "\" is not open (start it with open_stdin)");
+    if (p.input == stdin_state::closed)
+      throw rpc::call_error(errc::conflict, "stdin of process \"" + p.id + "\" is closed");
+  }
+
+  empty resize(const resize_request& req) {
+    auto& p = find(req.id);
+    if (!p.terminal)
+      throw rpc::call_error(errc::conflict, "process \"" + p.id + "\" has no terminal");
+    if (p.exited || p.tty_fd < 0)
+      throw rpc::call_error(errc::conflict, "process \"" + p.id + "\" exited");
+    if (int err = set_window_size(p.tty_fd, req.rows, req.cols); err != 0)
+      throw rpc::call_error(errc::io,
+                            "resize the terminal of \"" + p.id + "\": " + std::strerror(err));
+    return {};
+  }
+
   // --- processes ------------------------------------------------------------------------------
+
+  // Whether the output of `p` is read now: always without a host (the outbox bounds it), else
+  // until 1 MiB waits for the host, and again once under 256 KiB.
+  bool reading(process& p) {
+    if (conn_ < 0) {
+      p.paused = false;
+      return true;
+    }
+    auto queued = out_.queued_output(p.id);
+    if (!p.paused && queued >= output_pause)
+      p.paused = true;
+    else if (p.paused && queued < output_resume)
+      p.paused = false;
+    return !p.paused;
+  }
+
+  // Writes pending stdin as far as the pipe or pty takes it, answering each call once its bytes
+  // are written; a pipe or pty that refuses (EPIPE, EIO) fails the rest with conflict.
+  void write_input(process& p) {
+    while (!p.pending.empty()) {
+      auto& op = p.pending.front();
+      int fd = p.input_fd();
+      while (op.written < op.data.size()) {
+        ssize_t n =
+            fd < 0 ? -1 : ::write(fd, op.data.data() + op.written, op.data.size() - op.written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0) {
+          int err = fd < 0 ? EBADF : errno;
+          // Usually the process has just exited (its SIGCHLD not read yet); say so then.
+          siginfo_t info{};
+          bool gone =
+              ::waitid(P_PID, static_cast<id_t>(p.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+              info.si_pid == p.pid;
+          fail_input(
+              p, gone ? "process \"" + p.id + "\" exited"
+                      : "stdin of process \"" + p.id + "\" is closed (" + std::strerror(err) + ")");
+          return;
+        }
+        op.written += static_cast<std::size_t>(n);
+        p.pending_bytes -= static_cast<std::size_t>(n);
+      }
+      if (op.close && !p.terminal) close_fd(p.in_fd);
+      if (op.reply) reply(*op.reply, empty{});
+      p.pending.pop_front();
+    }
+  }
+
+  // Answers every pending stdin call with conflict `why`; stdin takes nothing more.
+  void fail_input(process& p, const std::string& why) {
+    for (auto& op : p.pending)
+      if (op.reply) out_.response(rpc::encode_error(*op.reply, errc::conflict, why));
+    p.pending.clear();
+    p.pending_bytes = 0;
+    if (p.input == stdin_state::open) p.input = stdin_state::closed;
+    close_fd(p.in_fd);
+  }
 
   void queue_output(process& p, int index, const char* data, std::size_t size) {
     bool bounded = conn_ < 0;
     auto dropped = out_.output(p.id, static_cast<uint8_t>(index + 1), {data, size}, bounded);
+    auto queued = out_.queued_output(p.id);
+    if (queued > high_water_.load(std::memory_order_relaxed))
+      high_water_.store(queued, std::memory_order_relaxed);
     if (dropped == 0) return;
     if (p.dropped == 0)
       log("no host connected: dropping output of process %s beyond %zu queued bytes", p.id.c_str(),
@@ -444,12 +705,25 @@ struct server::impl {
     }
   }
 
-  // Reads one chunk; closes the pipe at end of file.
+  // Reads one chunk of up to chunk_size bytes; closes the pipe at end of file (a pty master: EIO
+  // once the last descriptor of its slave is closed). A pty hands out at most a few KiB per read,
+  // so reads go on until the chunk is full or nothing more is there: fewer, larger notifications.
   void read_pipe(process& p, int index) {
-    ssize_t n = ::read(p.fds[index], buf_.data(), buf_.size());
-    if (n > 0) {
-      queue_output(p, index, buf_.data(), static_cast<std::size_t>(n));
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    std::size_t got = 0;
+    bool closed = false;
+    while (got < buf_.size()) {
+      ssize_t n = ::read(p.fds[index], buf_.data() + got, buf_.size() - got);
+      if (n > 0) {
+        got += static_cast<std::size_t>(n);
+        if (!p.terminal) break;  // a pipe gives what it has in one read
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      closed = n == 0 || errno != EAGAIN;
+      break;
+    }
+    if (got > 0) queue_output(p, index, buf_.data(), got);
+    if (closed) {
       ::close(p.fds[index]);
       p.fds[index] = -1;
     }
@@ -471,6 +745,8 @@ struct server::impl {
     drain(p, 0);
     drain(p, 1);
     close_pipes(p);
+    fail_input(p, "process \"" + p.id + "\" exited");
+    close_fd(p.tty_fd);
     p.exited = true;
     p.status = status_of(p.id, wstatus);
     by_pid_.erase(p.pid);
@@ -544,6 +820,7 @@ struct server::impl {
     }
     // Best effort: the host may still be reading the last output and exit notifications.
     flush_until(clock_type::now() + milliseconds(200));
+    files_.reset();
     if (opts_.init) {
       ::sync();
       stack_.unmount();
@@ -560,6 +837,8 @@ struct server::impl {
   bool conn_is_socket_ = false;
   std::optional<rpc::decoder> decoder_{std::in_place};
   outbox out_;
+  std::optional<root_files> files_;
+  std::atomic<std::size_t> high_water_{0};
   std::map<std::string, std::unique_ptr<process>> procs_;
   std::unordered_map<pid_t, process*> by_pid_;
   clock_type::time_point next_probe_{};
@@ -586,6 +865,10 @@ bool server::run_once(int timeout_ms) {
 
 void server::stop() {
   impl_->stop();
+}
+
+std::size_t server::output_high_water() const {
+  return impl_->high_water_.load(std::memory_order_relaxed);
 }
 
 }  // namespace berth::agent

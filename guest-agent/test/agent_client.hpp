@@ -106,6 +106,14 @@ class agent_client {
   /// Calls `method` without arguments and returns the response.
   rpc::message call(std::string_view method) { return response(send(method)); }
 
+  /// Reads what one read() brings (at most 64 KiB), waiting up to `timeout` for it.
+  void read_once(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    read_some(clock::now() + timeout);
+  }
+
+  /// Whether the response to `id` has arrived (and was not taken by response()).
+  bool has_response(uint32_t id) const { return responses_.count(id) != 0; }
+
   /// Reads until the exit notification of process `id` has arrived; returns it.
   exit_status until_exit(const std::string& id,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {

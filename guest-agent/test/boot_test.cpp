@@ -78,7 +78,8 @@ TEST_CASE("mount_root names a missing serial in a not_found error") {
   dir.write("vda/serial", "rootfs\n");
   root_stack stack((dir.path / "run").string());
   try {
-    stack.mount({"image", "rootfs"}, dir.path.string());
+    mount_spec spec;
+    stack.mount(spec, dir.path.string());
     FAIL("mounted without an image disk");
   } catch (const berth::rpc::call_error& e) {
     CHECK(e.code() == berth::errc::not_found);

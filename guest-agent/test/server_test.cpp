@@ -1,8 +1,7 @@
-// Tests of the agent's RPC server in host mode: a real server on a thread of the test, talking
-// over a socketpair (the port transport) or a Unix listening socket (the listener transport), and
-// running real processes from Debian's static busybox, chrooted in a root the test builds. They
-// need root (chroot, setuid) and /bin/busybox (package busybox-static).
+// Tests of the agent's RPC server in host mode (see agent_fixture.hpp): the calls of protocol 1,
+// both transports, ordering, disconnects and hostile input.
 #include "agent_client.hpp"
+#include "agent_fixture.hpp"
 
 #include "berth/agent/protocol.hpp"
 #include "berth/agent/server.hpp"
@@ -27,171 +26,9 @@
 
 using namespace berth;
 using namespace berth::agent;
-using berth::agent::testing::agent_client;
-using berth::agent::testing::event;
+using namespace berth::agent::testing;
 namespace fs = std::filesystem;
 using namespace std::string_literals;
-
-namespace {
-
-void write_text(const fs::path& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-// A container root made of busybox, with the passwd and group files the user tests rely on.
-struct busybox_root {
-  fs::path path;
-
-  busybox_root() {
-    char tmpl[] = "/tmp/berth-agent-test.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-    fs::permissions(path, fs::perms(0755));
-    fs::create_directories(path / "bin");
-    fs::create_directories(path / "etc");
-    fs::create_directories(path / "tmp");
-    fs::permissions(path / "tmp", fs::perms(01777));
-    fs::copy_file("/bin/busybox", path / "bin/busybox");
-    for (const char* applet : {"sh", "echo", "cat", "id", "pwd", "env", "sleep", "true", "false",
-                               "printf", "ls", "kill", "hostname", "head", "wc", "mkdir"})
-      fs::create_symlink("busybox", path / "bin" / applet);
-    write_text(path / "etc/passwd",
-               "root:x:0:0:root:/root:/bin/sh\n"
-               "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-               "app:x:1000:1000::/home/app:/bin/sh\n");
-    write_text(path / "etc/group",
-               "root:x:0:\n"
-               "staff:x:50:app\n"
-               "app:x:1000:\n"
-               "nogroup:x:65534:\n");
-  }
-
-  ~busybox_root() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-// Blocks SIGCHLD in the calling (main) thread before the server thread starts, as server.hpp
-// asks: the server reads SIGCHLD from a signalfd.
-void block_sigchld() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
-enum class via { port, listener };
-
-// A process_ref whose id has the wrong type.
-struct wrong_ref {
-  int id = 5;
-  MSGPACK_DEFINE_MAP(id);
-};
-
-// A server on its own thread (in its own UTS namespace, so `hostname` cannot touch the test
-// machine's) and a client connected to it.
-struct agent_fixture {
-  busybox_root root;
-  fs::path socket_path;
-  agent_client client;
-  std::unique_ptr<server> srv;
-  std::thread thread;
-  run_result result = run_result::stopped;
-  bool own_uts = false;
-
-  explicit agent_fixture(via how = via::port, bool with_root = true) {
-    REQUIRE(::geteuid() == 0);
-    block_sigchld();
-    std::unique_ptr<transport> t;
-    if (how == via::port) {
-      int sv[2];
-      REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-      t = make_port_transport(sv[0]);
-      client.reconnect(sv[1]);
-    } else {
-      socket_path = root.path.string() + ".sock";
-      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      REQUIRE(fd >= 0);
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
-      REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-      REQUIRE(::listen(fd, 4) == 0);
-      t = make_listener_transport(fd);
-      client.reconnect(connect_unix());
-    }
-    server_options opts;
-    if (with_root) opts.root = root.path.string();
-    srv = std::make_unique<server>(std::move(t), opts);
-    std::promise<bool> uts;
-    auto uts_done = uts.get_future();
-    thread = std::thread([this, &uts] {
-      uts.set_value(::unshare(CLONE_NEWUTS) == 0);
-      result = srv->run();
-    });
-    own_uts = uts_done.get();
-  }
-
-  ~agent_fixture() {
-    srv->stop();
-    thread.join();
-    srv.reset();
-    if (!socket_path.empty()) ::unlink(socket_path.c_str());
-  }
-
-  int connect_unix() const {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    return fd;
-  }
-
-  // Starts a process and returns its pid; fails the test if start fails.
-  int64_t start(const process_spec& spec) {
-    auto msg = client.call(method::start, spec);
-    auto err = rpc::error_of(msg);
-    INFO(err.message);
-    REQUIRE(err.code == errc::none);
-    return rpc::result_as<process_started>(msg).pid;
-  }
-
-  // The error of a start that is expected to fail.
-  rpc::error_info start_error(const process_spec& spec) {
-    auto msg = client.call(method::start, spec);
-    return rpc::error_of(msg);
-  }
-};
-
-process_spec command(std::string id, std::vector<std::string> args) {
-  process_spec spec;
-  spec.id = std::move(id);
-  spec.args = std::move(args);
-  spec.env = {"PATH=/bin"};
-  return spec;
-}
-
-// Index of the first event matching `pred`, or -1.
-template <class Pred>
-int index_of(const std::vector<event>& events, Pred pred) {
-  for (std::size_t i = 0; i < events.size(); ++i)
-    if (pred(events[i])) return static_cast<int>(i);
-  return -1;
-}
-
-template <class Pred>
-int last_index_of(const std::vector<event>& events, Pred pred) {
-  int found = -1;
-  for (std::size_t i = 0; i < events.size(); ++i)
-    if (pred(events[i])) found = static_cast<int>(i);
-  return found;
-}
-
-}  // namespace
 
 TEST_CASE("the agent answers version and ping over either transport") {
   auto how = GENERATE(via::port, via::listener);
@@ -576,12 +413,20 @@ TEST_CASE("without a root start is a conflict, and host mode refuses mount_root"
 
 TEST_CASE("shutdown is answered, ends every process and stops the server") {
   agent_fixture f;
+  // PID 1 of its namespace, sleep ignores SIGTERM and gets SIGKILL after the grace second; the
+  // init of the second one forwards SIGTERM, which ends its sleep.
   f.start(command("sleeper", {"sleep", "1000"}));
+  auto with_init = command("init", {"sleep", "1000"});
+  with_init.init = true;
+  f.start(with_init);
   auto answer = f.client.call(method::shutdown);
   CHECK(rpc::error_of(answer).code == errc::none);
   auto status = f.client.until_exit("sleeper");
-  CHECK(status.signal == SIGTERM);
-  CHECK(status.exit_code == 128 + SIGTERM);
+  CHECK(status.signal == SIGKILL);
+  CHECK(status.exit_code == 128 + SIGKILL);
+  auto init_status = f.client.until_exit("init");
+  CHECK(init_status.signal == 0);
+  CHECK(init_status.exit_code == 128 + SIGTERM);
   f.thread.join();
   f.thread = std::thread([] {});
   CHECK(f.result == run_result::shutdown);

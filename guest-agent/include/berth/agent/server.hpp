@@ -11,6 +11,7 @@
 // without mounting anything; that is how the tests drive it.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -80,12 +81,14 @@ enum class run_result {
 
 /// The agent's RPC server.
 ///
-/// Single-threaded: run(), run_once() and the destructor belong to one thread; only stop() may be
-/// called from another. SIGCHLD must be blocked in every thread of the process, because the
-/// server reads it from a signalfd: the constructor blocks it in the calling thread, so construct
-/// the server before starting other threads or block SIGCHLD in them yourself. In host mode a
-/// `hostname` in a process_spec changes the hostname of the calling thread's UTS namespace; tests
-/// run the server in a thread that called unshare(CLONE_NEWUTS).
+/// Single-threaded: run(), run_once() and the destructor belong to one thread; only stop() and
+/// output_high_water() may be called from another. SIGCHLD must be blocked in every thread of the
+/// process, because the server reads it from a signalfd: the constructor blocks it (and SIGPIPE,
+/// so that a closed stdin pipe is an EPIPE) in the calling thread, so construct the server before
+/// starting other threads or block SIGCHLD in them yourself. In host mode a `hostname` in a
+/// process_spec changes the hostname of the calling thread's UTS namespace; tests run the server
+/// in a thread that called unshare(CLONE_NEWUTS). Every process gets its own PID and mount
+/// namespaces (or joins another's), so the server needs CAP_SYS_ADMIN, in host mode too.
 class server {
  public:
   /// Makes a server that talks to the host through `t`.
@@ -106,6 +109,10 @@ class server {
 
   /// Makes run() return soon; safe to call from any thread.
   void stop();
+
+  /// The most output bytes of one process that waited for the host at once since the server
+  /// started: with a host connected, back-pressure keeps it near 1 MiB. Safe from any thread.
+  std::size_t output_high_water() const;
 
  private:
   struct impl;
