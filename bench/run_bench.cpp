@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
   auto data = d.root / "data";
   auto kernel = vm::prepare_kernel(kernel_path, data / "cache");
   if (!kernel) die("kernel: " + describe(kernel.error()));
-  auto initramfs = vm::build_initramfs(*kernel, self_dir() / "berth-init", vm::guest_modules(false), data / "cache");
+  auto initramfs = vm::build_initramfs(*kernel, self_dir() / "berth-init", vm::guest_modules(false),
+                                       vm::optional_module_sets(), data / "cache");
   if (!initramfs) die("initramfs: " + describe(initramfs.error()));
   fs::path image_disk;
   for (auto& e : fs::recursive_directory_iterator(data / "images"))
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
   cfg.cpus = 1;
   cfg.memory_mib = 512 + vm::guest_overhead_mib;
   cfg.kernel = kernel->boot_image;
-  cfg.initramfs = *initramfs;
+  cfg.initramfs = initramfs->path;
   cfg.image_disk = image_disk;
   cfg.rootfs_disk = rootfs;
   cfg.console_log = floor_dir / "console.log";

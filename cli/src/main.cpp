@@ -5,6 +5,7 @@
 // executed or found.
 #include "args.hpp"
 #include "format.hpp"
+#include "stream_io.hpp"
 
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/client.hpp"
@@ -21,6 +22,8 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -54,23 +57,23 @@ int64_t now_ns() {
       .count();
 }
 
-void write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;  // a closed stdout (| head) ends the output, not the command
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
 // Exit code for a daemon error in run/create/start, as docker run does.
 int run_exit_code(const rpc::call_error& e) {
   if (e.code() == errc::exec_not_found) return 127;
   if (e.code() == errc::exec_denied) return 126;
   return 125;
+}
+
+// Exit codes of image commands, distinct per kind of failure so scripts can tell them apart.
+int image_exit_code(const rpc::call_error& e) {
+  switch (e.code()) {
+    case errc::not_found: return 2;           // no such image, tag or platform
+    case errc::unavailable: return 3;         // registry unreachable, or its certificate not trusted
+    case errc::conflict: return 4;            // authentication required or refused
+    case errc::invalid_argument: return 5;    // bad reference, digest mismatch
+    case errc::io: return 6;                  // disk full, write errors
+    default: return 1;
+  }
 }
 
 std::string short_id(const std::string& id) {
@@ -109,16 +112,71 @@ std::vector<flag> run_flags(bool with_run_only) {
       {"cpus", 0, true, "N", "Number of vCPUs (rounded up; default 1)"},
       {"memory", 'm', true, "SIZE", "Memory for the workload, e.g. 512m or 2g (default 512m)"},
       {"rm", 0, false, "", "Remove the container when it exits"},
-      {"interactive", 'i', false, "", "Keep stdin open (not supported yet)"},
-      {"tty", 't', false, "", "Allocate a terminal (not supported yet)"},
+      {"interactive", 'i', false, "", "Keep stdin open and send it to the container"},
+      {"tty", 't', false, "", "Give the container a terminal"},
+      {"init", 0, false, "", "Run a tiny init as PID 1 that reaps zombies and forwards signals"},
+      {"restart", 0, true, "POLICY", "no, on-failure[:N], always or unless-stopped (default no)"},
+      {"read-only", 0, false, "", "Mount the container's root filesystem read-only"},
+      {"volume", 'v', true, "SRC:DST[:ro]", "Mount a named volume or a host directory (absolute SRC)"},
+      {"mount", 0, true, "type=..,src=..,dst=..", "Mount a volume, bind or tmpfs (Docker's --mount syntax)"},
+      {"tmpfs", 0, true, "PATH[:OPTS]", "Mount a tmpfs at PATH"},
+      {"stop-signal", 0, true, "SIGNAL", "Signal that stops the container (default: the image's, or SIGTERM)"},
+      {"stop-timeout", 0, true, "SECONDS", "Seconds stop waits before SIGKILL (default 10)"},
   };
   if (with_run_only) f.push_back({"detach", 'd', false, "", "Run in the background and print the container ID"});
   return f;
 }
 
+// -v SRC:DST[:ro|rw]: a named volume, or a host directory when SRC is an absolute path.
+api::mount parse_volume_flag(const std::string& text) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t pos; (pos = text.find(':', start)) != std::string::npos; start = pos + 1)
+    parts.push_back(text.substr(start, pos - start));
+  parts.push_back(text.substr(start));
+  api::mount m;
+  if (parts.size() == 1) throw cli_error(125, "invalid volume \"" + text + "\": anonymous volumes need SRC:DST");
+  if (parts.size() > 3) throw cli_error(125, "invalid volume \"" + text + "\": use SRC:DST[:ro]");
+  m.source = parts[0];
+  m.target = parts[1];
+  m.type = !m.source.empty() && m.source[0] == '/' ? "bind" : "volume";
+  if (parts.size() == 3) {
+    if (parts[2] == "ro") m.readonly = true;
+    else if (parts[2] != "rw") throw cli_error(125, "invalid volume mode \"" + parts[2] + "\" (ro or rw)");
+  }
+  return m;
+}
+
+// --mount type=volume|bind|tmpfs,source=..,target=..[,readonly][,tmpfs-size=..][,tmpfs-mode=..]
+api::mount parse_mount_flag(const std::string& text) {
+  api::mount m;
+  m.type = "volume";
+  std::string size, mode;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    auto field = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto eq = field.find('=');
+    auto key = field.substr(0, eq);
+    auto value = eq == std::string::npos ? std::string() : field.substr(eq + 1);
+    if (key == "type") m.type = value;
+    else if (key == "source" || key == "src") m.source = value;
+    else if (key == "target" || key == "dst" || key == "destination") m.target = value;
+    else if (key == "readonly" || key == "ro") m.readonly = value.empty() || value == "true" || value == "1";
+    else if (key == "tmpfs-size") size = value;
+    else if (key == "tmpfs-mode") mode = value;
+    else if (!key.empty()) throw cli_error(125, "unknown --mount field: " + key);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (m.type == "tmpfs") {
+    if (!size.empty()) m.options = "size=" + size;
+    if (!mode.empty()) m.options += (m.options.empty() ? "" : ",") + std::string("mode=") + mode;
+  }
+  return m;
+}
+
 api::container_spec spec_from(const parsed& p) {
-  if (p.has("interactive") || p.has("tty"))
-    throw cli_error(125, "interactive containers (-i, -t) are not supported yet");
   api::container_spec spec;
   spec.image = p.positionals.at(0);
   spec.cmd.assign(p.positionals.begin() + 1, p.positionals.end());
@@ -154,57 +212,31 @@ api::container_spec spec_from(const parsed& p) {
     }
   }
   spec.auto_remove = p.has("rm");
+  spec.tty = p.has("tty");
+  spec.open_stdin = p.has("interactive");
+  spec.init = p.has("init");
+  spec.restart = p.get("restart");
+  spec.read_only = p.has("read-only");
+  for (auto& v : p.all("volume")) spec.mounts.push_back(parse_volume_flag(v));
+  for (auto& v : p.all("mount")) spec.mounts.push_back(parse_mount_flag(v));
+  for (auto& t : p.all("tmpfs")) {
+    api::mount m;
+    m.type = "tmpfs";
+    auto colon = t.find(':');
+    m.target = t.substr(0, colon);
+    if (colon != std::string::npos) m.options = t.substr(colon + 1);
+    spec.mounts.push_back(m);
+  }
+  spec.stop_signal = p.get("stop-signal");
+  if (p.has("stop-timeout")) {
+    try {
+      spec.stop_timeout = std::stoi(p.get("stop-timeout"));
+    } catch (...) {
+      throw cli_error(125, "invalid --stop-timeout value: " + p.get("stop-timeout"));
+    }
+  }
   return spec;
 }
-
-// Prints a container's output stream to stdout/stderr. Notifications can arrive in the same read
-// as the response that names their stream, so until the stream id is known they are held.
-struct stream_printer {
-  uint32_t stream_id = 0;
-  bool ended = false;
-  bool timestamps = false;
-  std::vector<api::stream_data> held_data;
-  std::vector<uint32_t> held_ends;
-
-  void install(rpc::client& c) {
-    c.on_notification = [this](const rpc::message& m) {
-      if (m.method == api::notice::stream_data) on_data(rpc::arg<api::stream_data>(m));
-      else if (m.method == api::notice::stream_end) on_end(rpc::arg<api::stream_end>(m).stream_id);
-    };
-  }
-
-  /// The stream is now known: print what was held for it.
-  void set_stream(uint32_t id) {
-    stream_id = id;
-    for (auto& d : held_data) on_data(std::move(d));
-    held_data.clear();
-    for (auto e : held_ends) on_end(e);
-    held_ends.clear();
-  }
-
- private:
-  void on_data(api::stream_data d) {
-    if (stream_id == 0) return held_data.push_back(std::move(d));
-    if (d.stream_id != stream_id) return;
-    int fd = d.fd == 2 ? STDERR_FILENO : STDOUT_FILENO;
-    if (!timestamps) return write_all(fd, d.data.data(), d.data.size());
-    // One timestamp per line, like docker logs -t.
-    std::string out;
-    std::size_t start = 0;
-    while (start < d.data.size()) {
-      auto nl = std::find(d.data.begin() + static_cast<long>(start), d.data.end(), '\n');
-      auto end = static_cast<std::size_t>(nl - d.data.begin()) + (nl == d.data.end() ? 0 : 1);
-      out += rfc3339(d.time) + " ";
-      out.append(d.data.data() + start, end - start);
-      start = end;
-    }
-    write_all(fd, out.data(), out.size());
-  }
-  void on_end(uint32_t id) {
-    if (stream_id == 0) return held_ends.push_back(id);
-    if (id == stream_id) ended = true;
-  }
-};
 
 int cmd_run(context& ctx, const parsed& p, bool detach_default, bool create_only) {
   auto spec = spec_from(p);
@@ -232,42 +264,49 @@ int cmd_run(context& ctx, const parsed& p, bool detach_default, bool create_only
   }
   stream_printer printer;
   printer.install(c);
-  printer.set_stream(c.call<api::stream>(api::method::container_attach, ref).stream_id);
+  auto stream = c.call<api::stream>(api::method::container_attach, api::attach_request{created.id, spec.open_stdin}).stream_id;
+  printer.set_stream(stream);
   auto start_id = c.send(api::method::container_start, ref);
   auto wait_id = c.send(api::method::container_wait, ref);
-  bool started_checked = false;
-  for (;;) {
-    if (!started_checked && c.has_response(start_id)) {
-      started_checked = true;
-      try {
-        rpc::result_as<api::empty>(c.wait(start_id));
-      } catch (const rpc::call_error& e) {
-        throw cli_error(run_exit_code(e), e.what());
-      }
-    }
-    if (printer.ended && c.has_response(wait_id)) break;
-    c.poll_once(std::nullopt);
+  // Until it runs, nothing is sent: a failed start is reported as docker run does.
+  while (!c.has_response(start_id)) c.poll_once(std::nullopt);
+  try {
+    rpc::result_as<api::empty>(c.wait(start_id));
+  } catch (const rpc::call_error& e) {
+    throw cli_error(run_exit_code(e), e.what());
   }
-  auto exit = rpc::result_as<api::exit_info>(c.wait(wait_id));
-  return exit.exit_code;
+  stream_options opts;
+  opts.send_stdin = spec.open_stdin;
+  opts.tty = spec.tty;
+  if (!spec.tty) opts.kill_container = created.id;
+  run_stream(c, printer, stream, opts, [&] { return c.has_response(wait_id); });
+  return rpc::result_as<api::exit_info>(c.wait(wait_id)).exit_code;
 }
 
 int cmd_start(context& ctx, const parsed& p) {
   auto& c = ctx.conn();
-  if (p.has("attach")) {
+  if (p.has("attach") || p.has("interactive")) {
     if (p.positionals.size() != 1) throw cli_error(1, "you cannot start and attach multiple containers at once");
-    api::container_ref ref{p.positionals[0]};
+    auto info = c.call<api::container_info>(api::method::container_inspect, api::container_ref{p.positionals[0]});
+    bool send_stdin = p.has("interactive") && info.open_stdin;
     stream_printer printer;
     printer.install(c);
-    printer.set_stream(c.call<api::stream>(api::method::container_attach, ref).stream_id);
+    auto stream = c.call<api::stream>(api::method::container_attach, api::attach_request{info.id, send_stdin}).stream_id;
+    printer.set_stream(stream);
+    api::container_ref ref{info.id};
     auto start_id = c.send(api::method::container_start, ref);
     auto wait_id = c.send(api::method::container_wait, ref);
+    while (!c.has_response(start_id)) c.poll_once(std::nullopt);
     try {
       rpc::result_as<api::empty>(c.wait(start_id));
     } catch (const rpc::call_error& e) {
       throw cli_error(run_exit_code(e), e.what());
     }
-    while (!(printer.ended && c.has_response(wait_id))) c.poll_once(std::nullopt);
+    stream_options opts;
+    opts.send_stdin = send_stdin;
+    opts.tty = info.tty;
+    if (!info.tty) opts.kill_container = info.id;
+    run_stream(c, printer, stream, opts, [&] { return c.has_response(wait_id); });
     return rpc::result_as<api::exit_info>(c.wait(wait_id)).exit_code;
   }
   int rc = 0;
@@ -283,15 +322,103 @@ int cmd_start(context& ctx, const parsed& p) {
   return rc;
 }
 
-int cmd_stop(context& ctx, const parsed& p) {
-  int32_t timeout = 10;
-  if (p.has("time")) {
+int cmd_attach(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  auto info = c.call<api::container_info>(api::method::container_inspect, api::container_ref{p.positionals[0]});
+  if (info.state != "running") throw cli_error(1, "You cannot attach to a stopped container, start it first");
+  bool send_stdin = !p.has("no-stdin") && info.open_stdin;
+  stream_printer printer;
+  printer.install(c);
+  auto stream = c.call<api::stream>(api::method::container_attach, api::attach_request{info.id, send_stdin}).stream_id;
+  printer.set_stream(stream);
+  auto wait_id = c.send(api::method::container_wait, api::container_ref{info.id});
+  stream_options opts;
+  opts.send_stdin = send_stdin;
+  opts.tty = info.tty;
+  if (!info.tty && !p.has("no-sig-proxy")) opts.kill_container = info.id;
+  run_stream(c, printer, stream, opts, [&] { return c.has_response(wait_id); });
+  return rpc::result_as<api::exit_info>(c.wait(wait_id)).exit_code;
+}
+
+int cmd_exec(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  api::exec_request req;
+  req.container = p.positionals[0];
+  req.cmd.assign(p.positionals.begin() + 1, p.positionals.end());
+  for (auto& e : p.all("env")) {
+    if (e.find('=') == std::string::npos) {
+      if (const char* v = std::getenv(e.c_str())) req.env.push_back(e + "=" + v);
+      continue;
+    }
+    req.env.push_back(e);
+  }
+  req.workdir = p.get("workdir");
+  req.user = p.get("user");
+  req.tty = p.has("tty");
+  req.open_stdin = p.has("interactive");
+  req.detach = p.has("detach");
+  if (auto size = terminal_size(); size && req.tty) {
+    req.rows = size->first;
+    req.cols = size->second;
+  }
+  api::exec_started started;
+  try {
+    started = c.call<api::exec_started>(api::method::container_exec, req);
+  } catch (const rpc::call_error& e) {
+    throw cli_error(run_exit_code(e), e.what());
+  }
+  if (req.detach) return 0;
+  stream_printer printer;
+  printer.install(c);
+  printer.set_stream(started.stream_id);
+  stream_options opts;
+  opts.send_stdin = req.open_stdin;
+  opts.tty = req.tty;
+  run_stream(c, printer, started.stream_id, opts, [] { return true; });
+  return printer.exit_code().value_or(126);
+}
+
+int cmd_kill(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  int rc = 0;
+  for (auto& name : p.positionals) {
     try {
-      timeout = std::stoi(p.get("time"));
-    } catch (...) {
-      throw cli_error(1, "invalid --time value: " + p.get("time"));
+      c.call<api::empty>(api::method::container_kill, api::kill_request{name, p.get("signal", "SIGKILL")});
+      std::printf("%s\n", name.c_str());
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error response from daemon: %s\n", e.what());
+      rc = 1;
     }
   }
+  return rc;
+}
+
+int32_t timeout_flag(const parsed& p) {
+  if (!p.has("time")) return -2;
+  try {
+    return std::stoi(p.get("time"));
+  } catch (...) {
+    throw cli_error(1, "invalid --time value: " + p.get("time"));
+  }
+}
+
+int cmd_restart(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  int rc = 0;
+  for (auto& name : p.positionals) {
+    try {
+      c.call<api::empty>(api::method::container_restart, api::stop_request{name, timeout_flag(p)});
+      std::printf("%s\n", name.c_str());
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error response from daemon: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_stop(context& ctx, const parsed& p) {
+  auto timeout = timeout_flag(p);
   auto& c = ctx.conn();
   // Stop them all at once, then report each.
   std::vector<std::pair<std::string, uint32_t>> calls;
@@ -399,13 +526,369 @@ int cmd_inspect(context& ctx, const parsed& p) {
 
 int cmd_logs(context& ctx, const parsed& p) {
   auto& c = ctx.conn();
+  api::logs_request req;
+  req.container = p.positionals[0];
+  req.timestamps = p.has("timestamps");
+  req.follow = p.has("follow");
+  req.boot = p.has("boot");
+  if (p.has("tail") && p.get("tail") != "all") {
+    try {
+      req.tail = std::stoll(p.get("tail"));
+    } catch (...) {
+      throw cli_error(1, "invalid --tail value: " + p.get("tail"));
+    }
+  }
   stream_printer printer;
-  printer.timestamps = p.has("timestamps");
+  printer.timestamps = req.timestamps;
   printer.install(c);
-  printer.set_stream(c.call<api::stream>(api::method::container_logs,
-                                         api::logs_request{p.positionals[0], printer.timestamps})
-                         .stream_id);
-  while (!printer.ended) c.poll_once(std::nullopt);
+  printer.set_stream(c.call<api::stream>(api::method::container_logs, req).stream_id);
+  while (!printer.ended()) c.poll_once(std::nullopt);
+  return 0;
+}
+
+int cmd_stats(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  std::vector<std::string> names = p.positionals;
+  if (names.empty())
+    for (auto& info : c.call<std::vector<api::container_info>>(api::method::container_list, api::list_request{false}))
+      names.push_back(info.name);
+  std::map<std::string, api::container_stats> previous;
+  bool stream = !p.has("no-stream");
+  bool json_out = p.get("format") == "json";
+  for (int round = 0;; ++round) {
+    std::vector<api::container_stats> now;
+    for (auto& n : names) {
+      try {
+        now.push_back(c.call<api::container_stats>(api::method::container_stats, api::container_ref{n}));
+      } catch (const rpc::call_error& e) {
+        if (!stream) throw cli_error(1, e.what());
+      }
+    }
+    if (json_out) {
+      json out = json::array();
+      for (auto& s : now)
+        out.push_back({{"ID", s.id}, {"Name", s.name}, {"CPUNanos", s.cpu_ns}, {"CPUs", s.cpus},
+                       {"MemUsage", s.memory_used}, {"MemLimit", s.memory_limit}, {"HostRSS", s.host_rss},
+                       {"BlockRead", s.block_read}, {"BlockWrite", s.block_write}, {"NetRx", s.net_rx},
+                       {"NetTx", s.net_tx}, {"PIDs", s.pids}});
+      std::printf("%s\n", out.dump().c_str());
+    } else {
+      if (stream && ::isatty(STDOUT_FILENO)) std::printf("\033[2J\033[H");
+      std::printf("%-14s%-20s%-9s%-22s%-9s%-12s%-22s%-22s%s\n", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
+                  "MEM %", "HOST RSS", "NET I/O", "BLOCK I/O", "PIDS");
+      for (auto& s : now) {
+        // CPU % over the interval since the last sample, like docker stats (100% = one vCPU).
+        double cpu = 0;
+        if (auto it = previous.find(s.id); it != previous.end() && s.time > it->second.time)
+          cpu = 100.0 * static_cast<double>(s.cpu_ns - it->second.cpu_ns) / static_cast<double>(s.time - it->second.time);
+        char cpu_text[16], mem_pct[16];
+        std::snprintf(cpu_text, sizeof cpu_text, "%.2f%%", cpu);
+        std::snprintf(mem_pct, sizeof mem_pct, "%.2f%%",
+                      s.memory_limit ? 100.0 * static_cast<double>(s.memory_used) / static_cast<double>(s.memory_limit) : 0.0);
+        auto mem = human_size(s.memory_used) + " / " + human_size(s.memory_limit);
+        auto net = human_size(s.net_rx) + " / " + human_size(s.net_tx);
+        auto blk = human_size(s.block_read) + " / " + human_size(s.block_write);
+        std::printf("%-14s%-20s%-9s%-22s%-9s%-12s%-22s%-22s%u\n", short_id(s.id).c_str(), s.name.substr(0, 19).c_str(),
+                    round == 0 && stream ? "--" : cpu_text, mem.c_str(), mem_pct, human_size(s.host_rss).c_str(),
+                    net.c_str(), blk.c_str(), s.pids);
+      }
+      std::fflush(stdout);
+    }
+    if (!stream) return 0;
+    for (auto& s : now) previous[s.id] = s;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+int print_removed(const api::removed& r, const char* what) {
+  for (auto& u : r.untagged) std::printf("Untagged: %s\n", u.c_str());
+  if (!r.deleted.empty()) {
+    std::printf("Deleted %s:\n", what);
+    for (auto& d : r.deleted) std::printf("%s\n", d.c_str());
+  }
+  std::printf("\nTotal reclaimed space: %s\n", human_size(r.reclaimed).c_str());
+  return 0;
+}
+
+bool confirm(const parsed& p, const char* question) {
+  if (p.has("force")) return true;
+  std::printf("%s Are you sure you want to continue? [y/N] ", question);
+  std::fflush(stdout);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+int cmd_container_prune(context& ctx, const parsed& p) {
+  if (!confirm(p, "WARNING! This will remove all stopped containers.")) return 0;
+  auto r = ctx.conn().call<api::removed>(api::method::container_prune, api::empty{});
+  return print_removed(r, "Containers");
+}
+
+int cmd_volume_create(context& ctx, const parsed& p) {
+  api::volume_create_request req;
+  req.name = p.positionals.empty() ? p.get("name") : p.positionals[0];
+  for (auto& o : p.all("opt")) {
+    if (o.rfind("size=", 0) != 0) throw cli_error(1, "unknown volume option " + o + " (size=SIZE)");
+    try {
+      req.size = parse_memory(o.substr(5));
+    } catch (...) {
+      throw cli_error(1, "invalid size in " + o);
+    }
+  }
+  std::printf("%s\n", ctx.conn().call<api::volume_info>(api::method::volume_create, req).name.c_str());
+  return 0;
+}
+
+json volume_json(const api::volume_info& v) {
+  return {{"Name", v.name}, {"Driver", v.driver}, {"Mountpoint", v.mountpoint}, {"Size", v.size},
+          {"UsedBytes", v.used}, {"CreatedAt", rfc3339(v.created)}, {"Containers", v.containers}};
+}
+
+int cmd_volume_ls(context& ctx, const parsed& p) {
+  auto list = ctx.conn().call<std::vector<api::volume_info>>(api::method::volume_list, api::empty{});
+  if (p.has("quiet")) {
+    for (auto& v : list) std::printf("%s\n", v.name.c_str());
+    return 0;
+  }
+  if (p.get("format") == "json") {
+    json out = json::array();
+    for (auto& v : list) out.push_back(volume_json(v));
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-12s%-34s%-12s%s\n", "DRIVER", "VOLUME NAME", "SIZE", "USED");
+  for (auto& v : list)
+    std::printf("%-12s%-34s%-12s%s\n", v.driver.c_str(), v.name.c_str(), human_size(static_cast<uint64_t>(v.size)).c_str(),
+                human_size(static_cast<uint64_t>(v.used)).c_str());
+  return 0;
+}
+
+int cmd_volume_inspect(context& ctx, const parsed& p) {
+  json out = json::array();
+  int rc = 0;
+  for (auto& n : p.positionals) {
+    try {
+      out.push_back(volume_json(ctx.conn().call<api::volume_info>(api::method::volume_inspect, api::volume_ref{n})));
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  std::printf("%s\n", out.dump(4).c_str());
+  return rc;
+}
+
+int cmd_volume_rm(context& ctx, const parsed& p) {
+  int rc = 0;
+  for (auto& n : p.positionals) {
+    try {
+      ctx.conn().call<api::empty>(api::method::volume_remove, api::volume_remove_request{n, p.has("force")});
+      std::printf("%s\n", n.c_str());
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error response from daemon: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_volume_prune(context& ctx, const parsed& p) {
+  if (!confirm(p, "WARNING! This will remove all volumes not used by at least one container.")) return 0;
+  return print_removed(ctx.conn().call<api::removed>(api::method::volume_prune, api::empty{}), "Volumes");
+}
+
+// Shows pull and push progress: a line per layer redrawn in place on a terminal, plain lines
+// (one per status change) on a pipe.
+class progress_view {
+ public:
+  explicit progress_view(bool quiet) : tty_(::isatty(STDOUT_FILENO) != 0), quiet_(quiet) {}
+  void install(rpc::client& c) {
+    c.on_notification = [this](const rpc::message& m) {
+      if (m.method == api::notice::progress) update(rpc::arg<api::progress>(m));
+    };
+  }
+  void update(const api::progress& p) {
+    if (quiet_) return;
+    auto it = std::find_if(items_.begin(), items_.end(), [&](auto& i) { return i.id == p.id; });
+    if (it == items_.end()) {
+      items_.push_back(p);
+      it = items_.end() - 1;
+    } else {
+      bool changed = it->status != p.status;
+      *it = p;
+      if (!tty_ && !changed) return;
+    }
+    if (!tty_) {
+      std::printf("%s: %s\n", p.id.c_str(), p.status.c_str());
+      return;
+    }
+    // Redraw every line: move up to the first, rewrite each.
+    if (drawn_ > 0) std::printf("\033[%zuA", drawn_);
+    for (auto& i : items_) std::printf("\r\033[K%s\n", line(i).c_str());
+    drawn_ = items_.size();
+    std::fflush(stdout);
+  }
+
+ private:
+  static std::string line(const api::progress& p) {
+    std::string out = p.id + ": " + p.status;
+    if ((p.status == "downloading" || p.status == "uploading") && p.total > 0) {
+      int width = 30;
+      int filled = static_cast<int>(static_cast<double>(p.current) / static_cast<double>(p.total) * width);
+      out += " [" + std::string(static_cast<std::size_t>(std::clamp(filled, 0, width)), '=') + ">" +
+             std::string(static_cast<std::size_t>(width - std::clamp(filled, 0, width)), ' ') + "] " +
+             human_size(p.current) + "/" + human_size(p.total);
+    }
+    return out;
+  }
+  bool tty_;
+  bool quiet_;
+  std::vector<api::progress> items_;
+  std::size_t drawn_ = 0;
+};
+
+int cmd_image_pull(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  progress_view view(p.has("quiet"));
+  view.install(c);
+  auto started = std::chrono::steady_clock::now();
+  try {
+    auto img = c.call<api::image_info>(api::method::image_pull, api::pull_request{p.positionals[0], p.get("platform")});
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!p.has("quiet")) std::printf("Digest: %s\n", img.manifest_digest.c_str());
+    std::printf("%s: pulled %s (%s) in %.1fs\n", img.tags.empty() ? img.id.c_str() : img.tags.front().c_str(),
+                short_id(img.id).c_str(), human_size(img.size).c_str(), secs);
+  } catch (const rpc::call_error& e) {
+    throw cli_error(image_exit_code(e), e.what());
+  }
+  return 0;
+}
+
+int cmd_image_push(context& ctx, const parsed& p) {
+  auto& c = ctx.conn();
+  progress_view view(p.has("quiet"));
+  view.install(c);
+  try {
+    auto r = c.call<api::pushed>(api::method::image_push, api::push_request{p.positionals[0]});
+    std::printf("%s: digest: %s size: %llu\n", p.positionals[0].c_str(), r.digest.c_str(),
+                static_cast<unsigned long long>(r.size));
+  } catch (const rpc::call_error& e) {
+    throw cli_error(image_exit_code(e), e.what());
+  }
+  return 0;
+}
+
+int cmd_image_tag(context& ctx, const parsed& p) {
+  ctx.conn().call<api::empty>(api::method::image_tag, api::tag_request{p.positionals[0], p.positionals[1]});
+  return 0;
+}
+
+int cmd_image_rm(context& ctx, const parsed& p) {
+  int rc = 0;
+  for (auto& ref : p.positionals) {
+    try {
+      auto r = ctx.conn().call<api::removed>(api::method::image_remove, api::image_remove_request{ref, p.has("force")});
+      for (auto& u : r.untagged) std::printf("Untagged: %s\n", u.c_str());
+      for (auto& d : r.deleted) std::printf("Deleted: %s\n", d.c_str());
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error response from daemon: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_image_prune(context& ctx, const parsed& p) {
+  if (!confirm(p, p.has("all") ? "WARNING! This will remove all images without at least one container associated to them."
+                                : "WARNING! This will remove all dangling images."))
+    return 0;
+  return print_removed(ctx.conn().call<api::removed>(api::method::image_prune, api::prune_request{p.has("all")}), "Images");
+}
+
+int cmd_image_save(context& ctx, const parsed& p) {
+  auto out_path = p.get("output");
+  if (out_path.empty() && ::isatty(STDOUT_FILENO))
+    throw cli_error(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  auto& c = ctx.conn();
+  int fd = STDOUT_FILENO;
+  std::string tmp;
+  if (!out_path.empty()) {
+    tmp = out_path + ".tmp-" + std::to_string(::getpid());
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw cli_error(1, "cannot write " + out_path + ": " + std::strerror(errno));
+  }
+  stream_printer printer;
+  printer.sink_fd = fd;
+  printer.install(c);
+  printer.set_stream(c.call<api::stream>(api::method::image_save, api::save_request{p.positionals}).stream_id);
+  while (!printer.ended()) c.poll_once(std::nullopt);
+  if (!out_path.empty()) {
+    bool ok = printer.error().empty() && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), out_path.c_str()) != 0) {
+      ::unlink(tmp.c_str());
+      throw cli_error(1, printer.error().empty() ? "cannot write " + out_path : printer.error());
+    }
+  } else if (!printer.error().empty()) {
+    throw cli_error(1, printer.error());
+  }
+  return 0;
+}
+
+int cmd_image_inspect(context& ctx, const parsed& p) {
+  json out = json::array();
+  int rc = 0;
+  for (auto& ref : p.positionals) {
+    try {
+      auto d = ctx.conn().call<api::image_detail>(api::method::image_inspect, api::image_ref{ref});
+      out.push_back({{"Id", d.info.id},
+                     {"RepoTags", d.info.tags},
+                     {"Digest", d.info.manifest_digest},
+                     {"Os", d.info.os},
+                     {"Architecture", d.info.architecture},
+                     {"Size", d.info.size},
+                     {"DiskSize", d.info.disk_size},
+                     {"Created", d.info.created},
+                     {"Config",
+                      {{"Entrypoint", d.entrypoint}, {"Cmd", d.cmd}, {"Env", d.env}, {"WorkingDir", d.workdir},
+                       {"User", d.user}, {"StopSignal", d.stop_signal}, {"ExposedPorts", d.exposed_ports},
+                       {"Volumes", d.volumes}, {"Labels", d.labels}}},
+                     {"RootFS", {{"Layers", d.layers}}}});
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  std::printf("%s\n", out.dump(4).c_str());
+  return rc;
+}
+
+int cmd_login(context& ctx, const parsed& p) {
+  api::login_request req;
+  req.server = p.positionals[0];
+  req.username = p.get("username");
+  if (p.has("password-stdin")) {
+    std::getline(std::cin, req.password);
+    while (!req.password.empty() && (req.password.back() == '\n' || req.password.back() == '\r')) req.password.pop_back();
+  } else {
+    req.password = p.get("password");
+    if (!req.password.empty()) std::fprintf(stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n");
+  }
+  if (req.username.empty()) throw cli_error(1, "a username is needed (-u USER)");
+  if (req.password.empty()) throw cli_error(1, "a password is needed (--password-stdin)");
+  try {
+    ctx.conn().call<api::empty>(api::method::registry_login, req);
+  } catch (const rpc::call_error& e) {
+    throw cli_error(1, std::string("login failed: ") + e.what());
+  }
+  std::printf("Login Succeeded\n");
+  return 0;
+}
+
+int cmd_logout(context& ctx, const parsed& p) {
+  ctx.conn().call<api::empty>(api::method::registry_logout, api::logout_request{p.positionals[0]});
+  std::printf("Removing login credentials for %s\n", p.positionals[0].c_str());
   return 0;
 }
 
@@ -567,6 +1050,15 @@ int cmd_info(context& ctx, const parsed&) {
   return 0;
 }
 
+std::vector<flag> exec_flags() {
+  return {{"interactive", 'i', false, "", "Keep stdin open and send it to the process"},
+          {"tty", 't', false, "", "Give the process a terminal"},
+          {"detach", 'd', false, "", "Run it in the background"},
+          {"env", 'e', true, "KEY=VALUE", "Set an environment variable"},
+          {"workdir", 'w', true, "DIR", "Working directory inside the container"},
+          {"user", 'u', true, "USER[:GROUP]", "Username or UID"}};
+}
+
 std::vector<command> container_commands() {
   return {
       {"run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container in its own VM", run_flags(true), true, 1,
@@ -574,22 +1066,66 @@ std::vector<command> container_commands() {
       {"create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", run_flags(false), true, 1, SIZE_MAX,
        [](context& c, const parsed& p) { return cmd_run(c, p, false, true); }},
       {"start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
-       {{"attach", 'a', false, "", "Attach stdout/stderr and wait for the container"}}, false, 1, SIZE_MAX, cmd_start},
+       {{"attach", 'a', false, "", "Attach stdout/stderr and wait for the container"},
+        {"interactive", 'i', false, "", "Attach the container's stdin"}},
+       false, 1, SIZE_MAX, cmd_start},
       {"stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
-       {{"time", 't', true, "SECONDS", "Seconds to wait before killing it (default 10)"}}, false, 1, SIZE_MAX, cmd_stop},
+       {{"time", 't', true, "SECONDS", "Seconds to wait before killing it (default: its stop timeout, 10)"}}, false, 1,
+       SIZE_MAX, cmd_stop},
+      {"restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
+       {{"time", 't', true, "SECONDS", "Seconds to wait before killing it (default: its stop timeout, 10)"}}, false, 1,
+       SIZE_MAX, cmd_restart},
+      {"kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Send a signal to one or more running containers",
+       {{"signal", 's', true, "SIGNAL", "Signal to send (default SIGKILL)"}}, false, 1, SIZE_MAX, cmd_kill},
       {"rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
-       {{"force", 'f', false, "", "Kill and remove a running container"}}, false, 1, SIZE_MAX, cmd_rm},
+       {{"force", 'f', false, "", "Kill and remove a running container"},
+        {"volumes", 'v', false, "", "Remove anonymous volumes (berth has none; named volumes are kept)"}},
+       false, 1, SIZE_MAX, cmd_rm},
       {"ps", "[OPTIONS]", "List containers",
        {{"all", 'a', false, "", "Show all containers (default shows just running)"},
         {"quiet", 'q', false, "", "Only display container IDs"},
         {"format", 0, true, "json", "Print as JSON"}},
        false, 0, 0, cmd_ps},
       {"logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container",
-       {{"timestamps", 't', false, "", "Show timestamps"}}, false, 1, 1, cmd_logs},
+       {{"follow", 'f', false, "", "Follow the output until the container exits"},
+        {"tail", 'n', true, "N", "Only the last N lines (default all)"},
+        {"timestamps", 't', false, "", "Show timestamps"},
+        {"boot", 0, false, "", "Show the VM's console (kernel and berth-init) instead"}},
+       false, 1, 1, cmd_logs},
+      {"exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Run a command in a running container", exec_flags(), true, 2,
+       SIZE_MAX, cmd_exec},
+      {"attach", "[OPTIONS] CONTAINER", "Attach to a running container's output (and stdin with -i at create)",
+       {{"no-stdin", 0, false, "", "Do not attach stdin"}, {"no-sig-proxy", 0, false, "", "Do not forward signals"}},
+       false, 1, 1, cmd_attach},
       {"wait", "CONTAINER [CONTAINER...]", "Block until containers stop, then print their exit codes", {}, false, 1,
        SIZE_MAX, cmd_wait},
       {"inspect", "CONTAINER [CONTAINER...]", "Return low-level information on containers as JSON", {}, false, 1,
        SIZE_MAX, cmd_inspect},
+      {"stats", "[OPTIONS] [CONTAINER...]", "Display a live stream of resource usage",
+       {{"no-stream", 0, false, "", "Print one sample and exit"}, {"format", 0, true, "json", "Print as JSON"}}, false,
+       0, SIZE_MAX, cmd_stats},
+  };
+}
+
+std::vector<command> container_group_commands() {
+  return {{"prune", "[OPTIONS]", "Remove all stopped containers",
+           {{"force", 'f', false, "", "Do not prompt for confirmation"}}, false, 0, 0, cmd_container_prune}};
+}
+
+std::vector<command> volume_commands() {
+  return {
+      {"create", "[OPTIONS] [VOLUME]", "Create a volume (an ext4 disk of its own)",
+       {{"name", 0, true, "NAME", "Volume name"}, {"opt", 'o', true, "size=SIZE", "Capacity (default 10g, sparse)"}},
+       false, 0, 1, cmd_volume_create},
+      {"ls", "[OPTIONS]", "List volumes",
+       {{"quiet", 'q', false, "", "Only display volume names"}, {"format", 0, true, "json", "Print as JSON"}}, false, 0,
+       0, cmd_volume_ls},
+      {"inspect", "VOLUME [VOLUME...]", "Display detailed information on volumes", {}, false, 1, SIZE_MAX,
+       cmd_volume_inspect},
+      {"rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove volumes no container uses",
+       {{"force", 'f', false, "", "Remove even if stopped containers name it"}}, false, 1, SIZE_MAX, cmd_volume_rm},
+      {"prune", "[OPTIONS]", "Remove volumes no container uses",
+       {{"force", 'f', false, "", "Do not prompt for confirmation"}}, false, 0, 0, cmd_volume_prune},
   };
 }
 
@@ -602,6 +1138,35 @@ std::vector<command> image_commands() {
       {"ls", "[OPTIONS]", "List images",
        {{"quiet", 'q', false, "", "Only show image IDs"}, {"format", 0, true, "json", "Print as JSON"}}, false, 0, 0,
        cmd_image_ls},
+      {"pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry",
+       {{"platform", 0, true, "OS/ARCH", "Platform to pull (default linux/amd64)"},
+        {"quiet", 'q', false, "", "Suppress progress"}},
+       false, 1, 1, cmd_image_pull},
+      {"push", "[OPTIONS] NAME[:TAG]", "Upload an image to a registry", {{"quiet", 'q', false, "", "Suppress progress"}},
+       false, 1, 1, cmd_image_push},
+      {"tag", "SOURCE TARGET", "Create a tag TARGET that refers to SOURCE", {}, false, 2, 2, cmd_image_tag},
+      {"rm", "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images",
+       {{"force", 'f', false, "", "Remove even if tagged more than once or used by stopped containers"}}, false, 1,
+       SIZE_MAX, cmd_image_rm},
+      {"prune", "[OPTIONS]", "Remove unused images",
+       {{"all", 'a', false, "", "Remove all unused images, not just untagged ones"},
+        {"force", 'f', false, "", "Do not prompt for confirmation"}},
+       false, 0, 0, cmd_image_prune},
+      {"save", "[OPTIONS] IMAGE [IMAGE...]", "Save images to an OCI archive",
+       {{"output", 'o', true, "FILE", "Write to FILE instead of stdout"}}, false, 1, SIZE_MAX, cmd_image_save},
+      {"inspect", "IMAGE [IMAGE...]", "Display detailed information on images", {}, false, 1, SIZE_MAX,
+       cmd_image_inspect},
+  };
+}
+
+std::vector<command> registry_commands() {
+  return {
+      {"login", "[OPTIONS] SERVER", "Log in to a registry",
+       {{"username", 'u', true, "USER", "Username"},
+        {"password", 'p', true, "PASSWORD", "Password (prefer --password-stdin)"},
+        {"password-stdin", 0, false, "", "Read the password from stdin"}},
+       false, 1, 1, cmd_login},
+      {"logout", "SERVER", "Log out from a registry", {}, false, 1, 1, cmd_logout},
   };
 }
 
@@ -624,17 +1189,27 @@ Container commands:
   create      Create a new container
   start       Start one or more stopped containers
   stop        Stop one or more running containers
+  restart     Restart one or more containers
+  kill        Send a signal to one or more running containers
   rm          Remove one or more containers
   ps          List containers
   logs        Fetch the logs of a container
+  exec        Run a command in a running container
+  attach      Attach to a running container
   wait        Block until containers stop, then print their exit codes
   inspect     Return low-level information on containers
+  stats       Display a live stream of resource usage
 
 Management commands:
-  image       Manage images (load, ls)
+  container   Manage containers (prune)
+  image       Manage images (load, ls, pull, push, tag, rm, prune, save, inspect)
+  volume      Manage volumes (create, ls, inspect, rm, prune)
+  registry    Log in and out of registries (login, logout)
   system      Manage berth (info)
 
-Shortcuts: images = image ls, load = image load, info = system info.
+Shortcuts: images = image ls, load = image load, pull = image pull, push = image push,
+rmi = image rm, tag = image tag, save = image save, login/logout = registry login/logout,
+info = system info.
 Run 'berth COMMAND --help' for more information on a command.
 )";
 
@@ -731,11 +1306,33 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
   auto images = image_commands();
   auto systems = system_commands();
+  auto volumes = volume_commands();
+  auto registries = registry_commands();
+  auto containers = container_group_commands();
+  auto all_containers = container_commands();
+  for (auto& c : containers) all_containers.push_back(c);
   if (cmd == "image") return dispatch(ctx, "image ", images, rest, group_usage("image", "Manage images", images));
   if (cmd == "system") return dispatch(ctx, "system ", systems, rest, group_usage("system", "Manage berth", systems));
-  if (cmd == "images") return run_command(ctx, "image ", images[1], rest);
-  if (cmd == "load") return run_command(ctx, "image ", images[0], rest);
-  if (cmd == "info") return run_command(ctx, "system ", systems[0], rest);
+  if (cmd == "volume") return dispatch(ctx, "volume ", volumes, rest, group_usage("volume", "Manage volumes", volumes));
+  if (cmd == "registry")
+    return dispatch(ctx, "registry ", registries, rest, group_usage("registry", "Manage registry logins", registries));
+  if (cmd == "container")
+    return dispatch(ctx, "container ", all_containers, rest, group_usage("container", "Manage containers", all_containers));
+  auto shortcut = [&](std::vector<command>& group, const std::string& prefix, const std::string& name) {
+    for (auto& c : group)
+      if (c.name == name) return run_command(ctx, prefix, c, rest);
+    return 1;
+  };
+  if (cmd == "images") return shortcut(images, "image ", "ls");
+  if (cmd == "load") return shortcut(images, "image ", "load");
+  if (cmd == "pull") return shortcut(images, "image ", "pull");
+  if (cmd == "push") return shortcut(images, "image ", "push");
+  if (cmd == "rmi") return shortcut(images, "image ", "rm");
+  if (cmd == "tag") return shortcut(images, "image ", "tag");
+  if (cmd == "save") return shortcut(images, "image ", "save");
+  if (cmd == "login") return shortcut(registries, "registry ", "login");
+  if (cmd == "logout") return shortcut(registries, "registry ", "logout");
+  if (cmd == "info") return shortcut(systems, "system ", "info");
   if (cmd == "version") {
     std::printf("berth version 0.1.0\n");
     return 0;

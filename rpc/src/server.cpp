@@ -8,6 +8,7 @@
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/client.hpp"
 #include "berth/rpc/codec.hpp"
+#include "berth/vm/container.hpp"
 #include "berth/vm/vm_supervisor.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -50,7 +51,8 @@ caf::behavior stream_forwarder(caf::event_based_actor* self, caf::actor session,
       return;
     }
     if (msg.match_element<end_atom>(0)) {
-      self->send(session, end_atom_v, stream);
+      int32_t code = msg.size() > 2 && msg.match_element<int32_t>(2) ? msg.get_as<int32_t>(2) : -1;
+      self->send(session, end_atom_v, stream, code);
       self->quit();
       return;
     }
@@ -62,6 +64,7 @@ caf::behavior stream_forwarder(caf::event_based_actor* self, caf::actor session,
         forward(caf::make_message(output_atom_v, id, fd, time, std::move(data)));
       },
       [forward](end_atom, const std::string& id) { forward(caf::make_message(end_atom_v, id)); },
+      [forward](end_atom, const std::string& id, int32_t code) { forward(caf::make_message(end_atom_v, id, code)); },
       [st, forward](go_atom) {
         st->paused = false;
         auto held = std::move(st->held);
@@ -76,19 +79,27 @@ struct upload_state {
   uint64_t size = 0;
 };
 
+/// One open stream: who feeds it and, for stdin, which process it belongs to.
+struct stream_state {
+  caf::actor forwarder;
+  std::string container;  ///< Container id.
+  std::string process;    ///< The container id for its main process, else an exec id.
+  bool stdin = false;     ///< The client may send stream.stdin.
+};
+
 struct session_state {
   server_options opts;
   caf::io::connection_handle conn;
   decoder dec;
   std::map<uint32_t, upload_state> uploads;
-  std::map<uint32_t, caf::actor> streams;
+  std::map<uint32_t, stream_state> streams;
   uint32_t next_upload = 1;
   uint32_t next_stream = 1;
   bool closing = false;
 
   ~session_state() {
     for (auto& [id, up] : uploads) ::unlink(up.path.c_str());
-    for (auto& [id, fwd] : streams) caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
+    for (auto& [id, s] : streams) caf::anon_send_exit(s.forwarder, caf::exit_reason::user_shutdown);
   }
 };
 
@@ -137,27 +148,51 @@ void vm_call(caf::io::broker* self, const session_ptr& st, uint32_t id, Ts&&... 
                 [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
 }
 
-// Opens a stream: spawns its forwarder, asks the vm supervisor to feed it, answers the stream id
-// and releases the forwarder.
-template <class Atom>
-void open_stream(caf::io::broker* self, const session_ptr& st, uint32_t id, Atom atom,
-                 const std::string& container) {
-  auto h = vms(self);
-  if (!h) return reply_error(self, *st, id, unavailable("container"));
+// Opens a stream: spawns its forwarder, asks `ask(forwarder)` to feed it (a request answering
+// the container id), answers the stream id and releases the forwarder.
+template <class Ask>
+void open_stream(caf::io::broker* self, const session_ptr& st, uint32_t id, bool stdin, Ask ask) {
   auto stream = st->next_stream++;
   auto fwd = self->spawn(stream_forwarder, caf::actor_cast<caf::actor>(self), stream);
-  st->streams.emplace(stream, fwd);
-  self->request(h, caf::infinite, atom, container, fwd)
-      .then(
-          [self, st, id, stream, fwd](const std::string&) {
-            reply(self, *st, id, api::stream{stream});
-            caf::anon_send(fwd, go_atom_v);
-          },
-          [self, st, id, stream, fwd](caf::error& err) {
-            st->streams.erase(stream);
-            caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
-            reply_error(self, *st, id, err);
-          });
+  st->streams.emplace(stream, stream_state{fwd, {}, {}, stdin});
+  ask(fwd).then(
+      [self, st, id, stream, fwd](const std::string& container) {
+        if (auto it = st->streams.find(stream); it != st->streams.end()) {
+          it->second.container = container;
+          it->second.process = container;
+        }
+        reply(self, *st, id, api::stream{stream});
+        caf::anon_send(fwd, go_atom_v);
+      },
+      [self, st, id, stream, fwd](caf::error& err) {
+        st->streams.erase(stream);
+        caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
+        reply_error(self, *st, id, err);
+      });
+}
+
+// The stream a stream.* request names, with stdin allowed when `need_stdin`.
+caf::expected<stream_state*> stream_of(session_state& st, uint32_t stream, bool need_stdin) {
+  auto it = st.streams.find(stream);
+  if (it == st.streams.end() || it->second.container.empty())
+    return make_error(errc::not_found, "no such stream: " + std::to_string(stream));
+  if (need_stdin && !it->second.stdin)
+    return make_error(errc::conflict, "this stream was opened without stdin");
+  return &it->second;
+}
+
+// Routes a request whose answer is one value from the image supervisor.
+template <class Result, class... Ts>
+void image_call(caf::io::broker* self, const session_ptr& st, uint32_t id, Ts&&... xs) {
+  auto h = images(self);
+  if (!h) return reply_error(self, *st, id, unavailable("image"));
+  auto handle = self->request(h, caf::infinite, std::forward<Ts>(xs)...);
+  if constexpr (std::is_void_v<Result>)
+    handle.then([self, st, id] { reply(self, *st, id, api::empty{}); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+  else
+    handle.then([self, st, id](Result& r) { reply(self, *st, id, r); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
 }
 
 void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
@@ -276,10 +311,141 @@ void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
     return vm_call<std::vector<api::container_info>>(self, st, id, list_atom_v, arg<api::list_request>(m).all);
   if (name == mth::container_inspect)
     return vm_call<api::container_info>(self, st, id, inspect_atom_v, arg<api::container_ref>(m).container);
-  if (name == mth::container_attach)
-    return open_stream(self, st, id, attach_atom_v, arg<api::container_ref>(m).container);
-  if (name == mth::container_logs)
-    return open_stream(self, st, id, logs_atom_v, arg<api::logs_request>(m).container);
+  if (name == mth::container_attach) {
+    auto req = arg<api::attach_request>(m);
+    auto h = vms(self);
+    if (!h) return reply_error(self, *st, id, unavailable("container"));
+    return open_stream(self, st, id, req.stdin, [self, h, req](const caf::actor& fwd) {
+      return self->request(h, caf::infinite, attach_atom_v, req.container, fwd);
+    });
+  }
+  if (name == mth::container_logs) {
+    auto req = arg<api::logs_request>(m);
+    auto h = vms(self);
+    if (!h) return reply_error(self, *st, id, unavailable("container"));
+    return open_stream(self, st, id, false, [self, h, req](const caf::actor& fwd) {
+      return self->request(h, caf::infinite, logs_atom_v, req.container, fwd, req);
+    });
+  }
+  if (name == mth::container_exec) {
+    auto req = arg<api::exec_request>(m);
+    auto h = vms(self);
+    if (!h) return reply_error(self, *st, id, unavailable("container"));
+    if (req.detach) {
+      self->request(h, caf::infinite, exec_atom_v, req, caf::actor{})
+          .then([self, st, id](std::vector<std::string>& ids) { reply(self, *st, id, api::exec_started{ids.at(1), 0}); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+      return;
+    }
+    auto stream = st->next_stream++;
+    auto fwd = self->spawn(stream_forwarder, caf::actor_cast<caf::actor>(self), stream);
+    st->streams.emplace(stream, stream_state{fwd, {}, {}, req.open_stdin});
+    self->request(h, caf::infinite, exec_atom_v, req, fwd)
+        .then(
+            [self, st, id, stream, fwd](std::vector<std::string>& ids) {
+              if (auto it = st->streams.find(stream); it != st->streams.end()) {
+                it->second.container = ids.at(0);
+                it->second.process = ids.at(1);
+              }
+              reply(self, *st, id, api::exec_started{ids.at(1), stream});
+              caf::anon_send(fwd, go_atom_v);
+            },
+            [self, st, id, stream, fwd](caf::error& err) {
+              st->streams.erase(stream);
+              caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
+              reply_error(self, *st, id, err);
+            });
+    return;
+  }
+  if (name == mth::stream_stdin) {
+    auto req = arg<api::stdin_request>(m);
+    if (req.data.size() > (1u << 20))
+      return reply_error(self, *st, id, make_error(errc::invalid_argument, "stdin chunks are at most 1 MiB"));
+    auto s = stream_of(*st, req.stream_id, true);
+    if (!s) return reply_error(self, *st, id, s.error());
+    return vm_call<void>(self, st, id, stdin_atom_v, (*s)->container, (*s)->process, std::move(req.data));
+  }
+  if (name == mth::stream_close_stdin) {
+    auto s = stream_of(*st, arg<api::stream>(m).stream_id, true);
+    if (!s) return reply_error(self, *st, id, s.error());
+    return vm_call<void>(self, st, id, eof_atom_v, (*s)->container, (*s)->process);
+  }
+  if (name == mth::stream_resize) {
+    auto req = arg<api::resize_request>(m);
+    auto s = stream_of(*st, req.stream_id, false);
+    if (!s) return reply_error(self, *st, id, s.error());
+    return vm_call<void>(self, st, id, resize_atom_v, (*s)->container, (*s)->process, req.rows, req.cols);
+  }
+  if (name == mth::container_kill) {
+    auto req = arg<api::kill_request>(m);
+    int sig = vm::parse_signal(req.signal);
+    if (sig == 0) return reply_error(self, *st, id, make_error(errc::invalid_argument, "invalid signal: " + req.signal));
+    return vm_call<void>(self, st, id, kill_atom_v, req.container, static_cast<int32_t>(sig));
+  }
+  if (name == mth::container_restart) {
+    auto req = arg<api::stop_request>(m);
+    return vm_call<void>(self, st, id, restart_atom_v, req.container, req.timeout);
+  }
+  if (name == mth::container_stats)
+    return vm_call<api::container_stats>(self, st, id, stats_atom_v, arg<api::container_ref>(m).container);
+  if (name == mth::container_prune) return vm_call<api::removed>(self, st, id, prune_atom_v);
+  if (name == mth::volume_create)
+    return vm_call<api::volume_info>(self, st, id, volume_atom_v, create_atom_v, arg<api::volume_create_request>(m));
+  if (name == mth::volume_list) return vm_call<std::vector<api::volume_info>>(self, st, id, volume_atom_v, list_atom_v);
+  if (name == mth::volume_inspect)
+    return vm_call<api::volume_info>(self, st, id, volume_atom_v, inspect_atom_v, arg<api::volume_ref>(m).name);
+  if (name == mth::volume_remove) {
+    auto req = arg<api::volume_remove_request>(m);
+    return vm_call<void>(self, st, id, volume_atom_v, remove_atom_v, req.name, req.force);
+  }
+  if (name == mth::volume_prune) return vm_call<api::removed>(self, st, id, volume_atom_v, prune_atom_v);
+  if (name == mth::image_pull) {
+    auto req = arg<api::pull_request>(m);
+    return image_call<api::image_info>(self, st, id, pull_atom_v, req.reference, req.platform,
+                                       caf::actor_cast<caf::actor>(self));
+  }
+  if (name == mth::image_push)
+    return image_call<api::pushed>(self, st, id, push_atom_v, arg<api::push_request>(m).reference,
+                                   caf::actor_cast<caf::actor>(self));
+  if (name == mth::image_tag) {
+    auto req = arg<api::tag_request>(m);
+    return image_call<void>(self, st, id, tag_atom_v, req.source, req.target);
+  }
+  if (name == mth::image_remove) {
+    auto req = arg<api::image_remove_request>(m);
+    return image_call<api::removed>(self, st, id, remove_atom_v, req.reference, req.force);
+  }
+  if (name == mth::image_prune) return image_call<api::removed>(self, st, id, prune_atom_v, arg<api::prune_request>(m).all);
+  if (name == mth::image_inspect)
+    return image_call<api::image_detail>(self, st, id, inspect_atom_v, arg<api::image_ref>(m).reference);
+  if (name == mth::registry_login) {
+    auto req = arg<api::login_request>(m);
+    return image_call<void>(self, st, id, login_atom_v, req.server, req.username, req.password);
+  }
+  if (name == mth::registry_logout) return image_call<void>(self, st, id, logout_atom_v, arg<api::logout_request>(m).server);
+  if (name == mth::image_save) {
+    auto req = arg<api::save_request>(m);
+    auto h = images(self);
+    if (!h) return reply_error(self, *st, id, unavailable("image"));
+    // The archive streams while the request runs, so the stream is answered and released at
+    // once; a failure ends the stream with its error.
+    auto stream = st->next_stream++;
+    auto fwd = self->spawn(stream_forwarder, caf::actor_cast<caf::actor>(self), stream);
+    st->streams.emplace(stream, stream_state{fwd, "image", "image", false});
+    reply(self, *st, id, api::stream{stream});
+    caf::anon_send(fwd, go_atom_v);
+    self->request(h, caf::infinite, save_atom_v, req.references, fwd)
+        .then([] {},
+              [self, st, stream, fwd](caf::error& err) {
+                if (!st->streams.erase(stream)) return;
+                caf::anon_send_exit(fwd, caf::exit_reason::user_shutdown);
+                api::stream_end end;
+                end.stream_id = stream;
+                end.error = describe(err);
+                send_bytes(self, *st, encode_notification(api::notice::stream_end, end));
+              });
+    return;
+  }
   reply_error(self, *st, id, make_error(errc::no_such_method, "unknown method " + name));
 }
 
@@ -323,9 +489,16 @@ caf::behavior session(caf::io::broker* self, caf::io::connection_handle conn, se
         note.data = std::move(data);
         send_bytes(self, *st, encode_notification(api::notice::stream_data, note));
       },
-      [self, st](end_atom, uint32_t stream) {
+      [self, st](end_atom, uint32_t stream, int32_t code) {
         st->streams.erase(stream);
-        send_bytes(self, *st, encode_notification(api::notice::stream_end, api::stream_end{stream}));
+        api::stream_end end;
+        end.stream_id = stream;
+        end.has_exit_code = code >= 0;
+        end.exit_code = code;
+        send_bytes(self, *st, encode_notification(api::notice::stream_end, end));
+      },
+      [self, st](progress_atom, const api::progress& p) {
+        send_bytes(self, *st, encode_notification(api::notice::progress, p));
       },
   };
 }

@@ -138,9 +138,11 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   if (!kernel) die(describe(kernel.error()) + " (scripts/install-deps.sh fetches a kernel, or pass --kernel)");
   env->kernel = *kernel;
   auto agent = o.agent.empty() ? default_agent() : o.agent;
-  auto initramfs = vm::build_initramfs(env->kernel, agent, vm::guest_modules(env->transport == "vsock"), cache);
+  auto initramfs = vm::build_initramfs(env->kernel, agent, vm::guest_modules(env->transport == "vsock"),
+                                       vm::optional_module_sets(), cache);
   if (!initramfs) die(describe(initramfs.error()));
-  env->initramfs = *initramfs;
+  env->initramfs = initramfs->path;
+  env->module_sets = initramfs->sets;
   return env;
 }
 

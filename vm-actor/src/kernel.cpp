@@ -5,6 +5,8 @@
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
 
+#include <fmt/ranges.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -309,22 +311,44 @@ caf::expected<std::vector<fs::path>> resolve_modules(const fs::path& modules_dir
   return order;
 }
 
-caf::expected<fs::path> build_initramfs(const kernel_info& kernel, const fs::path& agent,
-                                        const std::vector<std::string>& modules,
-                                        const fs::path& cache_dir) {
+std::map<std::string, std::vector<std::string>> optional_module_sets() {
+  return {{"9p", {"9p", "9pnet_virtio"}}};
+}
+
+caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const fs::path& agent,
+                                              const std::vector<std::string>& modules,
+                                              const std::map<std::string, std::vector<std::string>>& sets,
+                                              const fs::path& cache_dir) {
+  initramfs_info result;
   std::vector<fs::path> files;
+  std::map<std::string, std::vector<fs::path>> set_files;
   if (!kernel.modules_dir.empty()) {
     auto resolved = resolve_modules(kernel.modules_dir, modules);
     if (!resolved) return resolved.error();
     files = std::move(*resolved);
+    for (auto& [name, mods] : sets) {
+      auto r = resolve_modules(kernel.modules_dir, mods);
+      if (!r) {
+        kernel_log.info("kernel {} has no {} modules ({}): that feature is off", kernel.release, name,
+                        describe(r.error()));
+        continue;
+      }
+      set_files[name] = std::move(*r);
+      result.sets.insert(name);
+    }
   }
   if (!fs::exists(agent)) return make_error(errc::not_found, "guest agent not found: " + agent.string());
   std::string key = kernel.release + "|" + file_stamp(agent);
   for (auto& f : files) key += "|" + f.string() + ":" + file_stamp(f);
+  for (auto& [name, fl] : set_files) {
+    key += "|set " + name;
+    for (auto& f : fl) key += "|" + f.string() + ":" + file_stamp(f);
+  }
   auto dir = cache_dir / "initramfs";
   auto out = dir / (kernel.release + "-" + hex64(fnv1a(key)) + ".cpio");
+  result.path = out;
   std::error_code ec;
-  if (fs::exists(out, ec)) return out;
+  if (fs::exists(out, ec)) return result;
   fs::create_directories(dir, ec);
   if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
 
@@ -368,6 +392,18 @@ caf::expected<fs::path> build_initramfs(const kernel_info& kernel, const fs::pat
       list += name + "\n";
     }
     if (!add("lib/modules/load.list", AE_IFREG, 0644, list)) return fail("add load.list");
+    std::set<std::string> added;
+    for (auto& f : files) added.insert(f.filename().string());
+    for (auto& [name, fl] : set_files) {
+      std::string set_list;
+      for (auto& f : fl) {
+        auto file = f.filename().string();
+        if (added.insert(file).second && !add("lib/modules/" + file, AE_IFREG, 0644, os::read_file(f, 64u << 20)))
+          return fail("add " + file);
+        set_list += file + "\n";
+      }
+      if (!add("lib/modules/" + name + ".list", AE_IFREG, 0644, set_list)) return fail("add " + name + ".list");
+    }
   } catch (const std::system_error& e) {
     return fail(e.what());
   }
@@ -380,8 +416,9 @@ caf::expected<fs::path> build_initramfs(const kernel_info& kernel, const fs::pat
   fs::rename(tmp, out, ec);
   if (ec) return make_error(errc::io, "cannot rename " + tmp + ": " + ec.message());
   os::fsync_dir(dir);
-  kernel_log.info("built initramfs {} ({} modules)", out.string(), files.size());
-  return out;
+  kernel_log.info("built initramfs {} ({} modules at boot, sets: {})", out.string(), files.size(),
+                  fmt::join(result.sets, ", "));
+  return result;
 }
 
 }  // namespace berth::vm

@@ -67,6 +67,20 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   add("-drive", "file=" + cfg.rootfs_disk.string() +
                     ",if=none,id=rootfs,format=raw,discard=unmap,detect-zeroes=unmap");
   add("-device", "virtio-blk-device,drive=rootfs,serial=rootfs");
+  for (auto& d : cfg.disks) {
+    add("-drive", "file=" + d.path.string() + ",if=none,id=" + d.serial + ",format=raw" +
+                      (d.readonly ? ",readonly=on" : ",discard=unmap,detect-zeroes=unmap"));
+    add("-device", "virtio-blk-device,drive=" + d.serial + ",serial=" + d.serial);
+  }
+  // Host directories: QEMU serves them over 9p with the host's owners and modes as they are
+  // (security_model=none); a read-only share is refused writes by QEMU itself.
+  for (std::size_t i = 0; i < cfg.shares.size(); ++i) {
+    auto& sh = cfg.shares[i];
+    auto id = "fs" + std::to_string(i);
+    add("-fsdev", "local,id=" + id + ",path=" + sh.path.string() + ",security_model=none" +
+                      (sh.readonly ? ",readonly=on" : ""));
+    add("-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + sh.tag);
+  }
   // Memory the guest frees goes back to the host within seconds.
   add("-device", "virtio-balloon-device,free-page-reporting=on");
   return a;

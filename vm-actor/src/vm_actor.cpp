@@ -2,6 +2,7 @@
 #include "berth/vm/vm_actor.hpp"
 
 #include "agent_session.hpp"
+#include "container_log.hpp"
 #include "process_watch.hpp"
 
 #include "berth/actors/job.hpp"
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <map>
 #include <thread>
 
 namespace berth::vm {
@@ -43,31 +46,52 @@ using vm_impl = vm_actor::extend<
     /// QEMU `pid` ended with `status` (-1 when unknown).
     caf::reacts_to<exited_atom, int64_t, int32_t>,
     /// A timer of generation `gen` fired.
-    caf::reacts_to<tick_atom, uint64_t>>;
+    caf::reacts_to<tick_atom, uint64_t>,
+    /// A restart the policy scheduled, of generation `gen`.
+    caf::reacts_to<restart_atom, uint64_t>>;
 
 enum class phase { idle, launching, booting, running, stopping, shutting_down };
+
+/// A process started with exec.
+struct exec_entry {
+  caf::actor subscriber;  ///< Null when detached.
+};
+
+/// A `logs -f` whose stored part is still being sent: live output waits here meanwhile.
+struct follower {
+  caf::actor subscriber;
+  std::vector<caf::message> held;
+};
 
 struct vm_state {
   std::shared_ptr<const vm_environment> env;
   container_record rec;
+  restart_policy_spec policy;
   store_actor store;
   caf::actor listener;
   caf::actor agent;
   std::unique_ptr<process_watch> watch;
   pid_t qemu_pid = 0;
   phase ph = phase::idle;
-  caf::response_promise start_rp;
+  std::vector<caf::response_promise> starters;
   caf::error start_error;  ///< Why start failed, answered once the VM is gone.
   std::vector<caf::response_promise> waiters;
   std::vector<caf::response_promise> stoppers;
   std::vector<caf::response_promise> removers;
+  std::vector<caf::response_promise> restarters;  ///< `restart`: start again once stopped.
   std::vector<caf::actor> subscribers;
+  std::map<uint64_t, follower> followers;
+  uint64_t next_follower = 1;
+  std::map<std::string, exec_entry> execs;
   uint64_t timer_gen = 0;
+  uint64_t restart_gen = 0;
+  uint32_t backoff_step = 0;  ///< Restarts in a row without a 10 s run in between.
   bool main_exited = false;
   bool removing = false;
   bool cancel = false;     ///< Stop or remove asked for while QEMU was being started.
   bool kill_sent = false;  ///< The stop timeout passed and SIGKILL went to the workload.
-  os::unique_fd log;  ///< container.log, open while the container runs.
+  os::unique_fd log;       ///< container.log, open while the container runs.
+  uint64_t log_size = 0;
 
   ~vm_state() {
     // The actor is ending: stop watching (the VM lives on), drop the agent connection.
@@ -77,6 +101,8 @@ struct vm_state {
 
   fs::path dir() const { return env->container_dir(rec.id); }
   fs::path run_dir() const { return env->run_dir(rec.id); }
+  std::string short_id() const { return rec.id.substr(0, 12); }
+  bool live() const { return ph != phase::idle; }
 
   static inline const char* name = "vm";
 };
@@ -87,27 +113,29 @@ void persist(self_ptr self) {
   auto& st = self->state;
   if (st.store)
     self->request(st.store, caf::infinite, save_atom_v, st.rec)
-        .then([] {}, [id = st.rec.id](caf::error& err) {
-          vm_log.error("container={} cannot save its record: {}", id.substr(0, 12), describe(err));
+        .then([] {}, [id = st.short_id()](caf::error& err) {
+          vm_log.error("container={} cannot save its record: {}", id, describe(err));
         });
   if (st.listener) caf::anon_send(st.listener, save_atom_v, st.rec);
 }
 
-// Appends one output record ([time ns, fd, bytes] as msgpack) to container.log.
+// Appends output to container.log, rotating it at the size limit.
 void append_log(vm_state& st, int64_t time, uint8_t fd, const std::vector<char>& data) {
   if (!st.log) return;
-  rpc::byte_buffer buf;
-  msgpack::packer<rpc::byte_buffer> pk(buf);
-  pk.pack_array(3);
-  pk.pack_int64(time);
-  pk.pack_uint8(fd);
-  pk.pack_bin(static_cast<uint32_t>(data.size()));
-  pk.pack_bin_body(data.data(), static_cast<uint32_t>(data.size()));
-  if (::write(st.log.get(), buf.data.data(), buf.data.size()) < 0)
-    vm_log.warn("container={} cannot write its log: {}", st.rec.id.substr(0, 12), std::strerror(errno));
+  if (st.log_size >= log_rotate_bytes) {
+    std::error_code ec;
+    fs::rename(st.dir() / "container.log", st.dir() / "container.log.1", ec);
+    st.log.reset(::open((st.dir() / "container.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    st.log_size = 0;
+  }
+  auto bytes = encode_log_record(time, fd, data);
+  if (::write(st.log.get(), bytes.data(), bytes.size()) < 0)
+    vm_log.warn("container={} cannot write its log: {}", st.short_id(), std::strerror(errno));
+  else
+    st.log_size += bytes.size();
 }
 
-// Runs on a job thread: container disk, run directory, sockets, QEMU. Returns QEMU's pid.
+// Runs on a job thread: container disk, host directories, run directory, sockets, QEMU.
 caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_record& rec) {
   std::error_code ec;
   auto dir = env.container_dir(rec.id);
@@ -152,6 +180,19 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   cfg.rootfs_disk = disk;
   cfg.console_log = dir / "console.log";
   cfg.debug = env.debug;
+  for (auto& m : rec.mounts) {
+    if (m.type == "volume") {
+      auto path = env.volume_disk(m.source);
+      if (!fs::exists(path)) return make_error(errc::not_found, "volume " + m.source + " has no disk");
+      cfg.disks.push_back({path, "vol" + std::to_string(cfg.disks.size()), m.readonly});
+    } else if (m.type == "bind") {
+      // Docker creates a missing host directory for -v.
+      fs::create_directories(m.source, ec);
+      if (!fs::is_directory(m.source))
+        return make_error(errc::invalid_argument, "bind source " + m.source + " is not a directory");
+      cfg.shares.push_back({m.source, "share" + std::to_string(cfg.shares.size()), m.readonly});
+    }
+  }
   auto qmp = listen_unix(run / "qmp.sock");
   if (!qmp) return qmp.error();
   os::unique_fd qmp_fd(*qmp);
@@ -211,6 +252,12 @@ void kill_qemu(self_ptr self, int sig) {
   if (st.qemu_pid > 0) ::kill(st.qemu_pid, sig);
 }
 
+// A request to the agent; its answer is the packed result.
+auto call_agent(self_ptr self, std::string_view method, std::string packed,
+                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  return self->request(self->state.agent, timeout, call_atom_v, std::string(method), std::move(packed));
+}
+
 // Ends the VM: a clean shutdown through the agent when there is one, QMP quit when not, and
 // SIGKILL when neither answers in time. QEMU's exit then finishes the job (on_qemu_exit).
 void shutdown_vm(self_ptr self) {
@@ -220,12 +267,11 @@ void shutdown_vm(self_ptr self) {
   auto gen = ++st.timer_gen;
   self->delayed_send(self, std::chrono::seconds(15), tick_atom_v, gen);
   if (st.agent) {
-    self->request(st.agent, std::chrono::seconds(10), call_atom_v,
-                  std::string(agent::method::shutdown), rpc::pack(agent::empty{}))
+    call_agent(self, agent::method::shutdown, rpc::pack(agent::empty{}), std::chrono::seconds(10))
         .then([](const std::string&) {},
               [self](caf::error& err) {
                 vm_log.warn("container={} agent did not shut down ({}); killing the VM",
-                            self->state.rec.id.substr(0, 12), describe(err));
+                            self->state.short_id(), describe(err));
                 kill_qemu(self, SIGKILL);
               });
     return;
@@ -242,9 +288,8 @@ void fail_start(self_ptr self, caf::error err) {
   st.rec.exit_code = code == errc::exec_not_found ? 127 : code == errc::exec_denied ? 126 : 125;
   st.rec.reason = describe(err);
   st.start_error = std::move(err);
-  vm_log.warn("container={} failed to start: {}", st.rec.id.substr(0, 12), st.rec.reason);
-  if (st.ph == phase::launching || st.ph == phase::idle) return;  // no VM to end
-  if (st.ph == phase::booting) shutdown_vm(self);
+  vm_log.warn("container={} failed to start: {}", st.short_id(), st.rec.reason);
+  if (st.ph == phase::booting || st.ph == phase::running) shutdown_vm(self);
 }
 
 void finish_removal(self_ptr self) {
@@ -273,8 +318,7 @@ void finish_removal(self_ptr self) {
         if (!st.store) return done();
         self->request(st.store, caf::infinite, erase_atom_v, container_atom_v, id)
             .then([done] { done(); }, [self, done](caf::error& err) {
-              vm_log.error("container={} cannot erase its record: {}", self->state.rec.id.substr(0, 12),
-                           describe(err));
+              vm_log.error("container={} cannot erase its record: {}", self->state.short_id(), describe(err));
               done();
             });
       },
@@ -288,9 +332,13 @@ void finish_removal(self_ptr self) {
       });
 }
 
-// The container is no longer running: persist that and answer everybody waiting on it.
+void launch(self_ptr self);
+
+// The container is no longer running: persist that, answer everybody waiting on it, and apply
+// `restart` or the restart policy.
 void finalize(self_ptr self) {
   auto& st = self->state;
+  bool ran_long = st.rec.started > 0 && os::unix_time_ns() - st.rec.started > 10'000'000'000;
   st.ph = phase::idle;
   st.qemu_pid = 0;
   st.rec.qemu_pid = 0;
@@ -299,27 +347,52 @@ void finalize(self_ptr self) {
   st.cancel = false;
   st.kill_sent = false;
   st.log.reset();
-  vm_log.info("container={} exited with {}{}", st.rec.id.substr(0, 12), st.rec.exit_code,
+  vm_log.info("container={} exited with {}{}", st.short_id(), st.rec.exit_code,
               st.rec.reason.empty() ? "" : " (" + st.rec.reason + ")");
-  persist(self);
-  if (st.start_rp.pending()) {
-    if (st.start_error) st.start_rp.deliver(st.start_error);
-    else st.start_rp.deliver(caf::unit);
-  }
+  auto start_error = std::move(st.start_error);
   st.start_error = caf::error{};
+  for (auto& rp : st.starters) {
+    if (start_error) rp.deliver(start_error);
+    else rp.deliver(caf::unit);
+  }
+  st.starters.clear();
   for (auto& rp : st.stoppers) rp.deliver(caf::unit);
   st.stoppers.clear();
-  for (auto& sub : st.subscribers) caf::anon_send(sub, end_atom_v, st.rec.id);
+  for (auto& sub : st.subscribers) caf::anon_send(sub, end_atom_v, st.rec.id, st.rec.exit_code);
   st.subscribers.clear();
+  for (auto& [n, f] : st.followers) {
+    f.held.push_back(caf::make_message(end_atom_v, st.rec.id, st.rec.exit_code));
+  }
+  for (auto& [id, e] : st.execs)
+    if (e.subscriber) caf::anon_send(e.subscriber, end_atom_v, id, int32_t{-1});
+  st.execs.clear();
   if (st.rec.auto_remove || !st.removers.empty()) {
     // Waiters hear of the exit once the container is gone, so `run --rm` leaves nothing behind
     // by the time it returns.
+    persist(self);
     st.removing = true;
     finish_removal(self);
     return;
   }
+  bool restart_now = !st.restarters.empty();
+  bool policy_restart = !restart_now && !start_error &&
+                        restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user);
+  if (policy_restart) {
+    ++st.rec.restart_count;
+    st.backoff_step = ran_long ? 1 : st.backoff_step + 1;
+    auto delay = restart_delay(st.backoff_step);
+    vm_log.info("container={} restart {} by policy {} in {} ms", st.short_id(), st.rec.restart_count,
+                st.rec.restart, delay.count());
+    self->delayed_send(self, delay, restart_atom_v, ++st.restart_gen);
+  }
+  persist(self);
   for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
   st.waiters.clear();
+  if (restart_now) {
+    st.starters = std::move(st.restarters);
+    st.restarters.clear();
+    launch(self);
+  }
 }
 
 // QEMU is gone: record how the container ended, clean up after the VM, answer the waiters.
@@ -349,20 +422,41 @@ void on_qemu_exit(self_ptr self, int status) {
   finalize(self);
 }
 
-// The VM is up and the agent answers: mount the root, start the main process.
+// The workload's mounts as berth-init needs them, numbered as launch_qemu attached them.
+agent::mount_spec mount_spec_of(const container_record& rec) {
+  agent::mount_spec spec;
+  spec.readonly_root = rec.read_only;
+  spec.hostname = rec.process.hostname;
+  spec.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" +
+               rec.process.hostname + "\n";
+  std::size_t disks = 0, shares = 0;
+  for (auto& m : rec.mounts) {
+    agent::mount_entry e;
+    e.target = m.target;
+    e.readonly = m.readonly;
+    e.options = m.options;
+    if (m.type == "volume") {
+      e.type = "disk";
+      e.source = "vol" + std::to_string(disks++);
+    } else if (m.type == "bind") {
+      e.type = "9p";
+      e.source = "share" + std::to_string(shares++);
+    } else {
+      e.type = "tmpfs";
+    }
+    spec.mounts.push_back(std::move(e));
+  }
+  return spec;
+}
+
+// The VM is up and the agent answers: mount the root, start the workload.
 void start_workload(self_ptr self) {
-  auto& st = self->state;
-  auto call = [self](std::string_view method, std::string packed) {
-    return self->request(self->state.agent, std::chrono::seconds(30), call_atom_v,
-                         std::string(method), std::move(packed));
-  };
-  agent::mount_spec mount;
-  call(agent::method::mount_root, rpc::pack(mount))
+  call_agent(self, agent::method::mount_root, rpc::pack(mount_spec_of(self->state.rec)))
       .then(
-          [self, call](const std::string&) {
+          [self](const std::string&) {
             auto& st = self->state;
             if (st.ph != phase::booting) return;
-            call(agent::method::start, rpc::pack(st.rec.process))
+            call_agent(self, agent::method::start, rpc::pack(st.rec.process))
                 .then(
                     [self](const std::string& packed) {
                       auto& st = self->state;
@@ -371,15 +465,15 @@ void start_workload(self_ptr self) {
                       st.ph = phase::running;
                       st.rec.state = state::running;
                       st.rec.started = os::unix_time_ns();
-                      vm_log.info("container={} running (guest pid {}, qemu pid {})",
-                                  st.rec.id.substr(0, 12), started.pid, st.qemu_pid);
+                      vm_log.info("container={} running (guest pid {}, qemu pid {})", st.short_id(),
+                                  started.pid, st.qemu_pid);
                       persist(self);
-                      if (st.start_rp.pending()) st.start_rp.deliver(caf::unit);
+                      for (auto& rp : st.starters) rp.deliver(caf::unit);
+                      st.starters.clear();
                     },
                     [self](caf::error& err) { fail_start(self, std::move(err)); });
           },
           [self](caf::error& err) { fail_start(self, std::move(err)); });
-  (void) st;
 }
 
 // The agent connection is up: ask for the agent's version (the guest is ready when it answers),
@@ -389,8 +483,7 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
   st.agent = spawn_agent_session(self->home_system(), fd, caf::actor_cast<caf::actor>(self));
   agent::version_request req;
   req.host_time_ns = os::unix_time_ns();
-  self->request(st.agent, st.env->boot_timeout, call_atom_v, std::string(agent::method::version),
-                rpc::pack(req))
+  call_agent(self, agent::method::version, rpc::pack(req), st.env->boot_timeout)
       .then(
           [self, started](const std::string& packed) {
             auto& st = self->state;
@@ -399,7 +492,7 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-            vm_log.info("container={} guest up in {} ms: {} on {}, {}", st.rec.id.substr(0, 12), ms,
+            vm_log.info("container={} guest up in {} ms: {} on {}, {}", st.short_id(), ms,
                         info.agent, info.kernel, info.transport);
             if (info.protocol != agent::protocol_version)
               return fail_start(self, make_error(errc::unsupported,
@@ -412,7 +505,7 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
             if (code_of(err) == errc::timeout)
               err = make_error(errc::timeout, "the VM did not boot within " +
                                                   std::to_string(self->state.env->boot_timeout.count()) +
-                                                  " ms (see its console.log)");
+                                                  " ms (see berth logs --boot)");
             fail_start(self, std::move(err));
           });
 }
@@ -435,8 +528,9 @@ void on_launched(self_ptr self, int64_t pid) {
     shutdown_vm(self);
     return;
   }
-  st.log.reset(::open((st.dir() / "container.log").c_str(),
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  st.log.reset(::open((st.dir() / "container.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  struct stat sb {};
+  st.log_size = st.log && ::fstat(st.log.get(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
   auto started = std::chrono::steady_clock::now();
   if (st.env->transport != "vsock") {
     // The unix socket was bound before QEMU started: connect now; QEMU holds what we send
@@ -489,16 +583,30 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
   if (method == agent::notice::output) {
     auto chunk = rpc::unpack_as<agent::output_chunk>(packed);
     auto time = os::unix_time_ns();
+    if (chunk.id != st.rec.process.id) {
+      auto it = st.execs.find(chunk.id);
+      if (it != st.execs.end() && it->second.subscriber)
+        caf::anon_send(it->second.subscriber, output_atom_v, chunk.id, chunk.fd, time, chunk.data);
+      return;
+    }
     append_log(st, time, chunk.fd, chunk.data);
-    for (auto& sub : st.subscribers)
-      caf::anon_send(sub, output_atom_v, st.rec.id, chunk.fd, time, chunk.data);
+    for (auto& sub : st.subscribers) caf::anon_send(sub, output_atom_v, st.rec.id, chunk.fd, time, chunk.data);
+    for (auto& [n, f] : st.followers)
+      f.held.push_back(caf::make_message(output_atom_v, st.rec.id, chunk.fd, time, chunk.data));
   } else if (method == agent::notice::exit) {
     auto status = rpc::unpack_as<agent::exit_status>(packed);
-    if (status.id != st.rec.process.id) return;
+    if (status.id != st.rec.process.id) {
+      auto it = st.execs.find(status.id);
+      if (it == st.execs.end()) return;
+      if (it->second.subscriber) caf::anon_send(it->second.subscriber, end_atom_v, status.id, status.exit_code);
+      vm_log.debug("container={} exec {} exited with {}", st.short_id(), status.id, status.exit_code);
+      st.execs.erase(it);
+      return;
+    }
     st.main_exited = true;
     st.rec.exit_code = status.exit_code;
     st.rec.reason = status.signal ? "killed by signal " + std::to_string(status.signal) : "";
-    vm_log.info("container={} main process exited with {}", st.rec.id.substr(0, 12), status.exit_code);
+    vm_log.info("container={} main process exited with {}", st.short_id(), status.exit_code);
     shutdown_vm(self);
   }
 }
@@ -507,14 +615,57 @@ void send_signal(self_ptr self, int sig) {
   auto& st = self->state;
   if (!st.agent) return;
   agent::signal_request req{st.rec.process.id, sig};
-  self->request(st.agent, std::chrono::seconds(10), call_atom_v, std::string(agent::method::signal),
-                rpc::pack(req))
+  call_agent(self, agent::method::signal, rpc::pack(req), std::chrono::seconds(10))
       .then([](const std::string&) {},
             [self, sig](caf::error& err) {
-              vm_log.warn("container={} signal {} not delivered: {}", self->state.rec.id.substr(0, 12),
-                          sig, describe(err));
+              vm_log.warn("container={} signal {} not delivered: {}", self->state.short_id(), sig, describe(err));
               if (sig == SIGKILL) shutdown_vm(self);
             });
+}
+
+// Stops the running container: its stop signal, SIGKILL after `timeout` seconds.
+caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user) {
+  auto& st = self->state;
+  if (by_user) {
+    st.rec.stopped_by_user = true;
+    ++st.restart_gen;  // a pending policy restart is off
+  }
+  if (st.ph == phase::idle) {
+    if (by_user) persist(self);
+    return caf::unit;
+  }
+  if (timeout == -2) timeout = st.rec.stop_timeout;
+  auto rp = self->make_response_promise();
+  st.stoppers.push_back(rp);
+  if (st.ph == phase::running) {
+    st.ph = phase::stopping;
+    st.rec.state = state::stopping;
+    persist(self);
+    int sig = parse_signal(st.rec.stop_signal);
+    send_signal(self, sig ? sig : SIGTERM);
+    if (timeout >= 0) {
+      auto gen = ++st.timer_gen;
+      self->delayed_send(self, std::chrono::seconds(timeout), tick_atom_v, gen);
+    }
+  } else if (st.ph == phase::booting) {
+    fail_start(self, make_error(errc::cancelled, "stopped before it started"));
+  } else if (st.ph == phase::launching) {
+    st.cancel = true;  // on_launched ends the VM as soon as QEMU is there
+  }
+  return rp;
+}
+
+caf::error not_running(const vm_state& st) {
+  return make_error(errc::conflict, "container " + st.rec.name + " is not running");
+}
+
+// Host RSS of a process in bytes, from /proc (0 when gone).
+uint64_t rss_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
 }
 
 vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_environment> env,
@@ -524,10 +675,11 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
   st.rec = std::move(rec);
   st.store = std::move(store);
   st.listener = std::move(listener);
-  if (st.rec.state != state::created && st.rec.state != state::exited) {
+  if (auto p = parse_restart_policy(st.rec.restart)) st.policy = *p;
+  bool was_live = st.rec.state != state::created && st.rec.state != state::exited;
+  if (was_live) {
     // A record that says running, but no VM of ours: berthd restarted. Adopting running VMs is
     // the resilience work; until then the container is reported as exited, and its VM stopped.
-    auto pidfile = st.run_dir() / "qemu.pid";
     std::error_code ec;
     if (st.rec.qemu_pid > 0 && os::process_alive(static_cast<pid_t>(st.rec.qemu_pid)))
       ::kill(static_cast<pid_t>(st.rec.qemu_pid), SIGKILL);
@@ -539,6 +691,10 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
     st.rec.finished = os::unix_time_ns();
     persist(self);
   }
+  // always, and unless-stopped unless the user stopped it, come back with berthd.
+  if ((st.policy.name == "always" || (st.policy.name == "unless-stopped" && !st.rec.stopped_by_user)) &&
+      st.rec.state == state::exited)
+    self->send(self, restart_atom_v, ++st.restart_gen);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
@@ -549,32 +705,39 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
       [self](start_atom) -> caf::result<void> {
         auto& st = self->state;
         if (st.removing) return make_error(errc::conflict, "container is being removed");
-        if (st.ph != phase::idle)
-          return make_error(errc::conflict, "container " + st.rec.name + " is already running");
-        st.start_rp = self->make_response_promise();
-        launch(self);
-        return st.start_rp;
-      },
-      [self](stop_atom, int32_t timeout) -> caf::result<void> {
-        auto& st = self->state;
-        if (st.ph == phase::idle) return caf::unit;
-        auto rp = self->make_response_promise();
-        st.stoppers.push_back(rp);
-        if (st.ph == phase::running) {
-          st.ph = phase::stopping;
-          st.rec.state = state::stopping;
-          persist(self);
-          int sig = parse_signal(st.rec.stop_signal);
-          send_signal(self, sig ? sig : SIGTERM);
-          if (timeout >= 0) {
-            auto gen = ++st.timer_gen;
-            self->delayed_send(self, std::chrono::seconds(timeout), tick_atom_v, gen);
+        if (st.ph != phase::idle) {
+          if (st.ph == phase::launching || st.ph == phase::booting) {
+            auto rp = self->make_response_promise();
+            st.starters.push_back(rp);
+            return rp;
           }
-        } else if (st.ph == phase::booting) {
-          fail_start(self, make_error(errc::cancelled, "stopped before it started"));
-        } else if (st.ph == phase::launching) {
-          st.cancel = true;  // on_launched ends the VM as soon as QEMU is there
+          return caf::unit;  // already running: docker start is a no-op then
         }
+        st.rec.stopped_by_user = false;
+        st.rec.restart_count = 0;
+        st.backoff_step = 0;
+        ++st.restart_gen;
+        auto rp = self->make_response_promise();
+        st.starters.push_back(rp);
+        launch(self);
+        return rp;
+      },
+      [self](stop_atom, int32_t timeout) -> caf::result<void> { return stop_container(self, timeout, true); },
+      [self](shutdown_atom) -> caf::result<void> { return stop_container(self, -2, false); },
+      [self](restart_atom, int32_t timeout) -> caf::result<void> {
+        auto& st = self->state;
+        if (st.removing) return make_error(errc::conflict, "container is being removed");
+        auto rp = self->make_response_promise();
+        if (st.ph == phase::idle) {
+          st.rec.stopped_by_user = false;
+          st.rec.restart_count = 0;
+          ++st.restart_gen;
+          st.starters.push_back(rp);
+          launch(self);
+          return rp;
+        }
+        st.restarters.push_back(rp);
+        stop_container(self, timeout, false);
         return rp;
       },
       [self](wait_atom) -> caf::result<api::exit_info> {
@@ -596,41 +759,164 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         auto& subs = self->state.subscribers;
         subs.erase(std::remove(subs.begin(), subs.end(), sub), subs.end());
       },
-      [self](logs_atom, caf::actor sub) -> caf::result<void> {
+      [self](logs_atom, caf::actor sub, const api::logs_request& req) -> caf::result<void> {
         auto& st = self->state;
-        auto path = st.dir() / "container.log";
         auto id = st.rec.id;
+        auto dir = st.dir();
         auto rp = self->make_response_promise();
-        run_job(self, [path, id, sub]() -> caf::expected<bool> {
-          // Replays container.log as output messages; a torn last record (crash) is skipped.
-          std::string data;
-          try {
-            data = os::read_file(path, 1u << 30);
-          } catch (const std::system_error&) {
-          }
-          std::size_t off = 0;
-          while (off < data.size()) {
-            msgpack::object_handle oh;
+        bool follow = req.follow && st.live() && !req.boot;
+        uint64_t limit = UINT64_MAX;
+        uint64_t key = 0;
+        if (follow) {
+          // Live output from now on is held for this follower until the stored part is sent.
+          limit = st.log_size;
+          key = st.next_follower++;
+          st.followers[key] = follower{sub, {}};
+        }
+        run_job(self, [dir, id, sub, req, limit, follow]() -> caf::expected<bool> {
+          if (req.boot) {
+            std::string console;
             try {
-              msgpack::unpack(oh, data.data(), data.size(), off);
-            } catch (const std::exception&) {
-              break;
+              console = os::read_file(dir / "console.log", 64u << 20);
+            } catch (const std::system_error&) {
             }
-            auto o = oh.get();
-            if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) break;
-            try {
-              auto time = o.via.array.ptr[0].as<int64_t>();
-              auto fd = o.via.array.ptr[1].as<uint8_t>();
-              auto bytes = o.via.array.ptr[2].as<std::vector<char>>();
-              caf::anon_send(sub, output_atom_v, id, fd, time, std::move(bytes));
-            } catch (const std::exception&) {
-              break;
+            for (std::size_t off = 0; off < console.size(); off += 64 * 1024) {
+              auto piece = console.substr(off, 64 * 1024);
+              caf::anon_send(sub, output_atom_v, id, uint8_t{1}, int64_t{0},
+                             std::vector<char>(piece.begin(), piece.end()));
             }
+          } else {
+            for (auto& r : tail_lines(read_log(dir, limit), req.tail))
+              caf::anon_send(sub, output_atom_v, id, r.fd, r.time, std::move(r.data));
           }
-          caf::anon_send(sub, end_atom_v, id);
+          if (!follow) caf::anon_send(sub, end_atom_v, id, int32_t{-1});
           return true;
-        }).then([rp](bool) mutable { rp.deliver(caf::unit); },
-                [rp](caf::error& err) mutable { rp.deliver(err); });
+        }).then([self, rp, key](bool) mutable {
+                  auto& st = self->state;
+                  if (auto it = st.followers.find(key); key != 0 && it != st.followers.end()) {
+                    // Caught up: release what came meanwhile and go live (or end, if it exited).
+                    bool ended = false;
+                    for (auto& m : it->second.held) {
+                      ended = ended || m.match_element<end_atom>(0);
+                      caf::anon_send(it->second.subscriber, std::move(m));
+                    }
+                    if (!ended) {
+                      self->monitor(it->second.subscriber);
+                      st.subscribers.push_back(it->second.subscriber);
+                    }
+                    st.followers.erase(it);
+                  }
+                  rp.deliver(caf::unit);
+                },
+                [self, rp, key](caf::error& err) mutable {
+                  self->state.followers.erase(key);
+                  rp.deliver(err);
+                });
+        return rp;
+      },
+      [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::string> {
+        auto& st = self->state;
+        if (st.ph != phase::running || !st.agent) return not_running(st);
+        if (req.cmd.empty()) return make_error(errc::invalid_argument, "no command given to exec");
+        agent::process_spec p;
+        p.id = "exec-" + os::random_hex(6);
+        p.args = req.cmd;
+        p.env = st.rec.process.env;
+        for (auto& e : req.env) {
+          auto key = e.substr(0, e.find('='));
+          std::erase_if(p.env, [&](const std::string& x) { return x.substr(0, x.find('=')) == key; });
+          if (e.find('=') != std::string::npos) p.env.push_back(e);
+        }
+        p.cwd = req.workdir.empty() ? st.rec.process.cwd : req.workdir;
+        p.user = req.user.empty() ? st.rec.process.user : req.user;
+        p.terminal = req.tty;
+        p.open_stdin = req.open_stdin;
+        p.rows = req.rows;
+        p.cols = req.cols;
+        p.join = st.rec.process.id;
+        if (req.tty && std::none_of(p.env.begin(), p.env.end(), [](auto& e) { return e.rfind("TERM=", 0) == 0; }))
+          p.env.push_back("TERM=xterm");
+        // Registered before the call: output may come before the answer.
+        st.execs[p.id] = exec_entry{sub};
+        auto rp = self->make_response_promise<std::string>();
+        call_agent(self, agent::method::start, rpc::pack(p))
+            .then([rp, id = p.id](const std::string&) mutable { rp.deliver(id); },
+                  [self, rp, id = p.id](caf::error& err) mutable {
+                    self->state.execs.erase(id);
+                    rp.deliver(std::move(err));
+                  });
+        return rp;
+      },
+      [self](stdin_atom, const std::string& process, std::vector<char>& data) -> caf::result<void> {
+        auto& st = self->state;
+        if (!st.agent || st.ph == phase::idle) return not_running(st);
+        auto id = process == st.rec.id ? st.rec.process.id : process;
+        auto rp = self->make_response_promise();
+        call_agent(self, agent::method::stdin_data, rpc::pack(agent::stdin_chunk{id, std::move(data)}))
+            .then([rp](const std::string&) mutable { rp.deliver(caf::unit); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](eof_atom, const std::string& process) -> caf::result<void> {
+        auto& st = self->state;
+        if (!st.agent || st.ph == phase::idle) return caf::unit;
+        auto id = process == st.rec.id ? st.rec.process.id : process;
+        auto rp = self->make_response_promise();
+        call_agent(self, agent::method::close_stdin, rpc::pack(agent::process_ref{id}))
+            .then([rp](const std::string&) mutable { rp.deliver(caf::unit); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](resize_atom, const std::string& process, uint16_t rows, uint16_t cols) -> caf::result<void> {
+        auto& st = self->state;
+        if (!st.agent || st.ph == phase::idle) return caf::unit;
+        auto id = process == st.rec.id ? st.rec.process.id : process;
+        auto rp = self->make_response_promise();
+        call_agent(self, agent::method::resize, rpc::pack(agent::resize_request{id, rows, cols}))
+            .then([rp](const std::string&) mutable { rp.deliver(caf::unit); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](kill_atom, int32_t sig) -> caf::result<void> {
+        auto& st = self->state;
+        if (st.ph != phase::running && st.ph != phase::stopping) return not_running(st);
+        st.rec.stopped_by_user = true;
+        ++st.restart_gen;
+        persist(self);
+        send_signal(self, sig);
+        return caf::unit;
+      },
+      [self](stats_atom) -> caf::result<api::container_stats> {
+        auto& st = self->state;
+        if (st.ph != phase::running || !st.agent) return not_running(st);
+        auto rp = self->make_response_promise<api::container_stats>();
+        call_agent(self, agent::method::stats, rpc::pack(agent::empty{}), std::chrono::seconds(10))
+            .then(
+                [self, rp](const std::string& packed) mutable {
+                  auto& st = self->state;
+                  auto s = rpc::unpack_as<agent::vm_stats>(packed);
+                  api::container_stats out;
+                  out.id = st.rec.id;
+                  out.name = st.rec.name;
+                  out.cpu_ns = s.cpu_ns;
+                  out.cpus = s.cpus;
+                  out.memory_used = s.memory_used;
+                  out.memory_limit = s.memory_total;
+                  out.host_rss = rss_of(st.qemu_pid);
+                  for (auto& d : s.disks) {
+                    if (d.name == "image") continue;  // the shared, read-only image disk
+                    out.block_read += d.read_bytes;
+                    out.block_write += d.write_bytes;
+                  }
+                  for (auto& n : s.networks) {
+                    out.net_rx += n.read_bytes;
+                    out.net_tx += n.write_bytes;
+                  }
+                  out.pids = s.pids;
+                  out.time = os::unix_time_ns();
+                  rp.deliver(std::move(out));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
       [self](remove_atom, bool force) -> caf::result<void> {
@@ -641,33 +927,30 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
           return make_error(errc::conflict, "container " + st.rec.name +
                                                 " is running: stop it first or remove it with -f");
         auto rp = self->make_response_promise();
+        st.removers.push_back(rp);
+        ++st.restart_gen;
         if (st.ph != phase::idle) {
-          st.removers.push_back(rp);
           st.removing = true;
           if (st.ph == phase::launching) st.cancel = true;  // on_launched ends the VM
           else kill_qemu(self, SIGKILL);
           return rp;
         }
-        if (st.removing) {
-          st.removers.push_back(rp);
-          return rp;
+        if (!st.removing) {
+          st.removing = true;
+          finish_removal(self);
         }
-        st.removing = true;
-        st.removers.push_back(rp);
-        finish_removal(self);
         return rp;
       },
       [self](notice_atom, const std::string& method, const std::string& packed) {
         try {
           on_notice(self, method, packed);
         } catch (const rpc::call_error& e) {
-          vm_log.warn("container={} bad {} notice from the agent: {}",
-                      self->state.rec.id.substr(0, 12), method, e.what());
+          vm_log.warn("container={} bad {} notice from the agent: {}", self->state.short_id(), method, e.what());
         }
       },
       [self](closed_atom, const std::string& why) {
         auto& st = self->state;
-        vm_log.debug("container={} agent connection closed: {}", st.rec.id.substr(0, 12), why);
+        vm_log.debug("container={} agent connection closed: {}", st.short_id(), why);
         st.agent = nullptr;
         // With the agent gone nothing can be asked of the guest; QEMU's exit follows, or the
         // shutdown timer kills it.
@@ -681,7 +964,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         auto& st = self->state;
         if (gen != st.timer_gen) return;
         if (st.ph == phase::stopping && !st.kill_sent) {
-          vm_log.info("container={} did not stop in time: SIGKILL", st.rec.id.substr(0, 12));
+          vm_log.info("container={} did not stop in time: SIGKILL", st.short_id());
           st.kill_sent = true;
           send_signal(self, SIGKILL);
           auto next = ++st.timer_gen;
@@ -689,9 +972,14 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         } else if (st.ph == phase::stopping) {
           shutdown_vm(self);  // the agent did not deliver SIGKILL either
         } else if (st.ph == phase::shutting_down) {
-          vm_log.warn("container={} VM did not power off: SIGKILL to QEMU", st.rec.id.substr(0, 12));
+          vm_log.warn("container={} VM did not power off: SIGKILL to QEMU", st.short_id());
           kill_qemu(self, SIGKILL);
         }
+      },
+      [self](restart_atom, uint64_t gen) {
+        auto& st = self->state;
+        if (gen != st.restart_gen || st.ph != phase::idle || st.removing) return;
+        launch(self);
       },
   };
 }

@@ -1,6 +1,8 @@
-// vm_supervisor.cpp: the table of containers and the routing of requests to their vm actors.
+// vm_supervisor.cpp: the table of containers and volumes, and the routing of requests to the
+// containers' vm actors.
 #include "berth/vm/vm_supervisor.hpp"
 
+#include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
 #include "berth/image/image_actor.hpp"
@@ -11,12 +13,18 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <map>
 #include <set>
 #include <thread>
 
 namespace berth::vm {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -36,8 +44,10 @@ struct entry {
 
 struct vms_state {
   std::shared_ptr<const vm_environment> env;
-  std::map<std::string, entry> containers;  ///< By id.
-  std::set<std::string> reserved;           ///< Names of creates in flight.
+  std::map<std::string, entry> containers;       ///< By id.
+  std::set<std::string> reserved;                ///< Names of creates in flight.
+  std::map<std::string, volume_record> volumes;  ///< By name.
+  std::set<std::string> volumes_in_flight;       ///< Volumes being created.
   static inline const char* name = "vms";
 };
 
@@ -69,25 +79,178 @@ bool name_taken(const vms_state& st, const std::string& name) {
   return false;
 }
 
+store_actor store_of(self_ptr self) {
+  return self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
+}
+
 void spawn_entry(self_ptr self, container_record rec) {
-  auto store = self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
   // Linked: the vm actors end with their supervisor (their VMs do not), and a crash of one
   // reaches the exit handler below.
-  auto vm = spawn_vm(self, self->state.env, rec, store, caf::actor_cast<caf::actor>(self));
+  auto vm = spawn_vm(self, self->state.env, rec, store_of(self), caf::actor_cast<caf::actor>(self));
   self->link_to(vm);
   auto id = rec.id;
   self->state.containers[id] = entry{std::move(rec), std::move(vm)};
 }
 
+// The containers that name a volume.
+std::vector<const container_record*> users_of(const vms_state& st, const std::string& volume) {
+  std::vector<const container_record*> out;
+  for (auto& [id, e] : st.containers)
+    for (auto& m : e.rec.mounts)
+      if (m.type == "volume" && m.source == volume) {
+        out.push_back(&e.rec);
+        break;
+      }
+  return out;
+}
+
+api::volume_info volume_info_of(const vms_state& st, const volume_record& v) {
+  api::volume_info info;
+  info.name = v.name;
+  info.mountpoint = v.disk;
+  info.size = v.size;
+  info.created = v.created;
+  struct stat sb {};
+  if (::stat(v.disk.c_str(), &sb) == 0) info.used = static_cast<int64_t>(sb.st_blocks) * 512;
+  for (auto* rec : users_of(st, v.name)) info.containers.push_back(rec->name);
+  return info;
+}
+
+// Runs on a job thread: a volume's sparse ext4 disk, made under a temporary name.
+caf::expected<volume_record> make_volume(const vm_environment& env, const std::string& name, int64_t size) {
+  volume_record v;
+  v.name = name;
+  v.disk = env.volume_disk(name).string();
+  v.size = size > 0 ? size : static_cast<int64_t>(env.disk_size);
+  v.created = os::unix_time_ns();
+  auto dir = fs::path(v.disk).parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
+  auto tmp = dir / "disk.ext4.tmp";
+  {
+    os::unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd || ::ftruncate(fd.get(), v.size) != 0)
+      return make_error(errc::io, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+  }
+  auto r = os::run({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", name.substr(0, 16), tmp.string()},
+                   std::chrono::seconds(120));
+  if (r.exit_code != 0) {
+    fs::remove_all(dir, ec);
+    return make_error(errc::io, "mkfs.ext4 failed: " + r.errors);
+  }
+  os::unique_fd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd) ::fsync(fd.get());
+  fs::rename(tmp, v.disk, ec);
+  if (ec) return make_error(errc::io, "cannot rename " + tmp.string() + ": " + ec.message());
+  os::fsync_dir(dir);
+  return v;
+}
+
+// Checks the mounts of a create request; returns the named volumes that do not exist yet.
+caf::expected<std::vector<std::string>> check_mounts(const vms_state& st, const std::vector<api::mount>& mounts) {
+  std::vector<std::string> missing;
+  std::set<std::string> targets;
+  for (auto& m : mounts) {
+    if (m.target.empty() || m.target[0] != '/' || m.target == "/" || m.target.find("/../") != std::string::npos ||
+        m.target.ends_with("/.."))
+      return make_error(errc::invalid_argument, "invalid mount target \"" + m.target + "\": it must be an absolute path other than /");
+    if (!targets.insert(m.target).second)
+      return make_error(errc::invalid_argument, "duplicate mount point: " + m.target);
+    if (m.type == "volume") {
+      if (!valid_name(m.source))
+        return make_error(errc::invalid_argument, "invalid volume name \"" + m.source +
+                                                      "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+      if (!st.volumes.count(m.source) && std::find(missing.begin(), missing.end(), m.source) == missing.end())
+        missing.push_back(m.source);
+    } else if (m.type == "bind") {
+      if (m.source.empty() || m.source[0] != '/')
+        return make_error(errc::invalid_argument, "invalid bind source \"" + m.source + "\": it must be an absolute host path");
+      if (!st.env->module_sets.count("9p"))
+        return make_error(errc::unsupported, "host directory shares need a guest kernel with 9p (Debian's generic kernel has it)");
+    } else if (m.type != "tmpfs") {
+      return make_error(errc::invalid_argument, "unknown mount type \"" + m.type + "\" (volume, bind or tmpfs)");
+    }
+  }
+  return missing;
+}
+
+// A volume attached read-write to one live container cannot be attached read-write to another.
+caf::error volume_conflict(const vms_state& st, const container_record& rec) {
+  for (auto& m : rec.mounts) {
+    if (m.type != "volume" || m.readonly) continue;
+    for (auto& [id, e] : st.containers) {
+      if (id == rec.id || !is_live(e.rec.state)) continue;
+      for (auto& o : e.rec.mounts)
+        if (o.type == "volume" && o.source == m.source && !o.readonly)
+          return make_error(errc::conflict, "volume " + m.source + " is attached read-write to running container " +
+                                                e.rec.name + "; attach it read-only (:ro) or stop " + e.rec.name);
+    }
+  }
+  return {};
+}
+
+// Creates the container: record saved, vm actor spawned.
+void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp, container_record rec) {
+  auto store = store_of(self);
+  if (!store) {
+    self->state.reserved.erase(rec.name);
+    rp.deliver(make_error(errc::unavailable, "the store is not running"));
+    return;
+  }
+  self->request(store, caf::infinite, save_atom_v, rec)
+      .then(
+          [self, rp, rec]() mutable {
+            self->state.reserved.erase(rec.name);
+            sup_log.info("container={} created as {} from {}", rec.id.substr(0, 12), rec.name, rec.image);
+            api::created out{rec.id, rec.name};
+            spawn_entry(self, std::move(rec));
+            rp.deliver(std::move(out));
+          },
+          [self, rp, name = rec.name](caf::error& err) mutable {
+            self->state.reserved.erase(name);
+            rp.deliver(std::move(err));
+          });
+}
+
+// Creates the named volumes in `names` one after the other, then calls `done` (or fails `rp`).
+template <class Done>
+void create_volumes(self_ptr self, std::vector<std::string> names, caf::typed_response_promise<api::created> rp,
+                    std::string reserved_name, Done done) {
+  if (names.empty()) return done();
+  auto name = names.back();
+  names.pop_back();
+  if (self->state.volumes.count(name)) return create_volumes(self, std::move(names), rp, reserved_name, done);
+  run_job(self, [env = self->state.env, name] { return make_volume(*env, name, 0); })
+      .then(
+          [self, names, rp, reserved_name, done](volume_record& v) mutable {
+            self->state.volumes[v.name] = v;
+            if (auto store = store_of(self)) self->request(store, caf::infinite, save_atom_v, v).then([] {}, [](caf::error&) {});
+            sup_log.info("volume {} created", v.name);
+            create_volumes(self, std::move(names), rp, reserved_name, done);
+          },
+          [self, rp, reserved_name](caf::error& err) mutable {
+            self->state.reserved.erase(reserved_name);
+            rp.deliver(std::move(err));
+          });
+}
+
 vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<const vm_environment> env) {
   self->state.env = std::move(env);
-  auto store = self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
-  if (store) {
-    // Nothing is served until every container is back: requests wait in the mailbox.
+  if (auto store = store_of(self)) {
+    // Nothing is served until every container and volume is back: requests wait in the mailbox.
+    self->request(store, caf::infinite, list_atom_v, volume_atom_v)
+        .await([self](std::vector<volume_record>& vols) {
+                 for (auto& v : vols) self->state.volumes[v.name] = std::move(v);
+               },
+               [self](caf::error& err) {
+                 sup_log.error("cannot load volumes: {}", describe(err));
+                 self->quit(err);
+               });
     self->request(store, caf::infinite, list_atom_v, container_atom_v)
         .await([self](std::vector<container_record>& records) {
                  for (auto& rec : records) spawn_entry(self, std::move(rec));
-                 sup_log.info("loaded {} containers", records.size());
+                 sup_log.info("loaded {} containers and {} volumes", records.size(), self->state.volumes.size());
                },
                [self](caf::error& err) {
                  sup_log.error("cannot load containers: {}", describe(err));
@@ -140,6 +303,14 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                                                         std::to_string(host_cpus) + " CPUs available");
         if (spec.memory != 0 && spec.memory < (16ll << 20))
           return make_error(errc::invalid_argument, "minimum memory limit allowed is 16MB");
+        auto policy = parse_restart_policy(spec.restart);
+        if (!policy) return policy.error();
+        if (spec.auto_remove && policy->name != "no")
+          return make_error(errc::invalid_argument, "conflicting options: --restart and --rm");
+        if (!spec.stop_signal.empty() && parse_signal(spec.stop_signal) == 0)
+          return make_error(errc::invalid_argument, "invalid stop signal: " + spec.stop_signal);
+        auto missing = check_mounts(st, spec.mounts);
+        if (!missing) return missing.error();
         auto images = self->home_system().registry().get<image::image_actor>(
             caf::atom_from_string(image::image_supervisor_name));
         if (!images) return make_error(errc::unavailable, "the image service is not running");
@@ -147,7 +318,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         auto rp = self->make_response_promise<api::created>();
         self->request(images, std::chrono::seconds(60), resolve_atom_v, spec.image)
             .then(
-                [self, rp, spec, cpus](image_runtime& img) mutable {
+                [self, rp, spec, cpus, missing = *missing](image_runtime& img) mutable {
                   auto& st = self->state;
                   std::string id;
                   do id = os::random_hex(32);
@@ -167,31 +338,26 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                   rec.image_id = img.id;
                   rec.image_disk = img.disk;
                   rec.process = std::move(*process);
-                  if (!img.stop_signal.empty()) rec.stop_signal = img.stop_signal;
+                  rec.process.terminal = spec.tty;
+                  rec.process.open_stdin = spec.open_stdin;
+                  rec.process.init = spec.init;
+                  if (spec.tty && std::none_of(rec.process.env.begin(), rec.process.env.end(),
+                                               [](auto& e) { return e.rfind("TERM=", 0) == 0; }))
+                    rec.process.env.push_back("TERM=xterm");
+                  rec.stop_signal = !spec.stop_signal.empty() ? spec.stop_signal
+                                    : !img.stop_signal.empty() ? img.stop_signal
+                                                               : "SIGTERM";
+                  if (spec.stop_timeout >= 0) rec.stop_timeout = spec.stop_timeout;
                   rec.cpus = cpus;
                   rec.memory = spec.memory > 0 ? spec.memory : st.env->default_memory;
                   rec.auto_remove = spec.auto_remove;
+                  rec.restart = spec.restart.empty() ? "no" : spec.restart;
+                  rec.read_only = spec.read_only;
+                  rec.mounts = spec.mounts;
                   rec.created = os::unix_time_ns();
-                  auto store = self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
-                  if (!store) {
-                    st.reserved.erase(spec.name);
-                    rp.deliver(make_error(errc::unavailable, "the store is not running"));
-                    return;
-                  }
-                  self->request(store, caf::infinite, save_atom_v, rec)
-                      .then(
-                          [self, rp, rec]() mutable {
-                            self->state.reserved.erase(rec.name);
-                            sup_log.info("container={} created as {} from {}", rec.id.substr(0, 12),
-                                         rec.name, rec.image);
-                            api::created out{rec.id, rec.name};
-                            spawn_entry(self, std::move(rec));
-                            rp.deliver(std::move(out));
-                          },
-                          [self, rp, name = rec.name](caf::error& err) mutable {
-                            self->state.reserved.erase(name);
-                            rp.deliver(std::move(err));
-                          });
+                  // Named volumes that do not exist yet are created, as Docker does for -v.
+                  create_volumes(self, missing, rp, rec.name,
+                                 [self, rp, rec]() mutable { finish_create(self, rp, std::move(rec)); });
                 },
                 [self, rp, name = spec.name](caf::error& err) mutable {
                   self->state.reserved.erase(name);
@@ -202,12 +368,18 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       [self](start_atom, const std::string& ref) -> caf::result<void> {
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
+        if (auto err = volume_conflict(self->state, (*e)->rec)) return err;
         return self->delegate((*e)->vm, start_atom_v);
       },
       [self](stop_atom, const std::string& ref, int32_t timeout) -> caf::result<void> {
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
         return self->delegate((*e)->vm, stop_atom_v, timeout);
+      },
+      [self](restart_atom, const std::string& ref, int32_t timeout) -> caf::result<void> {
+        auto e = lookup(self->state, ref);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, restart_atom_v, timeout);
       },
       [self](wait_atom, const std::string& ref) -> caf::result<api::exit_info> {
         auto e = lookup(self->state, ref);
@@ -218,6 +390,16 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
         return self->delegate((*e)->vm, remove_atom_v, force);
+      },
+      [self](kill_atom, const std::string& ref, int32_t sig) -> caf::result<void> {
+        auto e = lookup(self->state, ref);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, kill_atom_v, sig);
+      },
+      [self](stats_atom, const std::string& ref) -> caf::result<api::container_stats> {
+        auto e = lookup(self->state, ref);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, stats_atom_v);
       },
       [self](list_atom, bool all) {
         std::vector<api::container_info> out;
@@ -241,15 +423,158 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                   [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
-      [self](logs_atom, const std::string& ref, caf::actor sub) -> caf::result<std::string> {
+      [self](logs_atom, const std::string& ref, caf::actor sub, const api::logs_request& req) -> caf::result<std::string> {
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
         auto rp = self->make_response_promise<std::string>();
         auto id = (*e)->rec.id;
-        self->request((*e)->vm, caf::infinite, logs_atom_v, std::move(sub))
+        self->request((*e)->vm, caf::infinite, logs_atom_v, std::move(sub), req)
             .then([rp, id]() mutable { rp.deliver(id); },
                   [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
+      },
+      [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::vector<std::string>> {
+        auto e = lookup(self->state, req.container);
+        if (!e) return e.error();
+        auto rp = self->make_response_promise<std::vector<std::string>>();
+        auto id = (*e)->rec.id;
+        self->request((*e)->vm, caf::infinite, exec_atom_v, req, std::move(sub))
+            .then([rp, id](std::string& exec_id) mutable { rp.deliver(std::vector<std::string>{id, exec_id}); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](stdin_atom, const std::string& container, const std::string& process,
+             std::vector<char>& data) -> caf::result<void> {
+        auto e = lookup(self->state, container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, stdin_atom_v, process, std::move(data));
+      },
+      [self](eof_atom, const std::string& container, const std::string& process) -> caf::result<void> {
+        auto e = lookup(self->state, container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, eof_atom_v, process);
+      },
+      [self](resize_atom, const std::string& container, const std::string& process, uint16_t rows,
+             uint16_t cols) -> caf::result<void> {
+        auto e = lookup(self->state, container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, resize_atom_v, process, rows, cols);
+      },
+      [self](prune_atom) -> caf::result<api::removed> {
+        auto& st = self->state;
+        auto out = std::make_shared<api::removed>();
+        auto pending = std::make_shared<std::size_t>(0);
+        for (auto& [id, e] : st.containers)
+          if (!is_live(e.rec.state)) ++*pending;
+        if (*pending == 0) return *out;
+        auto rp = self->make_response_promise<api::removed>();
+        for (auto& [id, e] : st.containers) {
+          if (is_live(e.rec.state)) continue;
+          self->request(e.vm, caf::infinite, remove_atom_v, false)
+              .then([rp, out, pending, id = id]() mutable {
+                      out->deleted.push_back(id);
+                      if (--*pending == 0) rp.deliver(*out);
+                    },
+                    [rp, out, pending](caf::error&) mutable {
+                      if (--*pending == 0) rp.deliver(*out);
+                    });
+        }
+        return rp;
+      },
+      [self](volume_atom, create_atom, const api::volume_create_request& req) -> caf::result<api::volume_info> {
+        auto& st = self->state;
+        auto name = req.name.empty() ? os::random_hex(16) : req.name;
+        if (!valid_name(name))
+          return make_error(errc::invalid_argument, "invalid volume name \"" + name +
+                                                        "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        if (req.size < 0) return make_error(errc::invalid_argument, "volume size must be positive");
+        if (auto it = st.volumes.find(name); it != st.volumes.end()) return volume_info_of(st, it->second);
+        if (!st.volumes_in_flight.insert(name).second)
+          return make_error(errc::conflict, "volume " + name + " is being created");
+        auto rp = self->make_response_promise<api::volume_info>();
+        run_job(self, [env = st.env, name, size = req.size] { return make_volume(*env, name, size); })
+            .then(
+                [self, rp](volume_record& v) mutable {
+                  auto& st = self->state;
+                  st.volumes_in_flight.erase(v.name);
+                  st.volumes[v.name] = v;
+                  auto info = volume_info_of(st, v);
+                  auto store = store_of(self);
+                  if (!store) {
+                    rp.deliver(info);
+                    return;
+                  }
+                  self->request(store, caf::infinite, save_atom_v, v)
+                      .then([rp, info]() mutable { rp.deliver(info); },
+                            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                },
+                [self, rp, name](caf::error& err) mutable {
+                  self->state.volumes_in_flight.erase(name);
+                  rp.deliver(std::move(err));
+                });
+        return rp;
+      },
+      [self](volume_atom, list_atom) {
+        std::vector<api::volume_info> out;
+        for (auto& [name, v] : self->state.volumes) out.push_back(volume_info_of(self->state, v));
+        return out;
+      },
+      [self](volume_atom, inspect_atom, const std::string& name) -> caf::result<api::volume_info> {
+        auto it = self->state.volumes.find(name);
+        if (it == self->state.volumes.end()) return make_error(errc::not_found, "No such volume: " + name);
+        return volume_info_of(self->state, it->second);
+      },
+      [self](volume_atom, remove_atom, const std::string& name, bool force) -> caf::result<void> {
+        auto& st = self->state;
+        auto it = st.volumes.find(name);
+        if (it == st.volumes.end()) return make_error(errc::not_found, "No such volume: " + name);
+        for (auto* rec : users_of(st, name))
+          if (is_live(rec->state) || !force)
+            return make_error(errc::conflict, "volume " + name + " is in use by container " + rec->name +
+                                                  (is_live(rec->state) ? "" : " (remove it, or use -f)"));
+        auto disk = it->second.disk;
+        st.volumes.erase(it);
+        auto rp = self->make_response_promise();
+        run_job(self, [disk]() -> caf::expected<bool> {
+          std::error_code ec;
+          fs::remove_all(fs::path(disk).parent_path(), ec);
+          if (ec) return make_error(errc::io, "cannot remove " + disk + ": " + ec.message());
+          return true;
+        }).then([self, rp, name](bool) mutable {
+                  sup_log.info("volume {} removed", name);
+                  auto store = store_of(self);
+                  if (!store) {
+                    rp.deliver(caf::unit);
+                    return;
+                  }
+                  self->request(store, caf::infinite, erase_atom_v, volume_atom_v, name)
+                      .then([rp]() mutable { rp.deliver(caf::unit); },
+                            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](volume_atom, prune_atom) -> caf::result<api::removed> {
+        auto& st = self->state;
+        api::removed out;
+        std::vector<std::string> unused;
+        for (auto& [name, v] : st.volumes)
+          if (users_of(st, name).empty()) unused.push_back(name);
+        for (auto& name : unused) {
+          struct stat sb {};
+          if (::stat(st.volumes[name].disk.c_str(), &sb) == 0) out.reclaimed += static_cast<uint64_t>(sb.st_blocks) * 512;
+          auto disk = st.volumes[name].disk;
+          st.volumes.erase(name);
+          out.deleted.push_back(name);
+          run_job(self, [disk]() -> caf::expected<bool> {
+            std::error_code ec;
+            fs::remove_all(fs::path(disk).parent_path(), ec);
+            return true;
+          }).then([](bool) {}, [](caf::error&) {});
+          if (auto store = store_of(self))
+            self->request(store, caf::infinite, erase_atom_v, volume_atom_v, name).then([] {}, [](caf::error&) {});
+        }
+        return out;
       },
       [self](info_atom) {
         auto& st = self->state;
@@ -277,7 +602,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         sup_log.info("stopping {} running containers", *pending);
         for (auto& [id, e] : st.containers) {
           if (!is_live(e.rec.state)) continue;
-          self->request(e.vm, std::chrono::seconds(30), stop_atom_v, int32_t{10})
+          self->request(e.vm, std::chrono::seconds(60), shutdown_atom_v)
               .then([rp, pending]() mutable {
                       if (--*pending == 0) rp.deliver(caf::unit);
                     },
@@ -315,6 +640,16 @@ api::container_info to_info(const container_record& rec, const vm_environment&) 
   info.cpus = rec.cpus;
   info.memory = rec.memory;
   info.auto_remove = rec.auto_remove;
+  info.restart = rec.restart;
+  info.restart_count = rec.restart_count;
+  info.tty = rec.process.terminal;
+  info.open_stdin = rec.process.open_stdin;
+  info.read_only = rec.read_only;
+  info.mounts = rec.mounts;
+  info.hostname = rec.process.hostname;
+  info.env = rec.process.env;
+  info.workdir = rec.process.cwd;
+  info.user = rec.process.user;
   return info;
 }
 

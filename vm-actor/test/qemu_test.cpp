@@ -98,3 +98,16 @@ TEST_CASE("a socket path longer than sun_path is refused with a clear error") {
   REQUIRE_FALSE(r);
   CHECK(berth::code_of(r.error()) == berth::errc::invalid_argument);
 }
+
+TEST_CASE("volumes become disks with their own serial and host directories 9p shares") {
+  auto cfg = base();
+  cfg.disks.push_back({"/v/data.ext4", "vol0", false});
+  cfg.disks.push_back({"/v/ro.ext4", "vol1", true});
+  cfg.shares.push_back({"/srv/www", "share0", true});
+  auto argv = qemu_argv(cfg);
+  CHECK(has(argv, "-drive", "file=/v/data.ext4,if=none,id=vol0,format=raw,discard=unmap,detect-zeroes=unmap"));
+  CHECK(has(argv, "-device", "virtio-blk-device,drive=vol0,serial=vol0"));
+  CHECK(has(argv, "-drive", "file=/v/ro.ext4,if=none,id=vol1,format=raw,readonly=on"));
+  CHECK(has(argv, "-fsdev", "local,id=fs0,path=/srv/www,security_model=none,readonly=on"));
+  CHECK(has(argv, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=share0"));
+}

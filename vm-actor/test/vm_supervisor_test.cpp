@@ -37,6 +37,9 @@ store_actor::behavior_type fake_store(store_actor::pointer, std::shared_ptr<fake
       [](save_atom, const image_record&) {},
       [](erase_atom, image_atom, const std::string&) {},
       [](list_atom, image_atom) { return std::vector<image_record>{}; },
+      [](save_atom, const volume_record&) {},
+      [](erase_atom, volume_atom, const std::string&) {},
+      [](list_atom, volume_atom) { return std::vector<volume_record>{}; },
   };
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "berth/agent/protocol.hpp"
+#include "berth/rpc/api.hpp"
 
 #include <cstdint>
 #include <map>
@@ -42,9 +43,25 @@ struct container_record {
   int64_t finished = 0;
   int64_t qemu_pid = 0;    ///< Host pid of the VM while it runs.
   uint32_t vsock_cid = 0;  ///< The guest's vsock CID while it runs (vsock transport only).
+  std::string restart = "no";    ///< no, on-failure[:N], always, unless-stopped.
+  uint32_t restart_count = 0;    ///< Restarts by the policy since the user last started it.
+  bool stopped_by_user = false;  ///< The last stop was asked for: policies leave it stopped.
+  int32_t stop_timeout = 10;     ///< Seconds between the stop signal and SIGKILL.
+  bool read_only = false;        ///< The root filesystem is read-only.
+  std::vector<api::mount> mounts;  ///< Volumes, host directories and tmpfs, in order.
   MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
                      auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
-                     vsock_cid);
+                     vsock_cid, restart, restart_count, stopped_by_user, stop_timeout, read_only,
+                     mounts);
+};
+
+/// A named volume: an ext4 disk image of its own, kept after its containers are removed.
+struct volume_record {
+  std::string name;
+  std::string disk;      ///< Path of the disk image.
+  int64_t size = 0;      ///< Capacity in bytes (the file is sparse).
+  int64_t created = 0;   ///< Unix ns.
+  MSGPACK_DEFINE_MAP(name, disk, size, created);
 };
 
 /// An image: where its content and disk are, and its names.

@@ -28,6 +28,12 @@ using store_actor = caf::typed_actor<
     /// Deletes an image record by id.
     caf::replies_to<erase_atom, image_atom, std::string>::with<void>,
     /// Every image record.
-    caf::replies_to<list_atom, image_atom>::with<std::vector<image_record>>>;
+    caf::replies_to<list_atom, image_atom>::with<std::vector<image_record>>,
+    /// Inserts or replaces a volume record.
+    caf::replies_to<save_atom, volume_record>::with<void>,
+    /// Deletes a volume record by name.
+    caf::replies_to<erase_atom, volume_atom, std::string>::with<void>,
+    /// Every volume record.
+    caf::replies_to<list_atom, volume_atom>::with<std::vector<volume_record>>>;
 
 }  // namespace berth

@@ -40,7 +40,13 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_record& x) {
   return f(caf::meta::type_name("container_record"), x.id, x.name, x.image, x.image_id,
            x.image_disk, x.process, x.stop_signal, x.cpus, x.memory, x.auto_remove, x.state,
-           x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid, x.vsock_cid);
+           x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid, x.vsock_cid,
+           x.restart, x.restart_count, x.stopped_by_user, x.stop_timeout, x.read_only, x.mounts);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_record& x) {
+  return f(caf::meta::type_name("volume_record"), x.name, x.disk, x.size, x.created);
 }
 
 template <class Inspector>
@@ -63,7 +69,19 @@ namespace berth::agent {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_spec& x) {
-  return f(caf::meta::type_name("process_spec"), x.id, x.args, x.env, x.cwd, x.user, x.hostname);
+  return f(caf::meta::type_name("process_spec"), x.id, x.args, x.env, x.cwd, x.user, x.hostname,
+           x.terminal, x.open_stdin, x.rows, x.cols, x.init, x.join);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vm_stats& x) {
+  return f(caf::meta::type_name("vm_stats"), x.cpu_ns, x.cpus, x.memory_total, x.memory_used,
+           x.pids, x.disks, x.networks, x.uptime_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, io_counter& x) {
+  return f(caf::meta::type_name("io_counter"), x.name, x.read_bytes, x.write_bytes);
 }
 
 template <class Inspector>
@@ -79,6 +97,40 @@ typename Inspector::result_type inspect(Inspector& f, output_chunk& x) {
 }  // namespace berth::agent
 
 namespace berth::api {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mount& x) {
+  return f(caf::meta::type_name("mount"), x.type, x.source, x.target, x.readonly, x.options);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_create_request& x) {
+  return f(caf::meta::type_name("volume_create_request"), x.name, x.size);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, logs_request& x) {
+  return f(caf::meta::type_name("logs_request"), x.container, x.timestamps, x.follow, x.tail, x.boot);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, exec_request& x) {
+  return f(caf::meta::type_name("exec_request"), x.container, x.cmd, x.env, x.workdir, x.user,
+           x.tty, x.open_stdin, x.detach, x.rows, x.cols);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, container_stats& x) {
+  return f(caf::meta::type_name("container_stats"), x.id, x.name, x.cpu_ns, x.cpus, x.memory_used,
+           x.memory_limit, x.host_rss, x.block_read, x.block_write, x.net_rx, x.net_tx, x.pids,
+           x.time);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, volume_info& x) {
+  return f(caf::meta::type_name("volume_info"), x.name, x.driver, x.mountpoint, x.size, x.used,
+           x.created, x.containers);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, system_info& x) {
@@ -97,14 +149,16 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_spec& x) {
   return f(caf::meta::type_name("container_spec"), x.name, x.image, x.cmd, x.entrypoint,
            x.entrypoint_set, x.env, x.workdir, x.user, x.hostname, x.cpus, x.memory,
-           x.auto_remove);
+           x.auto_remove, x.tty, x.open_stdin, x.init, x.restart, x.read_only, x.mounts,
+           x.stop_signal, x.stop_timeout);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_info& x) {
   return f(caf::meta::type_name("container_info"), x.id, x.name, x.image, x.image_id, x.command,
            x.state, x.exit_code, x.reason, x.created, x.started, x.finished, x.pid, x.cpus,
-           x.memory, x.auto_remove);
+           x.memory, x.auto_remove, x.restart, x.restart_count, x.tty, x.open_stdin, x.read_only,
+           x.mounts, x.hostname, x.env, x.workdir, x.user);
 }
 
 template <class Inspector>
@@ -147,7 +201,16 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(berth, (berth::image_record))
   CAF_ADD_TYPE_ID(berth, (std::vector<berth::image_record>))
   CAF_ADD_TYPE_ID(berth, (berth::image_runtime))
+  CAF_ADD_TYPE_ID(berth, (berth::volume_record))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::volume_record>))
   CAF_ADD_TYPE_ID(berth, (berth::agent::process_spec))
+  CAF_ADD_TYPE_ID(berth, (berth::agent::vm_stats))
+  CAF_ADD_TYPE_ID(berth, (berth::api::exec_request))
+  CAF_ADD_TYPE_ID(berth, (berth::api::logs_request))
+  CAF_ADD_TYPE_ID(berth, (berth::api::volume_create_request))
+  CAF_ADD_TYPE_ID(berth, (berth::api::container_stats))
+  CAF_ADD_TYPE_ID(berth, (berth::api::volume_info))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::volume_info>))
   CAF_ADD_TYPE_ID(berth, (berth::agent::exit_status))
   CAF_ADD_TYPE_ID(berth, (berth::agent::output_chunk))
   CAF_ADD_TYPE_ID(berth, (berth::api::system_info))
@@ -202,5 +265,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, progress_atom, "progress")
   CAF_ADD_ATOM(berth, berth, login_atom, "login")
   CAF_ADD_ATOM(berth, berth, logout_atom, "logout")
+  CAF_ADD_ATOM(berth, berth, exec_atom, "exec")
+  CAF_ADD_ATOM(berth, berth, stdin_atom, "stdin")
+  CAF_ADD_ATOM(berth, berth, eof_atom, "eof")
+  CAF_ADD_ATOM(berth, berth, resize_atom, "resize")
+  CAF_ADD_ATOM(berth, berth, kill_atom, "kill")
+  CAF_ADD_ATOM(berth, berth, stats_atom, "stats")
+  CAF_ADD_ATOM(berth, berth, volume_atom, "volume")
+  CAF_ADD_ATOM(berth, berth, copy_atom, "copy")
+  CAF_ADD_ATOM(berth, berth, follow_atom, "follow")
 
 CAF_END_TYPE_ID_BLOCK(berth)

@@ -48,6 +48,21 @@ constexpr std::string_view container_remove = "container.remove";  ///< remove_r
 constexpr std::string_view container_list = "container.list";      ///< list_request -> [container_info]
 constexpr std::string_view container_inspect = "container.inspect";  ///< container_ref -> container_info
 constexpr std::string_view container_logs = "container.logs";      ///< logs_request -> stream
+constexpr std::string_view container_exec = "container.exec";      ///< exec_request -> exec_started
+constexpr std::string_view container_kill = "container.kill";      ///< kill_request -> empty
+constexpr std::string_view container_restart = "container.restart";  ///< stop_request -> empty
+constexpr std::string_view container_stats = "container.stats";    ///< container_ref -> container_stats
+constexpr std::string_view container_prune = "container.prune";    ///< empty -> removed
+constexpr std::string_view container_copy_from = "container.copy_from";  ///< copy_request -> copy_started
+constexpr std::string_view container_copy_to = "container.copy_to";  ///< copy_to_request -> empty
+constexpr std::string_view stream_stdin = "stream.stdin";          ///< stdin_request -> empty
+constexpr std::string_view stream_close_stdin = "stream.close_stdin";  ///< stream -> empty
+constexpr std::string_view stream_resize = "stream.resize";        ///< resize_request -> empty
+constexpr std::string_view volume_create = "volume.create";        ///< volume_create_request -> volume_info
+constexpr std::string_view volume_list = "volume.list";            ///< empty -> [volume_info]
+constexpr std::string_view volume_inspect = "volume.inspect";      ///< volume_ref -> volume_info
+constexpr std::string_view volume_remove = "volume.remove";        ///< volume_remove_request -> empty
+constexpr std::string_view volume_prune = "volume.prune";          ///< empty -> removed
 }  // namespace method
 
 /// Notification names sent by berthd on a stream.
@@ -212,6 +227,16 @@ struct logout_request {
   MSGPACK_DEFINE_MAP(server);
 };
 
+/// A filesystem a container gets besides its root (-v, --mount, --tmpfs).
+struct mount {
+  std::string type;     ///< "volume" (a named volume), "bind" (a host directory) or "tmpfs".
+  std::string source;   ///< Volume name or absolute host path; empty for tmpfs.
+  std::string target;   ///< Absolute path in the container.
+  bool readonly = false;
+  std::string options;  ///< tmpfs: "size=64m,mode=1777".
+  MSGPACK_DEFINE_MAP(type, source, target, readonly, options);
+};
+
 /// Argument of container.create: what `berth run` and `berth create` ask for.
 struct container_spec {
   std::string name;                     ///< Empty: berthd picks one.
@@ -226,8 +251,17 @@ struct container_spec {
   double cpus = 0;                      ///< --cpus; 0: the daemon's default.
   int64_t memory = 0;                   ///< --memory in bytes; 0: the daemon's default.
   bool auto_remove = false;             ///< --rm: removed when it exits.
+  bool tty = false;                     ///< -t: the main process runs on a terminal.
+  bool open_stdin = false;              ///< -i: its stdin stays open for attached clients.
+  bool init = false;                    ///< --init: a tiny init is PID 1 and reaps.
+  std::string restart;                  ///< --restart: no, on-failure[:N], always, unless-stopped.
+  bool read_only = false;               ///< --read-only root filesystem.
+  std::vector<mount> mounts;            ///< -v, --mount and --tmpfs, in order.
+  std::string stop_signal;              ///< --stop-signal; empty: the image's, else SIGTERM.
+  int32_t stop_timeout = -1;            ///< --stop-timeout in seconds; -1: 10.
   MSGPACK_DEFINE_MAP(name, image, cmd, entrypoint, entrypoint_set, env, workdir, user, hostname,
-                     cpus, memory, auto_remove);
+                     cpus, memory, auto_remove, tty, open_stdin, init, restart, read_only, mounts,
+                     stop_signal, stop_timeout);
 };
 
 /// Result of container.create.
@@ -243,11 +277,137 @@ struct container_ref {
   MSGPACK_DEFINE_MAP(container);
 };
 
-/// Argument of container.stop.
+/// Argument of container.stop and container.restart.
 struct stop_request {
   std::string container;
-  int32_t timeout = 10;  ///< Seconds between the stop signal and SIGKILL; -1 waits forever.
+  int32_t timeout = -2;  ///< Seconds between the stop signal and SIGKILL; -1 waits forever;
+                         ///< -2: the container's stop timeout (default 10).
   MSGPACK_DEFINE_MAP(container, timeout);
+};
+
+/// Argument of container.kill.
+struct kill_request {
+  std::string container;
+  std::string signal = "SIGKILL";  ///< Name ("SIGHUP", "HUP") or number.
+  MSGPACK_DEFINE_MAP(container, signal);
+};
+
+/// Argument of container.attach: which container, and whether the client sends stdin.
+struct attach_request {
+  std::string container;
+  bool stdin = false;  ///< Send stream.stdin on the stream (the container must have -i).
+  MSGPACK_DEFINE_MAP(container, stdin);
+};
+
+/// Argument of container.exec: a process started in a running container.
+struct exec_request {
+  std::string container;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;  ///< Over the container's environment.
+  std::string workdir;           ///< Empty: the container's.
+  std::string user;              ///< Empty: the container's.
+  bool tty = false;
+  bool open_stdin = false;
+  bool detach = false;           ///< No stream: the answer comes once it started.
+  uint16_t rows = 24;
+  uint16_t cols = 80;
+  MSGPACK_DEFINE_MAP(container, cmd, env, workdir, user, tty, open_stdin, detach, rows, cols);
+};
+
+/// Result of container.exec.
+struct exec_started {
+  std::string exec_id;
+  uint32_t stream_id = 0;  ///< 0 with detach; else its output, ending with its exit code.
+  MSGPACK_DEFINE_MAP(exec_id, stream_id);
+};
+
+/// Argument of stream.stdin: bytes for the stream's process, answered once written in the guest.
+struct stdin_request {
+  uint32_t stream_id = 0;
+  std::vector<char> data;  ///< At most 1 MiB.
+  MSGPACK_DEFINE_MAP(stream_id, data);
+};
+
+/// Argument of stream.resize.
+struct resize_request {
+  uint32_t stream_id = 0;
+  uint16_t rows = 24;
+  uint16_t cols = 80;
+  MSGPACK_DEFINE_MAP(stream_id, rows, cols);
+};
+
+/// Result of container.stats.
+struct container_stats {
+  std::string id;
+  std::string name;
+  uint64_t cpu_ns = 0;          ///< Guest CPU time used since boot.
+  uint32_t cpus = 0;
+  uint64_t memory_used = 0;     ///< The guest's own view (MemTotal - MemAvailable).
+  uint64_t memory_limit = 0;    ///< The guest's memory.
+  uint64_t host_rss = 0;        ///< Resident memory of the VM's QEMU on the host.
+  uint64_t block_read = 0;
+  uint64_t block_write = 0;
+  uint64_t net_rx = 0;
+  uint64_t net_tx = 0;
+  uint32_t pids = 0;
+  int64_t time = 0;             ///< When measured (unix ns), for rates between two calls.
+  MSGPACK_DEFINE_MAP(id, name, cpu_ns, cpus, memory_used, memory_limit, host_rss, block_read,
+                     block_write, net_rx, net_tx, pids, time);
+};
+
+/// Argument of container.copy_from: a path in a container, sent back as a tar stream.
+struct copy_request {
+  std::string container;
+  std::string path;
+  MSGPACK_DEFINE_MAP(container, path);
+};
+
+/// Result of container.copy_from.
+struct copy_started {
+  uint32_t stream_id = 0;  ///< The tar archive on fd 1.
+  std::string type;        ///< What `path` is: "file", "dir", "symlink".
+  MSGPACK_DEFINE_MAP(stream_id, type);
+};
+
+/// Argument of container.copy_to: a tar archive, uploaded with image.load.begin/chunk, to
+/// unpack at `path` (a directory) in the container.
+struct copy_to_request {
+  uint32_t upload_id = 0;
+  std::string container;
+  std::string path;
+  MSGPACK_DEFINE_MAP(upload_id, container, path);
+};
+
+/// Argument of volume.create.
+struct volume_create_request {
+  std::string name;    ///< Empty: a random name.
+  int64_t size = 0;    ///< Bytes; 0: the default (10 GiB, sparse).
+  MSGPACK_DEFINE_MAP(name, size);
+};
+
+/// Names a volume.
+struct volume_ref {
+  std::string name;
+  MSGPACK_DEFINE_MAP(name);
+};
+
+/// Argument of volume.remove.
+struct volume_remove_request {
+  std::string name;
+  bool force = false;
+  MSGPACK_DEFINE_MAP(name, force);
+};
+
+/// A named volume.
+struct volume_info {
+  std::string name;
+  std::string driver = "ext4-disk";
+  std::string mountpoint;              ///< Its disk image on the host.
+  int64_t size = 0;                    ///< Capacity in bytes.
+  int64_t used = 0;                    ///< Bytes the disk image takes on the host.
+  int64_t created = 0;                 ///< Unix ns.
+  std::vector<std::string> containers; ///< Containers that mount it.
+  MSGPACK_DEFINE_MAP(name, driver, mountpoint, size, used, created, containers);
 };
 
 /// Argument of container.remove.
@@ -267,7 +427,10 @@ struct list_request {
 struct logs_request {
   std::string container;
   bool timestamps = false;
-  MSGPACK_DEFINE_MAP(container, timestamps);
+  bool follow = false;  ///< Keep streaming new output until the container exits.
+  int64_t tail = -1;    ///< Only the last N lines; -1: all.
+  bool boot = false;    ///< The VM's console (kernel and berth-init) instead of the output.
+  MSGPACK_DEFINE_MAP(container, timestamps, follow, tail, boot);
 };
 
 /// A container as `ps` and `inspect` show it.
@@ -287,8 +450,19 @@ struct container_info {
   uint32_t cpus = 0;
   int64_t memory = 0;                ///< Guest memory in bytes.
   bool auto_remove = false;
+  std::string restart;               ///< Restart policy.
+  uint32_t restart_count = 0;        ///< Times the policy restarted it.
+  bool tty = false;
+  bool open_stdin = false;
+  bool read_only = false;
+  std::vector<mount> mounts;
+  std::string hostname;
+  std::vector<std::string> env;
+  std::string workdir;
+  std::string user;
   MSGPACK_DEFINE_MAP(id, name, image, image_id, command, state, exit_code, reason, created,
-                     started, finished, pid, cpus, memory, auto_remove);
+                     started, finished, pid, cpus, memory, auto_remove, restart, restart_count,
+                     tty, open_stdin, read_only, mounts, hostname, env, workdir, user);
 };
 
 /// Result of container.wait.
@@ -316,7 +490,10 @@ struct stream_data {
 /// The last notification of a stream.
 struct stream_end {
   uint32_t stream_id = 0;
-  MSGPACK_DEFINE_MAP(stream_id);
+  bool has_exit_code = false;  ///< Exec streams end with their process's exit code.
+  int32_t exit_code = 0;
+  std::string error;           ///< Set when the stream ended because something failed.
+  MSGPACK_DEFINE_MAP(stream_id, has_exit_code, exit_code, error);
 };
 
 }  // namespace berth::api

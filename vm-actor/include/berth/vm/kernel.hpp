@@ -14,6 +14,8 @@
 #include <caf/expected.hpp>
 
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,10 +48,22 @@ resolve_modules(const std::filesystem::path& modules_dir, const std::vector<std:
 /// vsock transport.
 std::vector<std::string> guest_modules(bool vsock);
 
-/// Builds (or reuses) the initramfs for `kernel` with `agent` as /init and `modules`.
-caf::expected<std::filesystem::path> build_initramfs(const kernel_info& kernel,
-                                                     const std::filesystem::path& agent,
-                                                     const std::vector<std::string>& modules,
-                                                     const std::filesystem::path& cache_dir);
+/// Module sets berth-init loads on demand, by name (`/lib/modules/<name>.list`): "9p" for host
+/// directory shares.
+std::map<std::string, std::vector<std::string>> optional_module_sets();
+
+/// An initramfs and the optional module sets it holds.
+struct initramfs_info {
+  std::filesystem::path path;
+  std::set<std::string> sets;  ///< Sets whose modules this kernel has.
+};
+
+/// Builds (or reuses) the initramfs for `kernel` with `agent` as /init, `modules` loaded at boot
+/// and the optional `sets` the kernel can provide (a set with a missing module is left out).
+caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel,
+                                              const std::filesystem::path& agent,
+                                              const std::vector<std::string>& modules,
+                                              const std::map<std::string, std::vector<std::string>>& sets,
+                                              const std::filesystem::path& cache_dir);
 
 }  // namespace berth::vm

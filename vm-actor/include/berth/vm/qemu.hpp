@@ -21,6 +21,20 @@ namespace berth::vm {
 /// Memory added to a container's --memory for the guest kernel and berth-init.
 inline constexpr uint64_t guest_overhead_mib = 64;
 
+/// A disk besides the image and the container's own: a named volume.
+struct extra_disk {
+  std::filesystem::path path;
+  std::string serial;  ///< How the guest finds it ("vol0").
+  bool readonly = false;
+};
+
+/// A host directory shared into the VM with virtio-9p.
+struct shared_dir {
+  std::filesystem::path path;
+  std::string tag;  ///< The 9p mount tag ("share0").
+  bool readonly = false;
+};
+
 /// Everything one VM's command line depends on.
 struct vm_config {
   std::string qemu = "qemu-system-x86_64";
@@ -38,6 +52,8 @@ struct vm_config {
   std::filesystem::path image_disk;   ///< erofs, attached read-only, serial "image".
   std::filesystem::path rootfs_disk;  ///< ext4, read-write, serial "rootfs".
   std::filesystem::path console_log;  ///< The serial console, appended to.
+  std::vector<extra_disk> disks;      ///< Volumes, in order.
+  std::vector<shared_dir> shares;     ///< Host directories, in order.
   bool sandbox = true;                ///< QEMU's seccomp sandbox.
   bool debug = false;                 ///< Verbose guest kernel and agent.
   std::vector<std::string> extra_cmdline;  ///< Appended to the kernel command line.

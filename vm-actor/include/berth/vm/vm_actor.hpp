@@ -22,6 +22,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 namespace berth::vm {
 
@@ -38,6 +39,7 @@ struct vm_environment {
   std::filesystem::path run_root;   ///< Sockets live in run_root/<short id>.
   std::chrono::milliseconds boot_timeout{std::chrono::seconds(60)};
   uint64_t disk_size = 10ull << 30;       ///< Sparse size of each container's ext4 disk.
+  std::set<std::string> module_sets;      ///< Optional module sets in the initramfs ("9p").
   int64_t default_memory = 512ll << 20;   ///< --memory when none is given.
   bool debug = false;
 
@@ -47,10 +49,33 @@ struct vm_environment {
   }
   /// RUN/<short id>: QMP and agent sockets, QEMU's pid (short: unix socket paths are limited).
   std::filesystem::path run_dir(const std::string& id) const { return run_root / id.substr(0, 12); }
+  /// DATA/volumes/<name>/disk.ext4: a named volume's disk.
+  std::filesystem::path volume_disk(const std::string& name) const {
+    return data_root / "volumes" / name / "disk.ext4";
+  }
 };
 
+/// The restart policy "no", "always", "unless-stopped" or "on-failure[:N]", parsed.
+struct restart_policy_spec {
+  std::string name = "no";
+  uint32_t max_retries = 0;  ///< on-failure:N; 0: unlimited.
+};
+
+/// Parses a --restart value; invalid_argument for anything else.
+caf::expected<restart_policy_spec> parse_restart_policy(const std::string& text);
+
+/// Whether a container that exited with `exit_code` is restarted under `policy` after
+/// `restarts` restarts, unless the user stopped it.
+bool restart_wanted(const restart_policy_spec& policy, int32_t exit_code, uint32_t restarts,
+                    bool stopped_by_user);
+
+/// The delay before restart number `n` (1-based): 100 ms doubling, at most one minute.
+std::chrono::milliseconds restart_delay(uint32_t n);
+
 /// The actor of one container. Output subscribers receive
-/// (output_atom, container id, fd, unix time ns, bytes) and finally (end_atom, container id).
+/// (output_atom, process id, fd, unix time ns, bytes) and finally
+/// (end_atom, process id, int32 exit code), where the process id is the container id for the
+/// main process and the exec id for an exec (exit code -1 when there is none, e.g. logs).
 using vm_actor = caf::typed_actor<
     /// Boots the VM and starts the main process; answers once it runs, or why it could not
     /// (exec_not_found and exec_denied when the command cannot be run).
@@ -66,8 +91,29 @@ using vm_actor = caf::typed_actor<
     caf::replies_to<attach_atom, caf::actor>::with<void>,
     /// Stops sending output to the subscriber.
     caf::reacts_to<detach_atom, caf::actor>,
-    /// Sends the subscriber the stored log, then (end_atom, id); answers when all is sent.
-    caf::replies_to<logs_atom, caf::actor>::with<void>,
+    /// Sends the subscriber the stored log (or the console with `boot`, the last `tail` lines),
+    /// and with `follow` then the live output until the container exits; answers when the
+    /// stored part is sent.
+    caf::replies_to<logs_atom, caf::actor, api::logs_request>::with<void>,
+    /// Starts a process in the running container; its output goes to the subscriber (none when
+    /// detached). Answers the exec id once it runs.
+    caf::replies_to<exec_atom, api::exec_request, caf::actor>::with<std::string>,
+    /// Writes to a process's stdin (the container id names the main process); answers once the
+    /// bytes are written in the guest.
+    caf::replies_to<stdin_atom, std::string, std::vector<char>>::with<void>,
+    /// Ends a process's stdin.
+    caf::replies_to<eof_atom, std::string>::with<void>,
+    /// Sets a process's terminal size.
+    caf::replies_to<resize_atom, std::string, uint16_t, uint16_t>::with<void>,
+    /// Sends the main process a signal.
+    caf::replies_to<kill_atom, int32_t>::with<void>,
+    /// CPU, memory, block and network figures of the running container.
+    caf::replies_to<stats_atom>::with<api::container_stats>,
+    /// Stops (with the timeout, -2: the container's own) and starts the container again.
+    caf::replies_to<restart_atom, int32_t>::with<void>,
+    /// Stops the container for berthd's clean stop; unlike `stop`, restart policies still bring
+    /// it back when berthd starts again.
+    caf::replies_to<shutdown_atom>::with<void>,
     /// Deletes the container (its disk, logs and record); `force` kills a running one first.
     /// The actor exits after answering.
     caf::replies_to<remove_atom, bool>::with<void>>;

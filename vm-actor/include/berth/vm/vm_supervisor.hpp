@@ -37,8 +37,36 @@ using vm_supervisor_actor = caf::typed_actor<
     caf::replies_to<inspect_atom, std::string>::with<api::container_info>,
     /// Subscribes an actor to a container's output; answers the container's id.
     caf::replies_to<attach_atom, std::string, caf::actor>::with<std::string>,
-    /// Sends an actor a container's stored log; answers the container's id.
-    caf::replies_to<logs_atom, std::string, caf::actor>::with<std::string>,
+    /// Sends an actor a container's log as logs_request asks; answers the container's id.
+    caf::replies_to<logs_atom, std::string, caf::actor, api::logs_request>::with<std::string>,
+    /// Starts a process in a running container, its output to the actor (none: detached);
+    /// answers {container id, exec id}.
+    caf::replies_to<exec_atom, api::exec_request, caf::actor>::with<std::vector<std::string>>,
+    /// Writes to the stdin of a process (container id, process id: the container id again for
+    /// the main process); answers once written in the guest.
+    caf::replies_to<stdin_atom, std::string, std::string, std::vector<char>>::with<void>,
+    /// Ends a process's stdin.
+    caf::replies_to<eof_atom, std::string, std::string>::with<void>,
+    /// Sets a process's terminal size.
+    caf::replies_to<resize_atom, std::string, std::string, uint16_t, uint16_t>::with<void>,
+    /// Sends a container's main process a signal.
+    caf::replies_to<kill_atom, std::string, int32_t>::with<void>,
+    /// A running container's resource figures.
+    caf::replies_to<stats_atom, std::string>::with<api::container_stats>,
+    /// Stops and starts a container (timeout as for stop).
+    caf::replies_to<restart_atom, std::string, int32_t>::with<void>,
+    /// Removes every container that is not running.
+    caf::replies_to<prune_atom>::with<api::removed>,
+    /// Creates a named volume (an ext4 disk image of its own).
+    caf::replies_to<volume_atom, create_atom, api::volume_create_request>::with<api::volume_info>,
+    /// Every volume.
+    caf::replies_to<volume_atom, list_atom>::with<std::vector<api::volume_info>>,
+    /// One volume.
+    caf::replies_to<volume_atom, inspect_atom, std::string>::with<api::volume_info>,
+    /// Removes a volume no container uses (force: even if stopped containers name it).
+    caf::replies_to<volume_atom, remove_atom, std::string, bool>::with<void>,
+    /// Removes every volume no container names.
+    caf::replies_to<volume_atom, prune_atom>::with<api::removed>,
     /// The VM side of `system info`: accelerator, kernel, transport, counts.
     caf::replies_to<info_atom>::with<api::system_info>,
     /// Stops every running container (berthd's clean stop); answers when all have exited.

@@ -1,0 +1,103 @@
+// stream_io: a container stream on the terminal: output to stdout/stderr, stdin to the
+// container, window-size changes and signals (as docker's sig-proxy) to the daemon.
+//
+// stdin is sent one chunk at a time: the next chunk is read only after the daemon answered the
+// previous one, which it does once the bytes are written in the guest, so a fast producer is
+// held back end to end instead of filling memory anywhere in between. With a terminal (-t) the
+// local terminal is in raw mode while the stream runs, so Ctrl-C and Ctrl-D reach the
+// container's terminal as they would a local one.
+#pragma once
+
+#include "berth/rpc/api.hpp"
+#include "berth/rpc/client.hpp"
+
+#include <termios.h>
+
+#include <optional>
+#include <vector>
+
+namespace berth::cli {
+
+/// Prints a stream's output; holds notifications that come before the stream id is known.
+class stream_printer {
+ public:
+  /// Routes the client's notifications here.
+  void install(rpc::client& c);
+  /// The stream is now known: print what was held for it.
+  void set_stream(uint32_t id);
+  /// Prefix each line with its RFC 3339 time.
+  bool timestamps = false;
+  /// Write everything to this fd instead of stdout/stderr by stream (cp, save).
+  int sink_fd = -1;
+  bool ended() const { return ended_; }
+  /// The exit code the stream ended with, if it carried one.
+  std::optional<int32_t> exit_code() const { return exit_code_; }
+  /// The error the stream ended with, if any.
+  const std::string& error() const { return error_; }
+
+ private:
+  void on_data(api::stream_data d);
+  void on_end(const api::stream_end& e);
+  uint32_t stream_id_ = 0;
+  bool ended_ = false;
+  std::optional<int32_t> exit_code_;
+  std::string error_;
+  std::vector<api::stream_data> held_data_;
+  std::vector<api::stream_end> held_ends_;
+};
+
+/// What an interactive session forwards.
+struct stream_options {
+  bool send_stdin = false;      ///< Forward our stdin (-i).
+  bool tty = false;             ///< The remote side is a terminal (-t): raw mode, resizes.
+  std::string kill_container;   ///< Forward SIGINT/SIGTERM/SIGHUP etc. to this container
+                                ///< (docker's sig-proxy, without -t); empty: not forwarded.
+};
+
+/// Puts the local terminal in raw mode for its lifetime (if stdin is a terminal).
+class raw_terminal {
+ public:
+  raw_terminal();
+  ~raw_terminal();
+  raw_terminal(const raw_terminal&) = delete;
+  raw_terminal& operator=(const raw_terminal&) = delete;
+
+ private:
+  std::optional<termios> saved_;
+};
+
+/// The local terminal's size, or nullopt if stdout is not a terminal.
+std::optional<std::pair<uint16_t, uint16_t>> terminal_size();
+
+/// Runs the stream until it ended and `done()` holds (e.g. the wait response arrived), forwarding
+/// stdin, resizes and signals as `opts` says. Throws rpc::call_error if the connection fails.
+template <class Done>
+void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done);
+
+/// The non-template part of run_stream: one round of the loop; false when nothing is left to do.
+class stream_pump {
+ public:
+  stream_pump(rpc::client& c, uint32_t stream, const stream_options& opts);
+  ~stream_pump();
+  /// Waits for input (socket, stdin, signals) at most `timeout_ms` and handles it.
+  void step(int timeout_ms);
+
+ private:
+  rpc::client& c_;
+  uint32_t stream_;
+  stream_options opts_;
+  bool stdin_open_ = false;
+  std::optional<uint32_t> pending_stdin_;  ///< Id of the stream.stdin request in flight.
+  std::vector<uint32_t> fire_and_forget_;  ///< resize/kill requests whose answers we drop.
+  int signal_pipe_[2] = {-1, -1};
+};
+
+template <class Done>
+void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done) {
+  std::optional<raw_terminal> raw;
+  if (opts.tty && opts.send_stdin) raw.emplace();
+  stream_pump pump(c, stream, opts);
+  while (!(printer.ended() && done())) pump.step(1000);
+}
+
+}  // namespace berth::cli
