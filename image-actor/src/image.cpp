@@ -11,6 +11,15 @@ using detail::with_context;
 
 blob_source::~blob_source() = default;
 
+caf::expected<void> blob_source::fetch_layers(const std::vector<descriptor>& layers) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto role = fmt::format("layer {}", i);
+    if (auto ok = fetch(layers[i], role); !ok)
+      return with_context(ok.error(), fmt::format("{} {}", role, layers[i].digest));
+  }
+  return {};
+}
+
 namespace {
 
 // Fetches `d` through `source` and reads it back, verified, from the store.
@@ -55,13 +64,8 @@ caf::expected<resolved_image> resolve(const content_store& store, blob_source& s
       img.manifest = d;
       img.config_digest = m->config.digest;
       img.config = std::move(*config);
-      for (size_t i = 0; i < m->layers.size(); ++i) {
-        const auto& layer = m->layers[i];
-        auto role = fmt::format("layer {}", i);
-        if (auto ok = source.fetch(layer, role); !ok)
-          return with_context(ok.error(), fmt::format("{} {}", role, layer.digest));
-        img.layers_size += layer.size;
-      }
+      if (auto ok = source.fetch_layers(m->layers); !ok) return ok.error();
+      for (const auto& layer : m->layers) img.layers_size += layer.size;
       img.layers = std::move(m->layers);
       return img;
     }

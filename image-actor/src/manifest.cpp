@@ -131,9 +131,9 @@ caf::expected<descriptor> select_platform(const image_index& index, const platfo
     if (std::find(offered.begin(), offered.end(), name) == offered.end()) offered.push_back(name);
   }
   if (offered.empty())
-    return make_error(errc::not_found,
+    return make_error(errc::no_such_platform,
                       fmt::format("no image for {}: the index names no platform", want.to_string()));
-  return make_error(errc::not_found, fmt::format("no image for {}; available: {}",
+  return make_error(errc::no_such_platform, fmt::format("no image for {}; available: {}",
                                                  want.to_string(), fmt::join(offered, ", ")));
 }
 

@@ -23,9 +23,13 @@
 #include <unistd.h>
 
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <system_error>
 #include <unordered_set>
 
@@ -350,27 +354,105 @@ caf::expected<void> layer_applier::apply_entry(struct archive_entry* e) {
   return {};
 }
 
-// The inner tar reader's view of the decompressed stream, hashed as it passes.
+// Decompresses and hashes the layer on a thread of its own, a few chunks ahead of the tar reader
+// and the disk writer, so that the two halves of the work use two cores.
+class decompressor {
+ public:
+  explicit decompressor(struct archive* outer) : outer_(outer) {
+    thread_ = std::thread{[this] { run(); }};
+  }
+
+  ~decompressor() {
+    {
+      std::lock_guard<std::mutex> guard{m_};
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  decompressor(const decompressor&) = delete;
+  decompressor& operator=(const decompressor&) = delete;
+
+  // The next chunk into `out` (empty at the end); false on a decompression error.
+  bool next(std::string& out) {
+    std::unique_lock<std::mutex> lock{m_};
+    cv_.wait(lock, [&] { return !queue_.empty() || done_; });
+    if (!queue_.empty()) {
+      out = std::move(queue_.front());
+      queue_.pop_front();
+      cv_.notify_all();
+      return true;
+    }
+    out.clear();
+    return error_.empty();
+  }
+
+  // After next() gave the end: the digest and size of everything decompressed.
+  std::string digest() { return hash_.finish(); }
+  uint64_t bytes() const { return bytes_; }
+  std::string error() {
+    std::lock_guard<std::mutex> guard{m_};
+    return error_;
+  }
+
+ private:
+  // Chunks decompressed ahead of the reader.
+  static constexpr size_t max_queued = 8;
+
+  void run() {
+    for (;;) {
+      std::string buf(read_buffer_size, '\0');
+      auto n = archive_read_data(outer_, buf.data(), buf.size());
+      if (n <= 0) {
+        std::lock_guard<std::mutex> guard{m_};
+        if (n < 0) error_ = archive_text(outer_);
+        done_ = true;
+        cv_.notify_all();
+        return;
+      }
+      buf.resize(static_cast<size_t>(n));
+      hash_.update(buf.data(), buf.size());
+      bytes_ += static_cast<uint64_t>(n);
+      std::unique_lock<std::mutex> lock{m_};
+      cv_.wait(lock, [&] { return queue_.size() < max_queued || stop_; });
+      if (stop_) {
+        done_ = true;
+        return;
+      }
+      queue_.push_back(std::move(buf));
+      cv_.notify_all();
+    }
+  }
+
+  struct archive* outer_;
+  image::sha256 hash_;
+  uint64_t bytes_ = 0;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  bool done_ = false;
+  bool stop_ = false;
+  std::string error_;
+  std::thread thread_;
+};
+
+// The inner tar reader's view of the decompressed stream.
 struct hashing_stream {
-  struct archive* outer = nullptr;
-  image::sha256 hash;
-  uint64_t bytes = 0;
-  std::string buffer;
+  decompressor* source = nullptr;
+  std::string current;  // stays valid until the next read, as libarchive needs
   std::string error;
 };
 
 la_ssize_t hashing_read(struct archive* inner, void* client, const void** out) {
   auto* s = static_cast<hashing_stream*>(client);
-  auto n = archive_read_data(s->outer, s->buffer.data(), s->buffer.size());
-  if (n < 0) {
-    s->error = archive_text(s->outer);
+  if (!s->source->next(s->current)) {
+    s->error = s->source->error();
     archive_set_error(inner, EIO, "%s", s->error.c_str());
     return -1;
   }
-  s->hash.update(s->buffer.data(), static_cast<size_t>(n));
-  s->bytes += static_cast<uint64_t>(n);
-  *out = s->buffer.data();
-  return n;
+  *out = s->current.data();
+  return static_cast<la_ssize_t>(s->current.size());
 }
 
 caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string_view diff_id) {
@@ -390,9 +472,9 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
   auto r = archive_read_next_header(outer.get(), &raw_entry);
   if (r == ARCHIVE_EOF) return invalid("the layer is empty");
   if (r < ARCHIVE_WARN) return invalid("cannot decompress: {}", archive_text(outer.get()));
+  decompressor source{outer.get()};
   hashing_stream stream;
-  stream.outer = outer.get();
-  stream.buffer.resize(read_buffer_size);
+  stream.source = &source;
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), &stream, nullptr, hashing_read, nullptr) != ARCHIVE_OK)
     return invalid("not a tar archive: {}", stream.error.empty() ? archive_text(inner.get()) : stream.error);
@@ -422,16 +504,14 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
   if (archive_write_close(disk.get()) != ARCHIVE_OK)
     return make_error(errc::io, fmt::format("cannot finish: {}", archive_text(disk.get())));
   // The tar end marker may be followed by padding: the diff_id covers the whole stream.
+  std::string rest;
   for (;;) {
-    auto n = archive_read_data(outer.get(), stream.buffer.data(), stream.buffer.size());
-    if (n < 0) return invalid("the layer is truncated or corrupt: {}", archive_text(outer.get()));
-    if (n == 0) break;
-    stream.hash.update(stream.buffer.data(), static_cast<size_t>(n));
-    stream.bytes += static_cast<uint64_t>(n);
+    if (!source.next(rest)) return invalid("the layer is truncated or corrupt: {}", source.error());
+    if (rest.empty()) break;
   }
-  stats_.bytes = stream.bytes;
+  stats_.bytes = source.bytes();
   if (!diff_id.empty()) {
-    auto got = stream.hash.finish();
+    auto got = source.digest();
     if (got != diff_id)
       return invalid("diff_id mismatch: the config says {}, the layer is {}", diff_id, got);
   }

@@ -298,7 +298,7 @@ TEST_CASE("an index with two platforms picks linux/amd64") {
   CHECK(arm64->front().image.manifest.digest == arm.digest);
 }
 
-TEST_CASE("a platform the index lacks is not_found naming what it has") {
+TEST_CASE("a platform the index lacks is no_such_platform naming what it has") {
   test::temp_dir tmp;
   test::layout_builder b{tmp / "layout"};
   auto arm = b.add_image({test::make_layer(small_tree())}, platform{"linux", "arm64", "v8"});
@@ -307,7 +307,7 @@ TEST_CASE("a platform the index lacks is not_found naming what it has") {
   b.pack(tmp / "image.tar");
   auto store = open_store(tmp / "content");
   for (auto images : {load_layout_dir(store, b.dir()), load_layout_archive(store, tmp / "image.tar")}) {
-    CHECK(code(images) == errc::not_found);
+    CHECK(code(images) == errc::no_such_platform);
     CHECK_THAT(message(images), Catch::Contains("linux/amd64") &&
                                   Catch::Contains("linux/arm64/v8") && Catch::Contains("linux/s390x"));
   }

@@ -147,11 +147,11 @@ TEST_CASE("an index picks linux/amd64 and skips attestations") {
   CHECK(d->digest == digest_of('b'));
 }
 
-TEST_CASE("a platform the index lacks is not_found naming the platforms it has") {
+TEST_CASE("a platform the index lacks is no_such_platform naming the platforms it has") {
   auto index = index_of({entry("linux", "arm64", "v8", 'a'), entry("linux", "ppc64le", "", 'b'),
                          entry("linux", "arm64", "v8", 'c')});
   auto d = select_platform(index, default_platform());
-  CHECK(code(d) == errc::not_found);
+  CHECK(code(d) == errc::no_such_platform);
   CHECK_THAT(message(d), Catch::Contains("linux/amd64") && Catch::Contains("linux/arm64/v8") &&
                            Catch::Contains("linux/ppc64le"));
 }
@@ -162,7 +162,7 @@ TEST_CASE("a variant counts only when asked for, and aliases are normalized") {
   CHECK(select_platform(index, *parse_platform("linux/arm"))->digest == digest_of('a'));
   CHECK(select_platform(index, *parse_platform("linux/arm/v7"))->digest == digest_of('b'));
   CHECK(select_platform(index, *parse_platform("linux/arm64/v8"))->digest == digest_of('c'));
-  CHECK(code(select_platform(index, *parse_platform("linux/arm/v5"))) == errc::not_found);
+  CHECK(code(select_platform(index, *parse_platform("linux/arm/v5"))) == errc::no_such_platform);
 }
 
 TEST_CASE("platforms parse from os/arch[/variant] with aliases") {

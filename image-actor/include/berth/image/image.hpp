@@ -42,6 +42,11 @@ class blob_source {
   /// ("manifest", "config", "layer 3") says what it is, for progress; resolve_image puts role and
   /// digest before the text of any error returned.
   virtual caf::expected<void> fetch(const descriptor& d, std::string_view role) = 0;
+
+  /// Makes every layer of a manifest present, as fetch does for one; the default fetches them
+  /// one after another, a registry source several at once. An error names the layer
+  /// ("layer 3 sha256:...: ...").
+  virtual caf::expected<void> fetch_layers(const std::vector<descriptor>& layers);
 };
 
 /// Resolves `root` for `want`: not_found if no manifest matches, invalid_argument for anything

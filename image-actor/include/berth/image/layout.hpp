@@ -66,4 +66,24 @@ caf::expected<std::vector<loaded_image>>
 load_layout_archive_stream(content_store& store, archive_reader read,
                            const platform& want = default_platform());
 
+/// One image to write into an OCI archive.
+struct archive_image {
+  /// Full reference it is saved as ("docker.io/library/busybox:latest"), or empty.
+  std::string name;
+  /// Its manifest; index.json lists it with the platform when one is set.
+  descriptor manifest;
+};
+
+/// Receives the next bytes of an archive being written; an error stops the writing.
+using archive_writer = std::function<caf::expected<void>(std::string_view)>;
+
+/// Writes an OCI archive (a tar: oci-layout, index.json, blobs/sha256/*) of `images` from
+/// `store` to `write`, streaming: blobs are read from the store as they are written. index.json
+/// has an entry per image, annotated with io.containerd.image.name (the full name) and
+/// org.opencontainers.image.ref.name (its tag), as containerd and Docker write them; blobs
+/// shared by images are written once. What load_layout_archive reads back.
+caf::expected<void> write_oci_archive(const content_store& store,
+                                      const std::vector<archive_image>& images,
+                                      const archive_writer& write);
+
 }  // namespace berth::image

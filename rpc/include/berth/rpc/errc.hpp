@@ -26,6 +26,9 @@ enum class errc : uint8_t {
   exec_denied = 12,      ///< The command exists but cannot be executed.
   timeout = 13,          ///< The operation did not finish in time.
   io = 14,               ///< A read or write on the host failed (disk full, permissions).
+  unauthorized = 15,     ///< A registry wants credentials, or refused the ones given.
+  untrusted = 16,        ///< A registry's TLS certificate is not trusted.
+  no_such_platform = 17, ///< The image exists, but not for the platform asked for.
 };
 
 /// The snake_case name of `code`, as documented in docs/protocol.md.
@@ -46,11 +49,16 @@ constexpr std::string_view to_string(errc code) {
     case errc::exec_denied: return "exec_denied";
     case errc::timeout: return "timeout";
     case errc::io: return "io";
+    case errc::unauthorized: return "unauthorized";
+    case errc::untrusted: return "untrusted";
+    case errc::no_such_platform: return "no_such_platform";
   }
   return "unknown";
 }
 
 /// Whether `value` names a known class (anything else from a peer is treated as internal).
-constexpr bool is_known(uint64_t value) { return value <= static_cast<uint64_t>(errc::io); }
+constexpr bool is_known(uint64_t value) {
+  return value <= static_cast<uint64_t>(errc::no_such_platform);
+}
 
 }  // namespace berth
