@@ -64,14 +64,18 @@ int run_exit_code(const rpc::call_error& e) {
   return 125;
 }
 
-// Exit codes of image commands, distinct per kind of failure so scripts can tell them apart.
+// Exit codes of image pull and push, distinct per kind of failure so scripts can tell them
+// apart (the README lists them).
 int image_exit_code(const rpc::call_error& e) {
   switch (e.code()) {
-    case errc::not_found: return 2;           // no such image, tag or platform
-    case errc::unavailable: return 3;         // registry unreachable, or its certificate not trusted
-    case errc::conflict: return 4;            // authentication required or refused
-    case errc::invalid_argument: return 5;    // bad reference, digest mismatch
-    case errc::io: return 6;                  // disk full, write errors
+    case errc::not_found: return 2;         // no such image or tag
+    case errc::no_such_platform: return 3;  // the image exists, not for this platform
+    case errc::unauthorized: return 4;      // authentication required or refused
+    case errc::untrusted: return 5;         // the registry's certificate is not trusted
+    case errc::protocol: return 6;          // digest mismatch or a malformed answer: nothing stored
+    case errc::io: return 7;                // disk full or another write error: nothing half-written kept
+    case errc::unavailable: return 8;       // the registry did not answer
+    case errc::invalid_argument: return 9;  // a malformed reference or platform
     default: return 1;
   }
 }
@@ -112,6 +116,8 @@ std::vector<flag> run_flags(bool with_run_only) {
       {"cpus", 0, true, "N", "Number of vCPUs (rounded up; default 1)"},
       {"memory", 'm', true, "SIZE", "Memory for the workload, e.g. 512m or 2g (default 512m)"},
       {"rm", 0, false, "", "Remove the container when it exits"},
+      {"pull", 0, true, "WHEN", "Pull the image: missing (default), always or never"},
+      {"platform", 0, true, "OS/ARCH", "Platform of the image to pull (default linux/amd64)"},
       {"interactive", 'i', false, "", "Keep stdin open and send it to the container"},
       {"tty", 't', false, "", "Give the container a terminal"},
       {"init", 0, false, "", "Run a tiny init as PID 1 that reaps zombies and forwards signals"},
@@ -238,14 +244,93 @@ api::container_spec spec_from(const parsed& p) {
   return spec;
 }
 
+// Shows pull and push progress: a line per layer redrawn in place on a terminal, plain lines
+// (one per status change) on a pipe.
+class progress_view {
+ public:
+  explicit progress_view(bool quiet, FILE* out = stdout)
+      : out_(out), tty_(::isatty(::fileno(out)) != 0), quiet_(quiet) {}
+  void install(rpc::client& c) {
+    c.on_notification = [this](const rpc::message& m) {
+      if (m.method == api::notice::progress) update(rpc::arg<api::progress>(m));
+    };
+  }
+  void update(const api::progress& p) {
+    if (quiet_) return;
+    auto it = std::find_if(items_.begin(), items_.end(), [&](auto& i) { return i.id == p.id; });
+    if (it == items_.end()) {
+      items_.push_back(p);
+      it = items_.end() - 1;
+    } else {
+      bool changed = it->status != p.status;
+      *it = p;
+      if (!tty_ && !changed) return;
+    }
+    if (!tty_) {
+      std::fprintf(out_, "%s: %s\n", p.id.c_str(), p.status.c_str());
+      return;
+    }
+    // Redraw every line: move up to the first, rewrite each.
+    if (drawn_ > 0) std::fprintf(out_, "\033[%zuA", drawn_);
+    for (auto& i : items_) std::fprintf(out_, "\r\033[K%s\n", line(i).c_str());
+    drawn_ = items_.size();
+    std::fflush(out_);
+  }
+
+ private:
+  static std::string line(const api::progress& p) {
+    std::string out = p.id + ": " + p.status;
+    if ((p.status == "downloading" || p.status == "uploading") && p.total > 0) {
+      int width = 30;
+      int filled = static_cast<int>(static_cast<double>(p.current) / static_cast<double>(p.total) * width);
+      out += " [" + std::string(static_cast<std::size_t>(std::clamp(filled, 0, width)), '=') + ">" +
+             std::string(static_cast<std::size_t>(width - std::clamp(filled, 0, width)), ' ') + "] " +
+             human_size(p.current) + "/" + human_size(p.total);
+    }
+    return out;
+  }
+  FILE* out_;
+  bool tty_;
+  bool quiet_;
+  std::vector<api::progress> items_;
+  std::size_t drawn_ = 0;
+};
+
+// Pulls an image with progress on stderr (stdout is the container's); throws cli_error(125).
+void pull_for_run(rpc::client& c, const std::string& reference, const std::string& platform) {
+  progress_view view(false, stderr);
+  view.install(c);
+  try {
+    auto img = c.call<api::image_info>(api::method::image_pull, api::pull_request{reference, platform});
+    std::fprintf(stderr, "Status: Downloaded newer image for %s\n",
+                 img.tags.empty() ? reference.c_str() : img.tags.front().c_str());
+  } catch (const rpc::call_error& e) {
+    throw cli_error(125, e.what());
+  }
+  c.on_notification = nullptr;
+}
+
 int cmd_run(context& ctx, const parsed& p, bool detach_default, bool create_only) {
   auto spec = spec_from(p);
   auto& c = ctx.conn();
+  auto pull = p.get("pull", "missing");
+  if (pull != "missing" && pull != "always" && pull != "never")
+    throw cli_error(125, "invalid --pull value \"" + pull + "\" (missing, always or never)");
+  if (pull == "always") pull_for_run(c, spec.image, p.get("platform"));
   api::created created;
   try {
     created = c.call<api::created>(api::method::container_create, spec);
   } catch (const rpc::call_error& e) {
-    throw cli_error(125, e.what());
+    // As docker run: a missing image is pulled, then the container is created.
+    if (e.code() != errc::not_found || pull != "missing" || std::string(e.what()).rfind("No such image", 0) != 0)
+      throw cli_error(125, e.what());
+    std::fprintf(stderr, "Unable to find image '%s' locally\n", spec.image.c_str());
+    pull_for_run(c, spec.image, p.get("platform"));
+    try {
+      created = c.call<api::created>(api::method::container_create, spec);
+    } catch (const rpc::call_error& again) {
+      throw cli_error(125, again.what());
+    }
   }
   if (create_only) {
     std::printf("%s\n", created.id.c_str());
@@ -407,7 +492,7 @@ int cmd_restart(context& ctx, const parsed& p) {
   int rc = 0;
   for (auto& name : p.positionals) {
     try {
-      c.call<api::empty>(api::method::container_restart, api::stop_request{name, timeout_flag(p)});
+      c.call<api::empty>(api::method::container_restart, api::stop_request{name, timeout_flag(p), ""});
       std::printf("%s\n", name.c_str());
     } catch (const rpc::call_error& e) {
       std::fprintf(stderr, "Error response from daemon: %s\n", e.what());
@@ -422,7 +507,8 @@ int cmd_stop(context& ctx, const parsed& p) {
   auto& c = ctx.conn();
   // Stop them all at once, then report each.
   std::vector<std::pair<std::string, uint32_t>> calls;
-  for (auto& name : p.positionals) calls.emplace_back(name, c.send(api::method::container_stop, api::stop_request{name, timeout}));
+  for (auto& name : p.positionals)
+    calls.emplace_back(name, c.send(api::method::container_stop, api::stop_request{name, timeout, p.get("signal")}));
   int rc = 0;
   for (auto& [name, id] : calls) {
     try {
@@ -467,12 +553,21 @@ int cmd_wait(context& ctx, const parsed& p) {
 }
 
 json container_json(const api::container_info& c) {
+  json mounts = json::array();
+  for (auto& m : c.mounts)
+    mounts.push_back({{"Type", m.type}, {"Source", m.source}, {"Destination", m.target}, {"RW", !m.readonly},
+                      {"Options", m.options}});
   return json{{"Id", c.id},
               {"Name", c.name},
               {"Image", c.image},
               {"ImageID", c.image_id},
               {"Command", c.command},
               {"Created", rfc3339(c.created)},
+              {"RestartCount", c.restart_count},
+              {"Mounts", mounts},
+              {"Config",
+               {{"Hostname", c.hostname}, {"Env", c.env}, {"WorkingDir", c.workdir}, {"User", c.user},
+                {"Tty", c.tty}, {"OpenStdin", c.open_stdin}}},
               {"State",
                {{"Status", c.state},
                 {"Running", c.state == "running"},
@@ -481,7 +576,9 @@ json container_json(const api::container_info& c) {
                 {"Pid", c.pid},
                 {"StartedAt", rfc3339(c.started)},
                 {"FinishedAt", rfc3339(c.finished)}}},
-              {"HostConfig", {{"AutoRemove", c.auto_remove}, {"NanoCpus", int64_t(c.cpus) * 1000000000}, {"Memory", c.memory}}}};
+              {"HostConfig",
+               {{"AutoRemove", c.auto_remove}, {"NanoCpus", int64_t(c.cpus) * 1000000000}, {"Memory", c.memory},
+                {"RestartPolicy", c.restart}, {"ReadonlyRootfs", c.read_only}}}};
 }
 
 int cmd_ps(context& ctx, const parsed& p) {
@@ -697,56 +794,6 @@ int cmd_volume_prune(context& ctx, const parsed& p) {
   if (!confirm(p, "WARNING! This will remove all volumes not used by at least one container.")) return 0;
   return print_removed(ctx.conn().call<api::removed>(api::method::volume_prune, api::empty{}), "Volumes");
 }
-
-// Shows pull and push progress: a line per layer redrawn in place on a terminal, plain lines
-// (one per status change) on a pipe.
-class progress_view {
- public:
-  explicit progress_view(bool quiet) : tty_(::isatty(STDOUT_FILENO) != 0), quiet_(quiet) {}
-  void install(rpc::client& c) {
-    c.on_notification = [this](const rpc::message& m) {
-      if (m.method == api::notice::progress) update(rpc::arg<api::progress>(m));
-    };
-  }
-  void update(const api::progress& p) {
-    if (quiet_) return;
-    auto it = std::find_if(items_.begin(), items_.end(), [&](auto& i) { return i.id == p.id; });
-    if (it == items_.end()) {
-      items_.push_back(p);
-      it = items_.end() - 1;
-    } else {
-      bool changed = it->status != p.status;
-      *it = p;
-      if (!tty_ && !changed) return;
-    }
-    if (!tty_) {
-      std::printf("%s: %s\n", p.id.c_str(), p.status.c_str());
-      return;
-    }
-    // Redraw every line: move up to the first, rewrite each.
-    if (drawn_ > 0) std::printf("\033[%zuA", drawn_);
-    for (auto& i : items_) std::printf("\r\033[K%s\n", line(i).c_str());
-    drawn_ = items_.size();
-    std::fflush(stdout);
-  }
-
- private:
-  static std::string line(const api::progress& p) {
-    std::string out = p.id + ": " + p.status;
-    if ((p.status == "downloading" || p.status == "uploading") && p.total > 0) {
-      int width = 30;
-      int filled = static_cast<int>(static_cast<double>(p.current) / static_cast<double>(p.total) * width);
-      out += " [" + std::string(static_cast<std::size_t>(std::clamp(filled, 0, width)), '=') + ">" +
-             std::string(static_cast<std::size_t>(width - std::clamp(filled, 0, width)), ' ') + "] " +
-             human_size(p.current) + "/" + human_size(p.total);
-    }
-    return out;
-  }
-  bool tty_;
-  bool quiet_;
-  std::vector<api::progress> items_;
-  std::size_t drawn_ = 0;
-};
 
 int cmd_image_pull(context& ctx, const parsed& p) {
   auto& c = ctx.conn();
@@ -1070,8 +1117,9 @@ std::vector<command> container_commands() {
         {"interactive", 'i', false, "", "Attach the container's stdin"}},
        false, 1, SIZE_MAX, cmd_start},
       {"stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
-       {{"time", 't', true, "SECONDS", "Seconds to wait before killing it (default: its stop timeout, 10)"}}, false, 1,
-       SIZE_MAX, cmd_stop},
+       {{"time", 't', true, "SECONDS", "Seconds to wait before killing it (default: its stop timeout, 10)"},
+        {"signal", 's', true, "SIGNAL", "Signal to send first (default: its stop signal, SIGTERM)"}},
+       false, 1, SIZE_MAX, cmd_stop},
       {"restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
        {{"time", 't', true, "SECONDS", "Seconds to wait before killing it (default: its stop timeout, 10)"}}, false, 1,
        SIZE_MAX, cmd_restart},

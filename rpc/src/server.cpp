@@ -299,7 +299,10 @@ void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
     return vm_call<void>(self, st, id, start_atom_v, arg<api::container_ref>(m).container);
   if (name == mth::container_stop) {
     auto req = arg<api::stop_request>(m);
-    return vm_call<void>(self, st, id, stop_atom_v, req.container, req.timeout);
+    int32_t sig = 0;
+    if (!req.signal.empty() && (sig = vm::parse_signal(req.signal)) == 0)
+      return reply_error(self, *st, id, make_error(errc::invalid_argument, "invalid signal: " + req.signal));
+    return vm_call<void>(self, st, id, stop_atom_v, req.container, req.timeout, sig);
   }
   if (name == mth::container_wait)
     return vm_call<api::exit_info>(self, st, id, wait_atom_v, arg<api::container_ref>(m).container);

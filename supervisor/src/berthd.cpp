@@ -49,6 +49,13 @@ Options:
   --accel MODE         auto, kvm or tcg (default auto: KVM only where it can boot this kernel)
   --qemu PATH          qemu-system-x86_64 to run (default from PATH)
   --boot-timeout SECS  How long a VM may take to boot (default 60)
+  --insecure-registry HOST[:PORT]
+                       A registry reached over plain HTTP or unverified TLS (repeatable;
+                       loopback registries always are, as under Docker)
+  --registry-certs DIR Per-registry CAs and client certificates, DIR/HOST[:PORT]/ca.crt
+                       (default /etc/berth/certs.d)
+  --max-concurrent-downloads N
+                       Layers one pull downloads at once (default 3)
   --log-level LEVEL    debug, info, warn or error (default info)
   --debug              Verbose guest kernel and agent (in each container's boot log)
   -h, --help           Show this help
@@ -103,6 +110,16 @@ daemon_options parse_args(int argc, char** argv) {
       if (!log::parse_level(next(), lvl)) die("--log-level must be debug, info, warn or error");
       log::set_threshold(lvl);
     } else if (a == "--debug") o.debug = true;
+    else if (a == "--insecure-registry") o.insecure_registries.push_back(next());
+    else if (a == "--registry-certs") o.registry_certs = next();
+    else if (a == "--max-concurrent-downloads") {
+      try {
+        o.max_concurrent_downloads = std::stoul(next());
+      } catch (...) {
+        die("--max-concurrent-downloads needs a number");
+      }
+      if (o.max_concurrent_downloads == 0) die("--max-concurrent-downloads must be at least 1");
+    }
     else die("unknown option " + a + " (see berthd --help)");
   }
   if (o.data_root.is_relative()) o.data_root = fs::absolute(o.data_root);

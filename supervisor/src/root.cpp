@@ -40,8 +40,13 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
 
   child_spec images;
   images.name = image::image_supervisor_name;
-  images.start = [root = opts.data_root](caf::local_actor* sup) -> caf::actor {
-    return caf::actor_cast<caf::actor>(image::spawn_image_supervisor(sup, root));
+  image::image_options image_opts;
+  image_opts.data_root = opts.data_root;
+  image_opts.registry.certs_dir = opts.registry_certs;
+  image_opts.registry.insecure_registries = opts.insecure_registries;
+  image_opts.registry.max_concurrent_downloads = opts.max_concurrent_downloads;
+  images.start = [image_opts](caf::local_actor* sup) -> caf::actor {
+    return caf::actor_cast<caf::actor>(image::spawn_image_supervisor(sup, image_opts));
   };
   children.push_back(images);
 

@@ -2,6 +2,9 @@
 #include "e2e.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,8 +41,17 @@ daemon::daemon() {
   char tmpl[] = "/tmp/berth-e2e.XXXXXX";
   root_ = ::mkdtemp(tmpl);
   host_ = "unix://" + (root_ / "berthd.sock").string();
+  start_berthd();
+  auto built = os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), images().string()},
+                       std::chrono::seconds(60));
+  if (built.exit_code != 0) FAIL("fixture image: " << built.errors);
+  auto loaded = berth({"image", "load", "-i", (images() / "busybox.tar").string()});
+  if (loaded.code != 0) FAIL("image load: " << loaded.err << "\n" << this->log());
+}
+
+void daemon::start_berthd() {
   auto log = root_ / "berthd.log";
-  os::unique_fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  os::unique_fd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   os::spawn_options opts;
   opts.stdout_fd = out.get();
   opts.stderr_fd = out.get();
@@ -62,11 +74,108 @@ daemon::daemon() {
       },
       std::chrono::seconds(120));
   if (!up || pid_ < 0) FAIL("berthd did not come up:\n" << this->log());
-  auto built = os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), images().string()},
-                       std::chrono::seconds(60));
-  if (built.exit_code != 0) FAIL("fixture image: " << built.errors);
-  auto loaded = berth({"image", "load", "-i", (images() / "busybox.tar").string()});
-  if (loaded.code != 0) FAIL("image load: " << loaded.err << "\n" << this->log());
+}
+
+void daemon::stop_berthd(int sig) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, sig);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void daemon::restart() {
+  stop_berthd(SIGTERM);
+  start_berthd();
+}
+
+void daemon::crash_and_restart() {
+  stop_berthd(SIGKILL);
+  start_berthd();
+}
+
+pid_t daemon::qemu_pid(const std::string& container) const {
+  auto r = berth({"inspect", container});
+  auto pos = r.out.find("\"Pid\": ");
+  if (pos == std::string::npos) return 0;
+  return static_cast<pid_t>(std::stol(r.out.substr(pos + 7)));
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+pty_session::pty_session(const daemon& d, const std::vector<std::string>& args, uint16_t rows, uint16_t cols) {
+  winsize ws{rows, cols, 0, 0};
+  std::vector<std::string> argv = {(bin_dir() / "berth").string(), "-H", "unix://" + (d.root() / "berthd.sock").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_ = ::forkpty(&fd_, nullptr, nullptr, &ws);
+  if (pid_ == 0) {
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  REQUIRE(pid_ > 0);
+}
+
+pty_session::~pty_session() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void pty_session::type(const std::string& text) {
+  [[maybe_unused]] auto n = ::write(fd_, text.data(), text.size());
+}
+
+bool pty_session::expect(const std::string& token, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (auto pos = out_.find(token, seen_); pos != std::string::npos) {
+      seen_ = pos + token.size();
+      return true;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    auto n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    out_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+void pty_session::resize(uint16_t rows, uint16_t cols) {
+  winsize ws{rows, cols, 0, 0};
+  ::ioctl(fd_, TIOCSWINSZ, &ws);
+}
+
+int pty_session::wait(std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    // Keep draining the pty, or a CLI writing its last output would block.
+    char buf[4096];
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      auto n = ::read(fd_, buf, sizeof buf);
+      if (n > 0) out_.append(buf, static_cast<std::size_t>(n));
+    }
+    auto r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+  }
 }
 
 daemon::~daemon() {
@@ -74,6 +183,7 @@ daemon::~daemon() {
     ::kill(pid_, SIGTERM);
     int status = 0;
     ::waitpid(pid_, &status, 0);
+    pid_ = -1;
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     auto left = qemu_processes(root_.string());
     std::error_code ec;

@@ -49,10 +49,21 @@ class daemon {
   /// The daemon's own log, for failure messages.
   std::string log() const;
 
+  /// Stops berthd cleanly (SIGTERM) and starts it again on the same data.
+  void restart();
+
+  /// Kills berthd with SIGKILL and starts it again on the same data.
+  void crash_and_restart();
+
+  /// The host pid of a running container's QEMU (from inspect).
+  pid_t qemu_pid(const std::string& container) const;
+
   ~daemon();
 
  private:
   daemon();
+  void start_berthd();
+  void stop_berthd(int sig);
   fs::path root_;
   std::string host_;
   pid_t pid_ = -1;
@@ -64,6 +75,33 @@ fs::path source_dir();
 
 /// The QEMU processes whose command line mentions `needle`.
 std::vector<pid_t> qemu_processes(const std::string& needle);
+
+/// Resident memory of a process in KiB (0 if it is gone).
+long rss_kib(pid_t pid);
+
+/// A `berth` command on a pseudo terminal, as a person at a terminal runs it.
+class pty_session {
+ public:
+  /// Starts `berth -H <host> args...` on a new pty of `rows` x `cols`.
+  pty_session(const daemon& d, const std::vector<std::string>& args, uint16_t rows = 24, uint16_t cols = 80);
+  ~pty_session();
+  /// Types `text`.
+  void type(const std::string& text);
+  /// Reads until `token` appears in the output since the last expect, at most `limit`; returns
+  /// whether it did. Everything read is in `output()`.
+  bool expect(const std::string& token, std::chrono::milliseconds limit = std::chrono::seconds(60));
+  /// Changes the terminal size (the kernel sends the CLI SIGWINCH).
+  void resize(uint16_t rows, uint16_t cols);
+  /// Waits for the CLI to exit; its exit code.
+  int wait(std::chrono::milliseconds limit = std::chrono::seconds(60));
+  const std::string& output() const { return out_; }
+
+ private:
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  std::string out_;
+  std::size_t seen_ = 0;
+};
 
 /// Waits until `pred` holds, checking every 50 ms, at most `limit`; returns whether it held.
 template <class Pred>

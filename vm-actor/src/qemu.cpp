@@ -68,8 +68,10 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
                     ",if=none,id=rootfs,format=raw,discard=unmap,detect-zeroes=unmap");
   add("-device", "virtio-blk-device,drive=rootfs,serial=rootfs");
   for (auto& d : cfg.disks) {
+    // A read-only view may be taken while another VM has the volume read-write: QEMU's image
+    // lock would refuse that, so the read-only opener does not lock.
     add("-drive", "file=" + d.path.string() + ",if=none,id=" + d.serial + ",format=raw" +
-                      (d.readonly ? ",readonly=on" : ",discard=unmap,detect-zeroes=unmap"));
+                      (d.readonly ? ",readonly=on,file.locking=off" : ",discard=unmap,detect-zeroes=unmap"));
     add("-device", "virtio-blk-device,drive=" + d.serial + ",serial=" + d.serial);
   }
   // Host directories: QEMU serves them over 9p with the host's owners and modes as they are

@@ -90,6 +90,7 @@ struct vm_state {
   bool removing = false;
   bool cancel = false;     ///< Stop or remove asked for while QEMU was being started.
   bool kill_sent = false;  ///< The stop timeout passed and SIGKILL went to the workload.
+  bool daemon_stopping = false;  ///< berthd's clean stop: no policy restarts until it starts again.
   os::unique_fd log;       ///< container.log, open while the container runs.
   uint64_t log_size = 0;
 
@@ -204,7 +205,8 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
     agent_fd.reset(*agent);
     cfg.agent_fd = agent_fd.get();
   }
-  os::unique_fd out(::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  // qemu.log holds this run's messages only, so a failed start can quote them.
+  os::unique_fd out(::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   os::spawn_options opts;
   opts.stdout_fd = out.get();
   opts.stderr_fd = out.get();
@@ -375,13 +377,13 @@ void finalize(self_ptr self) {
     return;
   }
   bool restart_now = !st.restarters.empty();
-  bool policy_restart = !restart_now && !start_error &&
+  bool policy_restart = !restart_now && !start_error && !st.daemon_stopping &&
                         restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user);
   if (policy_restart) {
-    ++st.rec.restart_count;
+    // Counted when it happens (as Docker does), so "exited" with N restarts means no more follow.
     st.backoff_step = ran_long ? 1 : st.backoff_step + 1;
     auto delay = restart_delay(st.backoff_step);
-    vm_log.info("container={} restart {} by policy {} in {} ms", st.short_id(), st.rec.restart_count,
+    vm_log.info("container={} restart {} by policy {} in {} ms", st.short_id(), st.rec.restart_count + 1,
                 st.rec.restart, delay.count());
     self->delayed_send(self, delay, restart_atom_v, ++st.restart_gen);
   }
@@ -415,8 +417,11 @@ void on_qemu_exit(self_ptr self, int status) {
                                                : "exit status " + std::to_string(status)) +
                     ")";
     if (!was_running) {
+      // QEMU's own complaint (a disk it cannot open) comes first, else the guest's console.
+      auto qemu = console_tail(st.dir() / "qemu.log", 4);
       auto tail = console_tail(st.dir() / "console.log", 8);
-      st.start_error = make_error(errc::unavailable, st.rec.reason + (tail.empty() ? "" : "; console:\n" + tail));
+      st.start_error = make_error(errc::unavailable, st.rec.reason + (!qemu.empty() ? ": " + qemu
+                                                                      : tail.empty() ? "" : "; console:\n" + tail));
     }
   }
   finalize(self);
@@ -438,6 +443,9 @@ agent::mount_spec mount_spec_of(const container_record& rec) {
     if (m.type == "volume") {
       e.type = "disk";
       e.source = "vol" + std::to_string(disks++);
+      // A read-only disk cannot replay ext4's journal: mount what is checkpointed (a volume
+      // another container writes is seen as of its last checkpoint).
+      if (m.readonly) e.options = "noload";
     } else if (m.type == "bind") {
       e.type = "9p";
       e.source = "share" + std::to_string(shares++);
@@ -624,7 +632,7 @@ void send_signal(self_ptr self, int sig) {
 }
 
 // Stops the running container: its stop signal, SIGKILL after `timeout` seconds.
-caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user) {
+caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, int32_t signal = 0) {
   auto& st = self->state;
   if (by_user) {
     st.rec.stopped_by_user = true;
@@ -641,7 +649,7 @@ caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user) {
     st.ph = phase::stopping;
     st.rec.state = state::stopping;
     persist(self);
-    int sig = parse_signal(st.rec.stop_signal);
+    int sig = signal ? signal : parse_signal(st.rec.stop_signal);
     send_signal(self, sig ? sig : SIGTERM);
     if (timeout >= 0) {
       auto gen = ++st.timer_gen;
@@ -722,8 +730,13 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         launch(self);
         return rp;
       },
-      [self](stop_atom, int32_t timeout) -> caf::result<void> { return stop_container(self, timeout, true); },
-      [self](shutdown_atom) -> caf::result<void> { return stop_container(self, -2, false); },
+      [self](stop_atom, int32_t timeout, int32_t signal) -> caf::result<void> {
+        return stop_container(self, timeout, true, signal);
+      },
+      [self](shutdown_atom) -> caf::result<void> {
+        self->state.daemon_stopping = true;
+        return stop_container(self, -2, false);
+      },
       [self](restart_atom, int32_t timeout) -> caf::result<void> {
         auto& st = self->state;
         if (st.removing) return make_error(errc::conflict, "container is being removed");
@@ -979,6 +992,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
       [self](restart_atom, uint64_t gen) {
         auto& st = self->state;
         if (gen != st.restart_gen || st.ph != phase::idle || st.removing) return;
+        ++st.rec.restart_count;
         launch(self);
       },
   };

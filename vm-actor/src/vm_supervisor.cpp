@@ -368,13 +368,17 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       [self](start_atom, const std::string& ref) -> caf::result<void> {
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
-        if (auto err = volume_conflict(self->state, (*e)->rec)) return err;
+        if (auto err = volume_conflict(self->state, (*e)->rec)) {
+          // A container that was to be removed when it ends ends here: it never ran.
+          if ((*e)->rec.auto_remove) self->request((*e)->vm, caf::infinite, remove_atom_v, false).then([] {}, [](caf::error&) {});
+          return err;
+        }
         return self->delegate((*e)->vm, start_atom_v);
       },
-      [self](stop_atom, const std::string& ref, int32_t timeout) -> caf::result<void> {
+      [self](stop_atom, const std::string& ref, int32_t timeout, int32_t signal) -> caf::result<void> {
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
-        return self->delegate((*e)->vm, stop_atom_v, timeout);
+        return self->delegate((*e)->vm, stop_atom_v, timeout, signal);
       },
       [self](restart_atom, const std::string& ref, int32_t timeout) -> caf::result<void> {
         auto e = lookup(self->state, ref);

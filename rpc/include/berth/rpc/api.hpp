@@ -282,7 +282,8 @@ struct stop_request {
   std::string container;
   int32_t timeout = -2;  ///< Seconds between the stop signal and SIGKILL; -1 waits forever;
                          ///< -2: the container's stop timeout (default 10).
-  MSGPACK_DEFINE_MAP(container, timeout);
+  std::string signal;    ///< Stop only: the signal to send first; empty: the container's.
+  MSGPACK_DEFINE_MAP(container, timeout, signal);
 };
 
 /// Argument of container.kill.

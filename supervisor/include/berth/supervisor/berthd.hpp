@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace berth {
 
@@ -31,6 +32,9 @@ struct daemon_options {
   std::string qemu = "qemu-system-x86_64";
   int boot_timeout_s = 60;
   bool debug = false;
+  std::vector<std::string> insecure_registries;       ///< --insecure-registry, repeatable.
+  std::filesystem::path registry_certs = "/etc/berth/certs.d";  ///< Docker's certs.d layout.
+  std::size_t max_concurrent_downloads = 3;
 };
 
 /// Spawns the root supervisor with berthd's children.

@@ -80,9 +80,10 @@ using vm_actor = caf::typed_actor<
     /// Boots the VM and starts the main process; answers once it runs, or why it could not
     /// (exec_not_found and exec_denied when the command cannot be run).
     caf::replies_to<start_atom>::with<void>,
-    /// Sends the stop signal, then SIGKILL after `timeout` s (-1: no escalation); answers once
+    /// Sends the stop signal (the second argument, or the container's when 0), then SIGKILL
+    /// after `timeout` s (-1: no escalation, -2: the container's stop timeout); answers once
     /// the container exited. A container that is not running answers at once.
-    caf::replies_to<stop_atom, int32_t>::with<void>,
+    caf::replies_to<stop_atom, int32_t, int32_t>::with<void>,
     /// Answers when the container has exited (at once if it is not running).
     caf::replies_to<wait_atom>::with<api::exit_info>,
     /// The container's current record.

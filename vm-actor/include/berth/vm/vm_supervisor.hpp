@@ -25,8 +25,9 @@ using vm_supervisor_actor = caf::typed_actor<
     caf::replies_to<create_atom, api::container_spec>::with<api::created>,
     /// Starts a container; answers once its main process runs.
     caf::replies_to<start_atom, std::string>::with<void>,
-    /// Stops a container with a timeout in seconds; answers once it exited.
-    caf::replies_to<stop_atom, std::string, int32_t>::with<void>,
+    /// Stops a container with a timeout in seconds and a signal (0: its stop signal); answers
+    /// once it exited.
+    caf::replies_to<stop_atom, std::string, int32_t, int32_t>::with<void>,
     /// Answers once the container has exited.
     caf::replies_to<wait_atom, std::string>::with<api::exit_info>,
     /// Removes a container (force: kill it first if it runs).
