@@ -102,7 +102,8 @@ caf::expected<db_ptr> open_db(const std::filesystem::path& path) {
                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
                    "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
                    "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
-                   "CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, record BLOB NOT NULL);"})
+                   "CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
+                   "CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, record BLOB NOT NULL);"})
     if (auto r = exec(db.get(), sql); !r) return r.error();
   auto s = prepare(db.get(), "SELECT value FROM meta WHERE key = 'schema';");
   if (!s) return s.error();
@@ -167,6 +168,22 @@ store_actor::behavior_type store_behavior(store_actor::pointer self, db_ptr db) 
       },
       [db](list_atom, volume_atom) -> caf::result<std::vector<volume_record>> {
         auto r = all<volume_record>(db.get(), "SELECT id, record FROM volumes;");
+        if (!r) return r.error();
+        return std::move(*r);
+      },
+      [db](save_atom, const network_record& rec) -> caf::result<void> {
+        if (auto r = put(db.get(), "INSERT OR REPLACE INTO networks (id, record) VALUES (?, ?);",
+                         rec.id, rpc::pack(rec));
+            !r)
+          return r.error();
+        return caf::unit;
+      },
+      [db](erase_atom, network_atom, const std::string& id) -> caf::result<void> {
+        if (auto r = del(db.get(), "DELETE FROM networks WHERE id = ?;", id); !r) return r.error();
+        return caf::unit;
+      },
+      [db](list_atom, network_atom) -> caf::result<std::vector<network_record>> {
+        auto r = all<network_record>(db.get(), "SELECT id, record FROM networks;");
         if (!r) return r.error();
         return std::move(*r);
       },

@@ -37,7 +37,8 @@ TEST_CASE("a command that cannot be found exits 127, one that cannot run 126, a 
   auto denied = d.berth({"run", "--rm", "busybox", "/etc"});
   CHECK(denied.code == 126);
   CHECK(denied.err.find("permission denied") != std::string::npos);
-  auto no_image = d.berth({"run", "--rm", "nosuchimage", "true"});
+  // A missing image is pulled first, as docker run does; no registry answers here.
+  auto no_image = d.berth({"run", "--rm", "--pull", "never", "nosuchimage", "true"});
   CHECK(no_image.code == 125);
   CHECK(no_image.err.find("No such image") != std::string::npos);
   auto bad_flag = d.berth({"run", "--nosuchflag", "busybox"});

@@ -312,7 +312,7 @@ caf::expected<std::vector<fs::path>> resolve_modules(const fs::path& modules_dir
 }
 
 std::map<std::string, std::vector<std::string>> optional_module_sets() {
-  return {{"9p", {"9p", "9pnet_virtio"}}};
+  return {{"9p", {"9p", "9pnet_virtio"}}, {"net", {"virtio_net"}}};
 }
 
 caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const fs::path& agent,

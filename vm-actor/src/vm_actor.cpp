@@ -91,6 +91,7 @@ struct vm_state {
   bool cancel = false;     ///< Stop or remove asked for while QEMU was being started.
   bool kill_sent = false;  ///< The stop timeout passed and SIGKILL went to the workload.
   bool daemon_stopping = false;  ///< berthd's clean stop: no policy restarts until it starts again.
+  caf::error removal_reply;      ///< A failed start answered once the --rm container is gone.
   os::unique_fd log;       ///< container.log, open while the container runs.
   uint64_t log_size = 0;
 
@@ -314,6 +315,8 @@ void finish_removal(self_ptr self) {
           st.removers.clear();
           for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
           st.waiters.clear();
+          for (auto& rp : st.starters) rp.deliver(st.removal_reply);
+          st.starters.clear();
           vm_log.info("container={} removed", id.substr(0, 12));
           self->quit();
         };
@@ -331,6 +334,8 @@ void finish_removal(self_ptr self) {
         st.removers.clear();
         for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
         st.waiters.clear();
+        for (auto& rp : st.starters) rp.deliver(st.removal_reply ? st.removal_reply : err);
+        st.starters.clear();
       });
 }
 
@@ -353,11 +358,17 @@ void finalize(self_ptr self) {
               st.rec.reason.empty() ? "" : " (" + st.rec.reason + ")");
   auto start_error = std::move(st.start_error);
   st.start_error = caf::error{};
-  for (auto& rp : st.starters) {
-    if (start_error) rp.deliver(start_error);
-    else rp.deliver(caf::unit);
+  bool removal_follows = st.rec.auto_remove || !st.removers.empty();
+  if (removal_follows && start_error) {
+    // `run --rm` of a command that cannot start: answer once the container is gone.
+    st.removal_reply = start_error;
+  } else {
+    for (auto& rp : st.starters) {
+      if (start_error) rp.deliver(start_error);
+      else rp.deliver(caf::unit);
+    }
+    st.starters.clear();
   }
-  st.starters.clear();
   for (auto& rp : st.stoppers) rp.deliver(caf::unit);
   st.stoppers.clear();
   for (auto& sub : st.subscribers) caf::anon_send(sub, end_atom_v, st.rec.id, st.rec.exit_code);
@@ -368,7 +379,7 @@ void finalize(self_ptr self) {
   for (auto& [id, e] : st.execs)
     if (e.subscriber) caf::anon_send(e.subscriber, end_atom_v, id, int32_t{-1});
   st.execs.clear();
-  if (st.rec.auto_remove || !st.removers.empty()) {
+  if (removal_follows) {
     // Waiters hear of the exit once the container is gone, so `run --rm` leaves nothing behind
     // by the time it returns.
     persist(self);

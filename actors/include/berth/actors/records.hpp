@@ -49,10 +49,27 @@ struct container_record {
   int32_t stop_timeout = 10;     ///< Seconds between the stop signal and SIGKILL.
   bool read_only = false;        ///< The root filesystem is read-only.
   std::vector<api::mount> mounts;  ///< Volumes, host directories and tmpfs, in order.
+  std::string network_mode = "none";  ///< "bridge", "none" or "user".
+  std::vector<api::endpoint> endpoints;  ///< Leases on bridge networks, in attach order.
+  std::vector<std::string> dns;          ///< --dns; empty: each network's resolver.
+  std::vector<api::port_mapping> ports;  ///< Ports to publish, as asked (-p, -P resolved).
   MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
                      auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
                      vsock_cid, restart, restart_count, stopped_by_user, stop_timeout, read_only,
-                     mounts);
+                     mounts, network_mode, endpoints, dns, ports);
+};
+
+/// A network: a Linux bridge, its subnet and the addresses leased on it.
+struct network_record {
+  std::string id;        ///< 64 hex digits.
+  std::string name;
+  std::string subnet;    ///< "10.88.0.0/16".
+  std::string gateway;   ///< "10.88.0.1".
+  std::string bridge;    ///< "brth-1a2b3c4d".
+  bool internal = false;
+  int64_t created = 0;
+  std::vector<api::network_lease> leases;  ///< Addresses handed out, kept until the container is removed.
+  MSGPACK_DEFINE_MAP(id, name, subnet, gateway, bridge, internal, created, leases);
 };
 
 /// A named volume: an ext4 disk image of its own, kept after its containers are removed.

@@ -34,6 +34,12 @@ using store_actor = caf::typed_actor<
     /// Deletes a volume record by name.
     caf::replies_to<erase_atom, volume_atom, std::string>::with<void>,
     /// Every volume record.
-    caf::replies_to<list_atom, volume_atom>::with<std::vector<volume_record>>>;
+    caf::replies_to<list_atom, volume_atom>::with<std::vector<volume_record>>,
+    /// Inserts or replaces a network record (its leases included).
+    caf::replies_to<save_atom, network_record>::with<void>,
+    /// Deletes a network record by id.
+    caf::replies_to<erase_atom, network_atom, std::string>::with<void>,
+    /// Every network record.
+    caf::replies_to<list_atom, network_atom>::with<std::vector<network_record>>>;
 
 }  // namespace berth

@@ -41,7 +41,14 @@ typename Inspector::result_type inspect(Inspector& f, container_record& x) {
   return f(caf::meta::type_name("container_record"), x.id, x.name, x.image, x.image_id,
            x.image_disk, x.process, x.stop_signal, x.cpus, x.memory, x.auto_remove, x.state,
            x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid, x.vsock_cid,
-           x.restart, x.restart_count, x.stopped_by_user, x.stop_timeout, x.read_only, x.mounts);
+           x.restart, x.restart_count, x.stopped_by_user, x.stop_timeout, x.read_only, x.mounts,
+           x.network_mode, x.endpoints, x.dns, x.ports);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_record& x) {
+  return f(caf::meta::type_name("network_record"), x.id, x.name, x.subnet, x.gateway, x.bridge,
+           x.internal, x.created, x.leases);
 }
 
 template <class Inspector>
@@ -104,6 +111,32 @@ typename Inspector::result_type inspect(Inspector& f, mount& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, port_mapping& x) {
+  return f(caf::meta::type_name("port_mapping"), x.host_ip, x.host_port, x.container_port, x.protocol);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, endpoint& x) {
+  return f(caf::meta::type_name("endpoint"), x.network, x.ip, x.prefix_len, x.gateway, x.mac, x.aliases);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_lease& x) {
+  return f(caf::meta::type_name("network_lease"), x.container, x.name, x.ip, x.mac);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_info& x) {
+  return f(caf::meta::type_name("network_info"), x.name, x.id, x.driver, x.subnet, x.gateway, x.bridge,
+           x.internal, x.created, x.leases);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_create_request& x) {
+  return f(caf::meta::type_name("network_create_request"), x.name, x.subnet, x.gateway, x.internal);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, volume_create_request& x) {
   return f(caf::meta::type_name("volume_create_request"), x.name, x.size);
 }
@@ -150,7 +183,8 @@ typename Inspector::result_type inspect(Inspector& f, container_spec& x) {
   return f(caf::meta::type_name("container_spec"), x.name, x.image, x.cmd, x.entrypoint,
            x.entrypoint_set, x.env, x.workdir, x.user, x.hostname, x.cpus, x.memory,
            x.auto_remove, x.tty, x.open_stdin, x.init, x.restart, x.read_only, x.mounts,
-           x.stop_signal, x.stop_timeout);
+           x.stop_signal, x.stop_timeout, x.network, x.ip, x.network_aliases, x.dns, x.ports,
+           x.publish_all);
 }
 
 template <class Inspector>
@@ -158,7 +192,7 @@ typename Inspector::result_type inspect(Inspector& f, container_info& x) {
   return f(caf::meta::type_name("container_info"), x.id, x.name, x.image, x.image_id, x.command,
            x.state, x.exit_code, x.reason, x.created, x.started, x.finished, x.pid, x.cpus,
            x.memory, x.auto_remove, x.restart, x.restart_count, x.tty, x.open_stdin, x.read_only,
-           x.mounts, x.hostname, x.env, x.workdir, x.user);
+           x.mounts, x.hostname, x.env, x.workdir, x.user, x.network_mode, x.networks, x.ports);
 }
 
 template <class Inspector>
@@ -201,6 +235,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(berth, (berth::image_record))
   CAF_ADD_TYPE_ID(berth, (std::vector<berth::image_record>))
   CAF_ADD_TYPE_ID(berth, (berth::image_runtime))
+  CAF_ADD_TYPE_ID(berth, (berth::network_record))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::network_record>))
+  CAF_ADD_TYPE_ID(berth, (berth::api::endpoint))
+  CAF_ADD_TYPE_ID(berth, (berth::api::port_mapping))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::port_mapping>))
+  CAF_ADD_TYPE_ID(berth, (berth::api::network_info))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::network_info>))
+  CAF_ADD_TYPE_ID(berth, (berth::api::network_create_request))
   CAF_ADD_TYPE_ID(berth, (berth::volume_record))
   CAF_ADD_TYPE_ID(berth, (std::vector<berth::volume_record>))
   CAF_ADD_TYPE_ID(berth, (berth::agent::process_spec))
@@ -274,5 +316,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, volume_atom, "volume")
   CAF_ADD_ATOM(berth, berth, copy_atom, "copy")
   CAF_ADD_ATOM(berth, berth, follow_atom, "follow")
+  CAF_ADD_ATOM(berth, berth, network_atom, "network")
+  CAF_ADD_ATOM(berth, berth, plug_atom, "plug")
+  CAF_ADD_ATOM(berth, berth, unplug_atom, "unplug")
 
 CAF_END_TYPE_ID_BLOCK(berth)

@@ -46,6 +46,7 @@ constexpr std::string_view mkdir = "mkdir";          ///< file_info (path, mode,
 constexpr std::string_view write = "write";          ///< write_request -> empty
 constexpr std::string_view symlink = "symlink";      ///< file_info (path, link, uid, gid) -> empty
 constexpr std::string_view set_times = "set_times";  ///< file_info (path, mtime_ns) -> empty
+constexpr std::string_view configure_network = "configure_network";  ///< network_config -> empty
 }  // namespace method
 
 /// Notification names, from the agent to berthd.
@@ -246,6 +247,24 @@ struct write_request {
   uint32_t uid = 0;
   uint32_t gid = 0;
   MSGPACK_DEFINE_MAP(path, offset, data, create, mode, uid, gid);
+};
+
+/// One network interface of the VM, found by its MAC address.
+struct interface_config {
+  std::string mac;          ///< "02:42:0a:59:00:05".
+  std::string address;      ///< IPv4 address, "10.89.0.5".
+  uint8_t prefix_len = 24;
+  std::string gateway;      ///< Default route through it; empty: none (an internal network).
+  uint32_t mtu = 1500;
+  MSGPACK_DEFINE_MAP(mac, address, prefix_len, gateway, mtu);
+};
+
+/// Argument of `configure_network`: loopback up, then each interface up with its address; the
+/// first interface with a gateway gets the default route. Virtio-net's modules are the module
+/// set "net" (/lib/modules/net.list), loaded on the first call.
+struct network_config {
+  std::vector<interface_config> interfaces;
+  MSGPACK_DEFINE_MAP(interfaces);
 };
 
 }  // namespace berth::agent

@@ -63,6 +63,13 @@ constexpr std::string_view volume_list = "volume.list";            ///< empty ->
 constexpr std::string_view volume_inspect = "volume.inspect";      ///< volume_ref -> volume_info
 constexpr std::string_view volume_remove = "volume.remove";        ///< volume_remove_request -> empty
 constexpr std::string_view volume_prune = "volume.prune";          ///< empty -> removed
+constexpr std::string_view network_create = "network.create";      ///< network_create_request -> network_info
+constexpr std::string_view network_list = "network.list";          ///< empty -> [network_info]
+constexpr std::string_view network_inspect = "network.inspect";    ///< network_ref -> network_info
+constexpr std::string_view network_remove = "network.remove";      ///< network_ref -> empty
+constexpr std::string_view network_prune = "network.prune";        ///< empty -> removed
+constexpr std::string_view network_connect = "network.connect";    ///< network_connect_request -> empty
+constexpr std::string_view network_disconnect = "network.disconnect";  ///< network_connect_request -> empty
 }  // namespace method
 
 /// Notification names sent by berthd on a stream.
@@ -227,6 +234,26 @@ struct logout_request {
   MSGPACK_DEFINE_MAP(server);
 };
 
+/// A published port (-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]).
+struct port_mapping {
+  std::string host_ip;         ///< "" = all addresses (0.0.0.0).
+  uint16_t host_port = 0;      ///< 0 = any free port (-P, or -p CONTAINER_PORT).
+  uint16_t container_port = 0;
+  std::string protocol = "tcp";  ///< "tcp" or "udp".
+  MSGPACK_DEFINE_MAP(host_ip, host_port, container_port, protocol);
+};
+
+/// A container's place on one network.
+struct endpoint {
+  std::string network;             ///< Network name.
+  std::string ip;                  ///< "10.88.0.5".
+  uint8_t prefix_len = 0;          ///< 16 for 10.88.0.0/16.
+  std::string gateway;             ///< "10.88.0.1" ("" for internal networks: no default route).
+  std::string mac;                 ///< "02:42:..." stable for the container on this network.
+  std::vector<std::string> aliases;  ///< --network-alias names it answers to, besides its name.
+  MSGPACK_DEFINE_MAP(network, ip, prefix_len, gateway, mac, aliases);
+};
+
 /// A filesystem a container gets besides its root (-v, --mount, --tmpfs).
 struct mount {
   std::string type;     ///< "volume" (a named volume), "bind" (a host directory) or "tmpfs".
@@ -259,9 +286,17 @@ struct container_spec {
   std::vector<mount> mounts;            ///< -v, --mount and --tmpfs, in order.
   std::string stop_signal;              ///< --stop-signal; empty: the image's, else SIGTERM.
   int32_t stop_timeout = -1;            ///< --stop-timeout in seconds; -1: 10.
+  std::string network;                  ///< --network: a network name, "none" or "user";
+                                        ///< empty: the default network.
+  std::string ip;                       ///< --ip on that network; empty: the next free one.
+  std::vector<std::string> network_aliases;  ///< --network-alias.
+  std::vector<std::string> dns;         ///< --dns servers; empty: the network's resolver.
+  std::vector<port_mapping> ports;      ///< -p.
+  bool publish_all = false;             ///< -P: every port the image exposes, on free ports.
   MSGPACK_DEFINE_MAP(name, image, cmd, entrypoint, entrypoint_set, env, workdir, user, hostname,
                      cpus, memory, auto_remove, tty, open_stdin, init, restart, read_only, mounts,
-                     stop_signal, stop_timeout);
+                     stop_signal, stop_timeout, network, ip, network_aliases, dns, ports,
+                     publish_all);
 };
 
 /// Result of container.create.
@@ -461,9 +496,60 @@ struct container_info {
   std::vector<std::string> env;
   std::string workdir;
   std::string user;
+  std::string network_mode;          ///< "bridge", "none" or "user".
+  std::vector<endpoint> networks;    ///< Its place on each network it is on.
+  std::vector<port_mapping> ports;   ///< Published ports as they are open (host ports resolved).
   MSGPACK_DEFINE_MAP(id, name, image, image_id, command, state, exit_code, reason, created,
                      started, finished, pid, cpus, memory, auto_remove, restart, restart_count,
-                     tty, open_stdin, read_only, mounts, hostname, env, workdir, user);
+                     tty, open_stdin, read_only, mounts, hostname, env, workdir, user,
+                     network_mode, networks, ports);
+};
+
+/// Argument of network.create.
+struct network_create_request {
+  std::string name;
+  std::string subnet;    ///< "10.90.0.0/24"; empty: the next free /24 of berthd's pool.
+  std::string gateway;   ///< Empty: the first address of the subnet.
+  bool internal = false; ///< No way out: no NAT, no default route for its containers.
+  MSGPACK_DEFINE_MAP(name, subnet, gateway, internal);
+};
+
+/// Names a network.
+struct network_ref {
+  std::string name;
+  MSGPACK_DEFINE_MAP(name);
+};
+
+/// Argument of network.connect and network.disconnect.
+struct network_connect_request {
+  std::string network;
+  std::string container;
+  std::string ip;                    ///< connect: --ip, empty: the next free one.
+  std::vector<std::string> aliases;  ///< connect: --alias.
+  MSGPACK_DEFINE_MAP(network, container, ip, aliases);
+};
+
+/// A container's lease on a network, as network inspect shows it.
+struct network_lease {
+  std::string container;  ///< Container id.
+  std::string name;       ///< Container name.
+  std::string ip;
+  std::string mac;
+  MSGPACK_DEFINE_MAP(container, name, ip, mac);
+};
+
+/// A network.
+struct network_info {
+  std::string name;
+  std::string id;         ///< 64 hex digits.
+  std::string driver = "bridge";
+  std::string subnet;
+  std::string gateway;
+  std::string bridge;     ///< The Linux bridge on the host.
+  bool internal = false;
+  int64_t created = 0;    ///< Unix ns.
+  std::vector<network_lease> leases;
+  MSGPACK_DEFINE_MAP(name, id, driver, subnet, gateway, bridge, internal, created, leases);
 };
 
 /// Result of container.wait.
