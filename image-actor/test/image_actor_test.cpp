@@ -57,6 +57,9 @@ store_actor::behavior_type mem_store(store_actor::stateful_pointer<mem_store_sta
         for (auto& [name, v] : self->state.volumes) out.push_back(v);
         return out;
       },
+      [](save_atom, const network_record&) {},
+      [](erase_atom, network_atom, const std::string&) {},
+      [](list_atom, network_atom) { return std::vector<network_record>{}; },
   };
 }
 

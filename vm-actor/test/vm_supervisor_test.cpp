@@ -40,6 +40,9 @@ store_actor::behavior_type fake_store(store_actor::pointer, std::shared_ptr<fake
       [](save_atom, const volume_record&) {},
       [](erase_atom, volume_atom, const std::string&) {},
       [](list_atom, volume_atom) { return std::vector<volume_record>{}; },
+      [](save_atom, const network_record&) {},
+      [](erase_atom, network_atom, const std::string&) {},
+      [](list_atom, network_atom) { return std::vector<network_record>{}; },
   };
 }
 
