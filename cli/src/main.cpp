@@ -257,13 +257,17 @@ class progress_view {
   }
   void update(const api::progress& p) {
     if (quiet_) return;
-    auto it = std::find_if(items_.begin(), items_.end(), [&](auto& i) { return i.id == p.id; });
+    auto it = std::find_if(items_.begin(), items_.end(), [&](auto& i) { return i.p.id == p.id; });
     if (it == items_.end()) {
-      items_.push_back(p);
+      items_.push_back({p, clock::now(), p.current});
       it = items_.end() - 1;
     } else {
-      bool changed = it->status != p.status;
-      *it = p;
+      bool changed = it->p.status != p.status;
+      if (changed && (p.status == "downloading" || p.status == "uploading")) {
+        it->since = clock::now();
+        it->from = p.current;
+      }
+      it->p = p;
       if (!tty_ && !changed) return;
     }
     if (!tty_) {
@@ -278,7 +282,16 @@ class progress_view {
   }
 
  private:
-  static std::string line(const api::progress& p) {
+  using clock = std::chrono::steady_clock;
+  struct item {
+    api::progress p;
+    clock::time_point since;  // when its transfer started
+    uint64_t from = 0;        // bytes it had then (a resumed blob starts past 0)
+  };
+
+  // "id: downloading [=====>     ] 12.0MB/40.0MB 3.1MB/s".
+  static std::string line(const item& i) {
+    const auto& p = i.p;
     std::string out = p.id + ": " + p.status;
     if ((p.status == "downloading" || p.status == "uploading") && p.total > 0) {
       int width = 30;
@@ -286,13 +299,16 @@ class progress_view {
       out += " [" + std::string(static_cast<std::size_t>(std::clamp(filled, 0, width)), '=') + ">" +
              std::string(static_cast<std::size_t>(width - std::clamp(filled, 0, width)), ' ') + "] " +
              human_size(p.current) + "/" + human_size(p.total);
+      auto secs = std::chrono::duration<double>(clock::now() - i.since).count();
+      if (secs > 0.2 && p.current > i.from)
+        out += " " + human_size(static_cast<uint64_t>(static_cast<double>(p.current - i.from) / secs)) + "/s";
     }
     return out;
   }
   FILE* out_;
   bool tty_;
   bool quiet_;
-  std::vector<api::progress> items_;
+  std::vector<item> items_;
   std::size_t drawn_ = 0;
 };
 

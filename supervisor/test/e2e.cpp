@@ -37,6 +37,15 @@ daemon& daemon::get() {
   return d;
 }
 
+namespace {
+std::vector<std::string>& extra_args() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void daemon::set_extra_args(std::vector<std::string> args) { extra_args() = std::move(args); }
+
 daemon::daemon() {
   char tmpl[] = "/tmp/berth-e2e.XXXXXX";
   root_ = ::mkdtemp(tmpl);
@@ -57,6 +66,7 @@ void daemon::start_berthd() {
   opts.stderr_fd = out.get();
   std::vector<std::string> argv = {(bin_dir() / "berthd").string(), "--data-root", data_root().string(),
                                    "--run-root", run_root().string(), "-H", host_};
+  argv.insert(argv.end(), extra_args().begin(), extra_args().end());
   if (const char* kernel = std::getenv("BERTH_TEST_KERNEL")) {
     argv.push_back("--kernel");
     argv.push_back(kernel);

@@ -33,12 +33,18 @@ class daemon {
   /// The daemon, started (with the busybox image loaded) on first use.
   static daemon& get();
 
+  /// More berthd options for this test process's daemon; call before the first get().
+  static void set_extra_args(std::vector<std::string> args);
+
   /// Runs `berth -H <this daemon> args...`.
   result berth(const std::vector<std::string>& args,
                std::chrono::seconds timeout = std::chrono::seconds(180)) const;
 
   /// Runs `berth args...` and requires exit code 0; returns stdout.
   std::string ok(const std::vector<std::string>& args) const;
+
+  /// Where it listens ("unix://...").
+  const std::string& host() const { return host_; }
 
   /// The temporary directory everything of this daemon lives in.
   const fs::path& root() const { return root_; }
