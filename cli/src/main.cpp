@@ -4,6 +4,8 @@
 // container's exit code, 125 when berth itself failed, 126/127 when the command could not be
 // executed or found.
 #include "args.hpp"
+#include "copy.hpp"
+#include "copy_plan.hpp"
 #include "format.hpp"
 #include "stream_io.hpp"
 
@@ -462,6 +464,10 @@ int cmd_exec(context& ctx, const parsed& p) {
     req.rows = size->first;
     req.cols = size->second;
   }
+  // Installed before the call: the stream's first notifications (a short command's whole
+  // output and its end) can arrive in the same read as the answer, and would be lost otherwise.
+  stream_printer printer;
+  printer.install(c);
   api::exec_started started;
   try {
     started = c.call<api::exec_started>(api::method::container_exec, req);
@@ -469,8 +475,6 @@ int cmd_exec(context& ctx, const parsed& p) {
     throw cli_error(run_exit_code(e), e.what());
   }
   if (req.detach) return 0;
-  stream_printer printer;
-  printer.install(c);
   printer.set_stream(started.stream_id);
   stream_options opts;
   opts.send_stdin = req.open_stdin;
@@ -1099,6 +1103,20 @@ int cmd_image_ls(context& ctx, const parsed& p) {
   return 0;
 }
 
+int cmd_cp(context& ctx, const parsed& p) {
+  cp_request req;
+  req.src = p.positionals[0];
+  req.dest = p.positionals[1];
+  req.archive = p.has("archive");
+  req.follow_link = p.has("follow-link");
+  try {
+    run_cp(ctx.conn(), req);
+  } catch (const cp_error& e) {
+    throw cli_error(1, e.what());
+  }
+  return 0;
+}
+
 int cmd_info(context& ctx, const parsed&) {
   auto info = ctx.conn().call<api::system_info>(api::method::system_info);
   std::printf("Server Version:    %s\n", info.version.c_str());
@@ -1168,6 +1186,15 @@ std::vector<command> container_commands() {
       {"stats", "[OPTIONS] [CONTAINER...]", "Display a live stream of resource usage",
        {{"no-stream", 0, false, "", "Print one sample and exit"}, {"format", 0, true, "json", "Print as JSON"}}, false,
        0, SIZE_MAX, cmd_stats},
+      {"cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n        cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+       "Copy files/folders between a running container and the local filesystem\n\n"
+       "SRC_PATH \"dir/.\" copies the contents of dir; a file needs its destination directory to exist.\n"
+       "Use '-' as the source to read a tar archive from stdin and extract it to a directory in the\n"
+       "container. Use '-' as the destination to stream a tar archive of a container source to stdout.\n"
+       "Modes, times and symlinks are kept; files copied in belong to root (0:0) unless -a is given.",
+       {{"archive", 'a', false, "", "Archive mode (copy all uid/gid information)"},
+        {"follow-link", 'L', false, "", "Always follow symbol link in SRC_PATH"}},
+       false, 2, 2, cmd_cp},
   };
 }
 
@@ -1263,6 +1290,7 @@ Container commands:
   wait        Block until containers stop, then print their exit codes
   inspect     Return low-level information on containers
   stats       Display a live stream of resource usage
+  cp          Copy files/folders between a running container and the local filesystem
 
 Management commands:
   container   Manage containers (prune)
@@ -1327,7 +1355,7 @@ std::string group_usage(const std::string& group, const std::string& summary, co
   for (auto& c : cmds) {
     auto name = c.name;
     name.resize(12, ' ');
-    out += "  " + name + c.summary + "\n";
+    out += "  " + name + c.summary.substr(0, c.summary.find('\n')) + "\n";  // its first line
   }
   return out + "\nRun 'berth " + group + " COMMAND --help' for more information on a command.\n";
 }

@@ -389,9 +389,33 @@ void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
     auto req = arg<api::stop_request>(m);
     return vm_call<void>(self, st, id, restart_atom_v, req.container, req.timeout);
   }
+  if (name == mth::container_ping)
+    return vm_call<api::ping_result>(self, st, id, ping_atom_v, arg<api::container_ref>(m).container);
   if (name == mth::container_stats)
     return vm_call<api::container_stats>(self, st, id, stats_atom_v, arg<api::container_ref>(m).container);
   if (name == mth::container_prune) return vm_call<api::removed>(self, st, id, prune_atom_v);
+  // The file calls of berth cp: one bounded chunk per call, so the client's pace is the flow
+  // control and nothing of a file is buffered here.
+  if (name == mth::file_stat) return vm_call<api::file_info>(self, st, id, file_atom_v, arg<api::file_ref>(m));
+  if (name == mth::file_list)
+    return vm_call<std::vector<api::file_info>>(self, st, id, file_atom_v, list_atom_v, arg<api::file_ref>(m));
+  if (name == mth::file_read) {
+    auto req = arg<api::file_read_request>(m);
+    if (req.length > api::max_file_chunk)
+      return reply_error(self, *st, id, make_error(errc::invalid_argument, "file reads are at most 1 MiB"));
+    return vm_call<api::file_data>(self, st, id, file_atom_v, read_atom_v, std::move(req));
+  }
+  if (name == mth::file_write) {
+    auto req = arg<api::file_write_request>(m);
+    if (req.data.size() > api::max_file_chunk)
+      return reply_error(self, *st, id, make_error(errc::invalid_argument, "file writes are at most 1 MiB"));
+    return vm_call<void>(self, st, id, file_atom_v, write_atom_v, std::move(req));
+  }
+  if (name == mth::file_mkdir) return vm_call<void>(self, st, id, file_atom_v, mkdir_atom_v, arg<api::file_spec>(m));
+  if (name == mth::file_symlink)
+    return vm_call<void>(self, st, id, file_atom_v, symlink_atom_v, arg<api::file_spec>(m));
+  if (name == mth::file_set_times)
+    return vm_call<void>(self, st, id, file_atom_v, touch_atom_v, arg<api::file_spec>(m));
   if (name == mth::volume_create)
     return vm_call<api::volume_info>(self, st, id, volume_atom_v, create_atom_v, arg<api::volume_create_request>(m));
   if (name == mth::volume_list) return vm_call<std::vector<api::volume_info>>(self, st, id, volume_atom_v, list_atom_v);

@@ -405,6 +405,46 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         if (!e) return e.error();
         return self->delegate((*e)->vm, stats_atom_v);
       },
+      [self](ping_atom, const std::string& ref) -> caf::result<api::ping_result> {
+        auto e = lookup(self->state, ref);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, ping_atom_v);
+      },
+      [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> {
+        auto e = lookup(self->state, ref.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, ref);
+      },
+      [self](file_atom, list_atom, const api::file_ref& ref) -> caf::result<std::vector<api::file_info>> {
+        auto e = lookup(self->state, ref.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, list_atom_v, ref);
+      },
+      [self](file_atom, read_atom, const api::file_read_request& req) -> caf::result<api::file_data> {
+        auto e = lookup(self->state, req.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, read_atom_v, req);
+      },
+      [self](file_atom, write_atom, api::file_write_request& req) -> caf::result<void> {
+        auto e = lookup(self->state, req.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, write_atom_v, std::move(req));
+      },
+      [self](file_atom, mkdir_atom, const api::file_spec& spec) -> caf::result<void> {
+        auto e = lookup(self->state, spec.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, mkdir_atom_v, spec);
+      },
+      [self](file_atom, symlink_atom, const api::file_spec& spec) -> caf::result<void> {
+        auto e = lookup(self->state, spec.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, symlink_atom_v, spec);
+      },
+      [self](file_atom, touch_atom, const api::file_spec& spec) -> caf::result<void> {
+        auto e = lookup(self->state, spec.container);
+        if (!e) return e.error();
+        return self->delegate((*e)->vm, file_atom_v, touch_atom_v, spec);
+      },
       [self](list_atom, bool all) {
         std::vector<api::container_info> out;
         for (auto& [id, e] : self->state.containers)

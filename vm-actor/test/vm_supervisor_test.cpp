@@ -248,3 +248,25 @@ TEST_CASE_METHOD(fixture, "records in the store are loaded, and one that says ru
   CHECK(std::get<api::container_info>(ask<api::container_info>(inspect_atom_v, std::string("old"))).exit_code == 4);
   CHECK(create_error(spec("old")) == errc::already_exists);
 }
+
+TEST_CASE_METHOD(fixture, "berth cp's file calls need a running VM and name their container") {
+  start();
+  auto id = create(spec("idle")).id;
+  auto stat = ask<api::file_info>(file_atom_v, api::file_ref{"idle", "/etc"});
+  REQUIRE(std::holds_alternative<caf::error>(stat));
+  CHECK(code_of(std::get<caf::error>(stat)) == errc::conflict);
+  CHECK(describe(std::get<caf::error>(stat)) == "container idle is not running; berth cp needs its VM");
+  api::file_write_request write;
+  write.container = id.substr(0, 6);
+  write.path = "/x";
+  write.create = true;
+  auto wrote = std::make_shared<caf::error>(make_error(errc::internal, "no answer"));
+  sys.spawn([wrote, h = vms, write](caf::event_based_actor* self) {
+    self->request(h, caf::infinite, file_atom_v, write_atom_v, write)
+        .then([wrote] { *wrote = caf::error{}; }, [wrote](caf::error& err) { *wrote = err; });
+  });
+  run();
+  CHECK(code_of(*wrote) == errc::conflict);
+  auto unknown = ask<std::vector<api::file_info>>(file_atom_v, list_atom_v, api::file_ref{"nosuchname", "/"});
+  CHECK(code_of(std::get<caf::error>(unknown)) == errc::not_found);
+}

@@ -153,6 +153,11 @@ typename Inspector::result_type inspect(Inspector& f, exec_request& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping_result& x) {
+  return f(caf::meta::type_name("ping_result"), x.agent_rtt_ns);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, container_stats& x) {
   return f(caf::meta::type_name("container_stats"), x.id, x.name, x.cpu_ns, x.cpus, x.memory_used,
            x.memory_limit, x.host_rss, x.block_read, x.block_write, x.net_rx, x.net_tx, x.pids,
@@ -226,6 +231,39 @@ typename Inspector::result_type inspect(Inspector& f, created& x) {
   return f(caf::meta::type_name("created"), x.id, x.name);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_ref& x) {
+  return f(caf::meta::type_name("file_ref"), x.container, x.path);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_info& x) {
+  return f(caf::meta::type_name("file_info"), x.path, x.type, x.mode, x.uid, x.gid, x.size,
+           x.mtime_ns, x.link);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_read_request& x) {
+  return f(caf::meta::type_name("file_read_request"), x.container, x.path, x.offset, x.length);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_data& x) {
+  return f(caf::meta::type_name("file_data"), x.data, x.eof);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_write_request& x) {
+  return f(caf::meta::type_name("file_write_request"), x.container, x.path, x.offset, x.data,
+           x.create, x.mode, x.uid, x.gid);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, file_spec& x) {
+  return f(caf::meta::type_name("file_spec"), x.container, x.path, x.mode, x.uid, x.gid,
+           x.mtime_ns, x.link);
+}
+
 }  // namespace berth::api
 
 CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
@@ -238,6 +276,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(berth, (berth::network_record))
   CAF_ADD_TYPE_ID(berth, (std::vector<berth::network_record>))
   CAF_ADD_TYPE_ID(berth, (berth::api::endpoint))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::endpoint>))
   CAF_ADD_TYPE_ID(berth, (berth::api::port_mapping))
   CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::port_mapping>))
   CAF_ADD_TYPE_ID(berth, (berth::api::network_info))
@@ -269,6 +308,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(berth, (berth::api::image_detail))
   CAF_ADD_TYPE_ID(berth, (std::vector<std::string>))
   CAF_ADD_TYPE_ID(berth, (std::vector<char>))
+  CAF_ADD_TYPE_ID(berth, (berth::api::file_ref))
+  CAF_ADD_TYPE_ID(berth, (berth::api::file_info))
+  CAF_ADD_TYPE_ID(berth, (std::vector<berth::api::file_info>))
+  CAF_ADD_TYPE_ID(berth, (berth::api::file_read_request))
+  CAF_ADD_TYPE_ID(berth, (berth::api::file_data))
+  CAF_ADD_TYPE_ID(berth, (berth::api::file_write_request))
+  CAF_ADD_TYPE_ID(berth, (berth::api::file_spec))
+  CAF_ADD_TYPE_ID(berth, (berth::api::ping_result))
 
   // Atoms: the verbs of berth's actors (text at most 10 characters, each unique).
   CAF_ADD_ATOM(berth, berth, restart_atom, "restart")
@@ -319,5 +366,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, network_atom, "network")
   CAF_ADD_ATOM(berth, berth, plug_atom, "plug")
   CAF_ADD_ATOM(berth, berth, unplug_atom, "unplug")
+  CAF_ADD_ATOM(berth, berth, file_atom, "file")
+  CAF_ADD_ATOM(berth, berth, read_atom, "read")
+  CAF_ADD_ATOM(berth, berth, write_atom, "write")
+  CAF_ADD_ATOM(berth, berth, mkdir_atom, "mkdir")
+  CAF_ADD_ATOM(berth, berth, symlink_atom, "symlink")
+  CAF_ADD_ATOM(berth, berth, touch_atom, "touch")
+  CAF_ADD_ATOM(berth, berth, ping_atom, "ping")
 
 CAF_END_TYPE_ID_BLOCK(berth)

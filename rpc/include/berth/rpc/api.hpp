@@ -52,9 +52,15 @@ constexpr std::string_view container_exec = "container.exec";      ///< exec_req
 constexpr std::string_view container_kill = "container.kill";      ///< kill_request -> empty
 constexpr std::string_view container_restart = "container.restart";  ///< stop_request -> empty
 constexpr std::string_view container_stats = "container.stats";    ///< container_ref -> container_stats
+constexpr std::string_view container_ping = "container.ping";      ///< container_ref -> ping_result
 constexpr std::string_view container_prune = "container.prune";    ///< empty -> removed
-constexpr std::string_view container_copy_from = "container.copy_from";  ///< copy_request -> copy_started
-constexpr std::string_view container_copy_to = "container.copy_to";  ///< copy_to_request -> empty
+constexpr std::string_view file_stat = "container.file.stat";      ///< file_ref -> file_info
+constexpr std::string_view file_list = "container.file.list";      ///< file_ref -> [file_info]
+constexpr std::string_view file_read = "container.file.read";      ///< file_read_request -> file_data
+constexpr std::string_view file_write = "container.file.write";    ///< file_write_request -> empty
+constexpr std::string_view file_mkdir = "container.file.mkdir";    ///< file_spec -> empty
+constexpr std::string_view file_symlink = "container.file.symlink";  ///< file_spec -> empty
+constexpr std::string_view file_set_times = "container.file.set_times";  ///< file_spec -> empty
 constexpr std::string_view stream_stdin = "stream.stdin";          ///< stdin_request -> empty
 constexpr std::string_view stream_close_stdin = "stream.close_stdin";  ///< stream -> empty
 constexpr std::string_view stream_resize = "stream.resize";        ///< resize_request -> empty
@@ -372,6 +378,12 @@ struct resize_request {
   MSGPACK_DEFINE_MAP(stream_id, rows, cols);
 };
 
+/// Result of container.ping: the guest agent answered a ping.
+struct ping_result {
+  uint64_t agent_rtt_ns = 0;  ///< The round trip between berthd and berth-init, as berthd measured it.
+  MSGPACK_DEFINE_MAP(agent_rtt_ns);
+};
+
 /// Result of container.stats.
 struct container_stats {
   std::string id;
@@ -391,27 +403,73 @@ struct container_stats {
                      block_write, net_rx, net_tx, pids, time);
 };
 
-/// Argument of container.copy_from: a path in a container, sent back as a tar stream.
-struct copy_request {
+/// Bytes one container.file.read returns, and one container.file.write takes, at most.
+constexpr uint32_t max_file_chunk = 1u << 20;
+
+/// Names a path in a container (container.file.stat, container.file.list). Paths are absolute
+/// and resolved inside the container's root, never outside it.
+struct file_ref {
   std::string container;
   std::string path;
   MSGPACK_DEFINE_MAP(container, path);
 };
 
-/// Result of container.copy_from.
-struct copy_started {
-  uint32_t stream_id = 0;  ///< The tar archive on fd 1.
-  std::string type;        ///< What `path` is: "file", "dir", "symlink".
-  MSGPACK_DEFINE_MAP(stream_id, type);
+/// A file in a container: the result of container.file.stat (the path itself, a final symlink
+/// not followed) and, one per entry, of container.file.list.
+struct file_info {
+  std::string path;     ///< stat: as asked; list: the entry's name (one path component).
+  std::string type;     ///< "file", "dir", "symlink" or "other" (devices, FIFOs, sockets).
+  uint32_t mode = 0;    ///< Permission bits (07777).
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;  ///< Modification time, ns since the epoch.
+  std::string link;     ///< A symlink's target, as stored.
+  MSGPACK_DEFINE_MAP(path, type, mode, uid, gid, size, mtime_ns, link);
 };
 
-/// Argument of container.copy_to: a tar archive, uploaded with image.load.begin/chunk, to
-/// unpack at `path` (a directory) in the container.
-struct copy_to_request {
-  uint32_t upload_id = 0;
+/// Argument of container.file.read: up to `length` bytes of a regular file from `offset`.
+struct file_read_request {
   std::string container;
   std::string path;
-  MSGPACK_DEFINE_MAP(upload_id, container, path);
+  uint64_t offset = 0;
+  uint32_t length = max_file_chunk;  ///< At most max_file_chunk.
+  MSGPACK_DEFINE_MAP(container, path, offset, length);
+};
+
+/// Result of container.file.read.
+struct file_data {
+  std::vector<char> data;
+  bool eof = false;  ///< No byte follows `data`.
+  MSGPACK_DEFINE_MAP(data, eof);
+};
+
+/// Argument of container.file.write: bytes at `offset` of a regular file; with `create` the file
+/// is made (or truncated) first with mode, uid and gid. A symlink in its place is refused.
+struct file_write_request {
+  std::string container;
+  std::string path;
+  uint64_t offset = 0;
+  std::vector<char> data;  ///< At most max_file_chunk.
+  bool create = false;
+  uint32_t mode = 0644;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  MSGPACK_DEFINE_MAP(container, path, offset, data, create, mode, uid, gid);
+};
+
+/// Argument of container.file.mkdir (path, mode, uid, gid, mtime_ns), container.file.symlink
+/// (path, link, uid, gid, mtime_ns) and container.file.set_times (path, mtime_ns). An mtime_ns
+/// of 0 leaves the times of a new directory or symlink as they come.
+struct file_spec {
+  std::string container;
+  std::string path;
+  uint32_t mode = 0755;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t mtime_ns = 0;
+  std::string link;
+  MSGPACK_DEFINE_MAP(container, path, mode, uid, gid, mtime_ns, link);
 };
 
 /// Argument of volume.create.

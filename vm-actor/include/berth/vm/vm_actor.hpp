@@ -110,6 +110,23 @@ using vm_actor = caf::typed_actor<
     caf::replies_to<kill_atom, int32_t>::with<void>,
     /// CPU, memory, block and network figures of the running container.
     caf::replies_to<stats_atom>::with<api::container_stats>,
+    /// Pings the guest agent; answers the round trip.
+    caf::replies_to<ping_atom>::with<api::ping_result>,
+    /// The file at a path of the running container, a final symlink not followed (berth cp;
+    /// every file call answers conflict when the container is not running).
+    caf::replies_to<file_atom, api::file_ref>::with<api::file_info>,
+    /// The entries of a directory of the running container.
+    caf::replies_to<file_atom, list_atom, api::file_ref>::with<std::vector<api::file_info>>,
+    /// Up to max_file_chunk bytes of a regular file of the running container.
+    caf::replies_to<file_atom, read_atom, api::file_read_request>::with<api::file_data>,
+    /// Writes bytes into a regular file of the running container (with `create`: made first).
+    caf::replies_to<file_atom, write_atom, api::file_write_request>::with<void>,
+    /// Creates a directory (an existing one is fine), then sets owner, mode and times.
+    caf::replies_to<file_atom, mkdir_atom, api::file_spec>::with<void>,
+    /// Creates a symlink, replacing a non-directory.
+    caf::replies_to<file_atom, symlink_atom, api::file_spec>::with<void>,
+    /// Sets the times of a path itself (a symlink's own).
+    caf::replies_to<file_atom, touch_atom, api::file_spec>::with<void>,
     /// Stops (with the timeout, -2: the container's own) and starts the container again.
     caf::replies_to<restart_atom, int32_t>::with<void>,
     /// Stops the container for berthd's clean stop; unlike `stop`, restart policies still bring

@@ -54,6 +54,23 @@ using vm_supervisor_actor = caf::typed_actor<
     caf::replies_to<kill_atom, std::string, int32_t>::with<void>,
     /// A running container's resource figures.
     caf::replies_to<stats_atom, std::string>::with<api::container_stats>,
+    /// Pings a running container's guest agent.
+    caf::replies_to<ping_atom, std::string>::with<api::ping_result>,
+    /// The file calls of berth cp, routed by the request's `container` to its vm actor (see
+    /// vm_actor.hpp): stat, list, read, write, mkdir, symlink, set times.
+    caf::replies_to<file_atom, api::file_ref>::with<api::file_info>,
+    /// A directory's entries.
+    caf::replies_to<file_atom, list_atom, api::file_ref>::with<std::vector<api::file_info>>,
+    /// Bytes of a regular file.
+    caf::replies_to<file_atom, read_atom, api::file_read_request>::with<api::file_data>,
+    /// Writes bytes into a regular file.
+    caf::replies_to<file_atom, write_atom, api::file_write_request>::with<void>,
+    /// Creates a directory.
+    caf::replies_to<file_atom, mkdir_atom, api::file_spec>::with<void>,
+    /// Creates a symlink.
+    caf::replies_to<file_atom, symlink_atom, api::file_spec>::with<void>,
+    /// Sets a path's times.
+    caf::replies_to<file_atom, touch_atom, api::file_spec>::with<void>,
     /// Stops and starts a container (timeout as for stop).
     caf::replies_to<restart_atom, std::string, int32_t>::with<void>,
     /// Removes every container that is not running.
