@@ -9,93 +9,21 @@
 //   build/bin/run_bench [--runs N] [--kernel PATH]
 //     (as root; starts its own berthd in a temporary directory; --kernel as berthd's, default
 //     /var/cache/berth/kernel/default)
-#include "berth/actors/os.hpp"
+#include "bench_support.hpp"
+
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
 #include "berth/vm/qemu.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
-namespace fs = std::filesystem;
 using namespace berth;
-using clock_type = std::chrono::steady_clock;
-
-namespace {
-
-fs::path self_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
-
-[[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "run_bench: %s\n", msg.c_str());
-  std::exit(1);
-}
-
-struct bench_daemon {
-  fs::path root;
-  std::string host;
-  pid_t pid = -1;
-
-  explicit bench_daemon(const fs::path& kernel) {
-    char tmpl[] = "/tmp/berth-bench.XXXXXX";
-    root = ::mkdtemp(tmpl);
-    host = "unix://" + (root / "berthd.sock").string();
-    os::unique_fd log(::open((root / "berthd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    os::spawn_options o;
-    o.stdout_fd = log.get();
-    o.stderr_fd = log.get();
-    pid = os::spawn({(self_dir() / "berthd").string(), "--data-root", (root / "data").string(), "--run-root",
-                     (root / "run").string(), "-H", host, "--log-level", "warn", "--kernel", kernel.string()},
-                    o);
-    for (int i = 0; i < 1200 && berth({"system", "info"}).exit_code != 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ~bench_daemon() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  os::run_result berth(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {(self_dir() / "berth").string(), "-H", host};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return os::run(argv, std::chrono::seconds(300));
-  }
-};
-
-double seconds_since(clock_type::time_point t) {
-  return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// A field of /proc/PID/smaps_rollup in KiB: Rss (all resident pages), Pss (shared pages split
-// between their users: the kernel file QEMU maps is page cache shared by every VM) and
-// Anonymous (what this VM alone holds: guest RAM it touched, TCG's code buffer, QEMU's heap).
-long smaps_kib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  return -1;
-}
-
-}  // namespace
+using namespace berth::bench;
 
 int main(int argc, char** argv) {
   int runs = 10;
@@ -104,18 +32,12 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--kernel" && i + 1 < argc) kernel_path = argv[++i];
-    else die("usage: run_bench [--runs N] [--kernel PATH]");
+    else bench::die("usage: run_bench [--runs N] [--kernel PATH]");
   }
-  bench_daemon d(kernel_path);
-  if (d.berth({"system", "info"}).exit_code != 0) die("berthd did not start; see " + (d.root / "berthd.log").string());
-  auto images = d.root / "images";
-  auto source = fs::path(BERTH_SOURCE_DIR);
-  if (os::run({"sh", (source / "scripts/fixtures/busybox-image.sh").string(), images.string()}).exit_code != 0)
-    die("fixture image failed");
-  if (d.berth({"image", "load", "-i", (images / "busybox.tar").string()}).exit_code != 0) die("image load failed");
+  bench::daemon d(kernel_path);
 
   // The floor's VM: what berthd prepared (cached, so these calls only find it) and berth's argv.
-  auto data = d.root / "data";
+  auto data = d.root() / "data";
   auto kernel = vm::prepare_kernel(kernel_path, data / "cache");
   if (!kernel) die("kernel: " + describe(kernel.error()));
   auto initramfs = vm::build_initramfs(*kernel, self_dir() / "berth-init", vm::guest_modules(false),
@@ -124,7 +46,7 @@ int main(int argc, char** argv) {
   fs::path image_disk;
   for (auto& e : fs::recursive_directory_iterator(data / "images"))
     if (e.path().filename() == "rootfs.erofs") image_disk = e.path();
-  auto floor_dir = d.root / "floor";
+  auto floor_dir = d.root() / "floor";
   fs::create_directories(floor_dir);
   auto rootfs = floor_dir / "rootfs.ext4";
   {
@@ -187,8 +109,7 @@ int main(int argc, char** argv) {
   auto id = d.berth({"run", "-d", "busybox", "sleep", "100000"});
   if (id.exit_code != 0) die("berth run -d failed: " + id.errors);
   auto cid = id.output.substr(0, 64);
-  auto inspect = nlohmann::json::parse(d.berth({"inspect", cid}).output);
-  pid_t qpid = inspect.at(0).at("State").at("Pid").get<pid_t>();
+  pid_t qpid = d.qemu_pid(cid);
   auto show = [&](const char* when) {
     std::printf("  %-24s RSS %6.1f MiB   PSS %6.1f MiB   anonymous %6.1f MiB\n", when,
                 smaps_kib(qpid, "Rss") / 1024.0, smaps_kib(qpid, "Pss") / 1024.0,
