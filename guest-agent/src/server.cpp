@@ -14,6 +14,7 @@
 #include "files.hpp"
 #include "log.hpp"
 #include "mounts.hpp"
+#include "network.hpp"
 #include "outbox.hpp"
 #include "stats.hpp"
 #include "users.hpp"
@@ -423,6 +424,9 @@ struct server::impl {
     } else if (m == method::set_times) {
       files().set_times(rpc::arg<file_info>(msg));
       reply(msg.id, empty{});
+    } else if (m == method::configure_network) {
+      configure(rpc::arg<network_config>(msg));
+      reply(msg.id, empty{});
     } else if (m == method::shutdown) {
       reply(msg.id, empty{});
       shutdown_requested_ = true;
@@ -446,6 +450,16 @@ struct server::impl {
     ::clock_gettime(CLOCK_BOOTTIME, &up);
     info.uptime_ms = static_cast<uint64_t>(up.tv_sec) * 1000 + up.tv_nsec / 1000000;
     return info;
+  }
+
+  // The VM's network: the "net" modules on the first call (not in host mode), then the
+  // interfaces. Blocks the loop while the interfaces appear (at most interface_wait_ms).
+  void configure(const network_config& config) {
+    network_setup setup;
+    setup.sys_class_net = opts_.sys_class_net;
+    setup.wait = milliseconds(opts_.interface_wait_ms);
+    setup.load_modules = opts_.init;
+    configure_network(config, setup);
   }
 
   void mount_root(uint32_t id, const mount_spec& spec) {

@@ -333,6 +333,18 @@ TEST_CASE("an unknown method is no_such_method and bad arguments are invalid_arg
   CHECK(rpc::error_of(f.client.call(method::wait, wrong_ref{})).code == errc::invalid_argument);
 }
 
+TEST_CASE("configure_network is served and checks its argument before touching anything") {
+  agent_fixture f;
+  network_config config;
+  interface_config bad;
+  bad.mac = "02:42:0a:59:00";
+  bad.address = "10.89.0.5";
+  config.interfaces = {bad};
+  auto err = rpc::error_of(f.client.call(method::configure_network, config));
+  CHECK(err.code == errc::invalid_argument);
+  CHECK_THAT(err.message, Catch::Contains("MAC"));
+}
+
 TEST_CASE("two processes run concurrently with their own streams") {
   agent_fixture f;
   REQUIRE(::mkfifo((f.root.path / "tmp/a").c_str(), 0666) == 0);

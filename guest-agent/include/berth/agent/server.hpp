@@ -71,6 +71,12 @@ struct server_options {
   /// Return from run() when the host disconnects instead of waiting for it to come back (host
   /// mode over a socket whose peer cannot reconnect).
   bool stop_on_disconnect = false;
+
+  /// Where `configure_network` looks for interfaces by MAC, and how long it waits for one to
+  /// appear. It configures the network namespace of the server's thread; in host mode it loads
+  /// no kernel modules.
+  std::string sys_class_net = "/sys/class/net";
+  unsigned interface_wait_ms = 5000;
 };
 
 /// Why run() returned.

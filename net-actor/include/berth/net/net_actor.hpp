@@ -9,6 +9,12 @@
 // A container's lifecycle on a network: attach (lease, at create) -> plug (taps on the bridge,
 // names resolvable, ports open: when its VM starts) -> unplug (when its VM ends) -> detach
 // (lease released: when it is removed).
+//
+// Restarts: a crashed network actor is restarted and its containers plugged again; a crash of
+// the net supervisor leaves bridges, taps and the nft table in place (running VMs keep their
+// network) and its successor adopts them, but the owners of running containers must plug them
+// again. A clean stop (user_shutdown) deletes every bridge, tap and the nft table; records and
+// leases stay in the store. docs/networking.md has the whole model.
 #pragma once
 
 #include "berth/actors/records.hpp"
@@ -17,6 +23,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -33,6 +40,8 @@ struct net_options {
   std::string nft_table = "berth";              ///< The nftables table berthd owns (inet family).
   std::vector<std::string> upstream_dns;        ///< Resolvers for other names; empty: the host's
                                                 ///< /etc/resolv.conf.
+  uint16_t dns_port = 53;                       ///< Where each network's DNS responder listens
+                                                ///< on its gateway.
 };
 
 /// The net supervisor.
@@ -64,7 +73,9 @@ using net_actor = caf::typed_actor<
     /// A container's VM ended: deletes its taps, names and open ports.
     caf::replies_to<unplug_atom, std::string>::with<void>>;
 
-/// Spawns the net supervisor linked to `parent`.
+/// Spawns the net supervisor linked to `parent`. It reads the networks from the store (found in
+/// the registry under `store_name`) and serves nothing before they, the default network and
+/// the nft table are in place.
 net_actor spawn_net_supervisor(caf::local_actor* parent, net_options options);
 
 }  // namespace berth::net
