@@ -390,14 +390,7 @@ void load(self_ptr self, std::vector<network_record> records) {
 }
 
 net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts) {
-  self->set_exception_handler([](std::exception_ptr& eptr) -> caf::error {
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      return make_error(errc::internal, e.what());
-    }
-    return make_error(errc::internal, "unknown exception");
-  });
+  self->set_exception_handler(crash_error);
   auto& st = self->state;
   st.opts = std::move(opts);
   st.settings->dns_port = st.opts.dns_port;

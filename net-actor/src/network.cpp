@@ -8,6 +8,7 @@
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
 #include "berth/actors/store.hpp"
+#include "berth/actors/supervision.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -289,14 +290,7 @@ void stop(self_ptr self, caf::error reason) {
 network_actor::behavior_type network_behavior(self_ptr self, network_listener listener, network_record rec,
                                               subnet net, ipv4 gateway,
                                               std::shared_ptr<const network_settings> settings) {
-  self->set_exception_handler([](std::exception_ptr& eptr) -> caf::error {
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      return make_error(errc::internal, e.what());
-    }
-    return make_error(errc::internal, "unknown exception");
-  });
+  self->set_exception_handler(crash_error);
   auto& st = self->state;
   st.rec = std::move(rec);
   st.settings = std::move(settings);

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -71,5 +72,17 @@ std::chrono::milliseconds backoff_for(const child_spec& spec, std::size_t n);
 /// A one_for_one supervisor over `children`, started in order. It stops its children in reverse
 /// order when it exits.
 caf::behavior one_for_one_supervisor(caf::event_based_actor* self, std::vector<child_spec> children);
+
+/// An exception an actor's handler threw, as the error that ends the actor: internal, with the
+/// exception's text (for set_exception_handler; its supervisor sees a crash and restarts it).
+inline caf::error crash_error(std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, e.what());
+  } catch (...) {
+  }
+  return make_error(errc::internal, "unknown exception");
+}
 
 }  // namespace berth
