@@ -63,7 +63,11 @@ daemon::daemon(const fs::path& kernel, std::vector<std::string> extra_args) {
                                    "--run-root", (root_ / "run").string(), "-H", host_, "--log-level", "warn",
                                    "--kernel", kernel.string()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  pid_ = os::spawn(argv, o);
+  // berthd makes bridges, taps and an nft table: only in a network namespace of its own, never
+  // the host's. unshare and sh exec, so pid_ is berthd's.
+  std::vector<std::string> wrapped = {"unshare", "-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "berthd"};
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  pid_ = os::spawn(wrapped, o);
   for (int i = 0; i < 1200 && berth({"system", "info"}).exit_code != 0; ++i) {
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;

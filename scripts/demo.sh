@@ -15,8 +15,12 @@ echo "==> installed berth, berthd (/usr/local/bin) and berth-init (/usr/local/li
 
 if ! berth system info >/dev/null 2>&1; then
   mkdir -p /var/log/berth
-  nohup berthd >/var/log/berth/berthd.log 2>&1 &
-  echo "==> started berthd (pid $!), log in /var/log/berth/berthd.log"
+  # berthd makes bridges, taps and an nft table for container networks: here it gets a network
+  # namespace of its own (the CLI reaches it over its unix socket all the same), so nothing of
+  # the host's own network changes. `exec` keeps $! berthd's pid.
+  nohup unshare -n sh -c 'ip link set lo up && exec berthd' >/var/log/berth/berthd.log 2>&1 &
+  echo "==> started berthd (pid $!) in its own network namespace, log in /var/log/berth/berthd.log"
+  echo "    (probe containers from there: nsenter --net=/proc/$!/ns/net ...)"
   i=0
   until berth system info >/dev/null 2>&1; do
     i=$((i + 1))

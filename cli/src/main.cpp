@@ -130,9 +130,82 @@ std::vector<flag> run_flags(bool with_run_only) {
       {"tmpfs", 0, true, "PATH[:OPTS]", "Mount a tmpfs at PATH"},
       {"stop-signal", 0, true, "SIGNAL", "Signal that stops the container (default: the image's, or SIGTERM)"},
       {"stop-timeout", 0, true, "SECONDS", "Seconds stop waits before SIGKILL (default 10)"},
+      {"network", 0, true, "NETWORK", "Connect to a network: a name, none or user (default: default)"},
+      {"ip", 0, true, "IPV4", "IPv4 address on that network (default: the next free one)"},
+      {"network-alias", 0, true, "NAME", "Another name the container answers to on its network"},
+      {"dns", 0, true, "IP", "DNS server for the container (default: the network's resolver)"},
+      {"publish", 'p', true, "[IP:]HOST:CTR[/PROTO]", "Publish a container port on the host (HOST may be omitted: a free port)"},
+      {"publish-all", 'P', false, "", "Publish every port the image exposes on free host ports"},
   };
   if (with_run_only) f.push_back({"detach", 'd', false, "", "Run in the background and print the container ID"});
   return f;
+}
+
+// A port or a range of ports "8000" / "8000-8001"; {first, last}.
+std::pair<uint16_t, uint16_t> parse_port_range(const std::string& text, const std::string& flag, bool zero_ok) {
+  auto bad = [&] { return cli_error(125, "invalid port \"" + text + "\" in -p " + flag); };
+  auto one = [&](const std::string& t) -> uint16_t {
+    if (t.empty() || t.size() > 5 || t.find_first_not_of("0123456789") != std::string::npos) throw bad();
+    auto v = std::stoul(t);
+    if (v > 65535 || (v == 0 && !zero_ok)) throw bad();
+    return static_cast<uint16_t>(v);
+  };
+  auto dash = text.find('-');
+  if (dash == std::string::npos) {
+    auto v = one(text);
+    return {v, v};
+  }
+  auto a = one(text.substr(0, dash));
+  auto b = one(text.substr(dash + 1));
+  if (b < a) throw bad();
+  return {a, b};
+}
+
+// -p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ports or equal-length ranges.
+std::vector<api::port_mapping> parse_publish_flag(const std::string& text) {
+  std::string body = text;
+  std::string proto = "tcp";
+  if (auto slash = body.rfind('/'); slash != std::string::npos) {
+    proto = body.substr(slash + 1);
+    body = body.substr(0, slash);
+    if (proto != "tcp" && proto != "udp")
+      throw cli_error(125, "invalid protocol \"" + proto + "\" in -p " + text + " (tcp or udp)");
+  }
+  std::string host_ip, host_part, ctr_part;
+  auto last = body.rfind(':');
+  if (last == std::string::npos) {
+    ctr_part = body;
+  } else {
+    ctr_part = body.substr(last + 1);
+    auto rest = body.substr(0, last);
+    auto first = rest.rfind(':');
+    if (first == std::string::npos) {
+      host_part = rest;
+    } else {
+      host_ip = rest.substr(0, first);
+      host_part = rest.substr(first + 1);
+      if (host_ip.size() >= 2 && host_ip.front() == '[') throw cli_error(125, "IPv6 host addresses are not supported: -p " + text);
+    }
+  }
+  auto ctr = parse_port_range(ctr_part, text, false);
+  std::pair<uint16_t, uint16_t> host{0, 0};
+  if (!host_part.empty()) host = parse_port_range(host_part, text, false);
+  std::size_t n = static_cast<std::size_t>(ctr.second - ctr.first) + 1;
+  if (!host_part.empty() && static_cast<std::size_t>(host.second - host.first) + 1 != n) {
+    // A host range for one container port: Docker takes a free one of them; berth the first.
+    if (n != 1) throw cli_error(125, "host and container port ranges differ in length: -p " + text);
+    host.second = host.first;
+  }
+  std::vector<api::port_mapping> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    api::port_mapping m;
+    m.host_ip = host_ip;
+    m.host_port = host_part.empty() ? 0 : static_cast<uint16_t>(host.first + i);
+    m.container_port = static_cast<uint16_t>(ctr.first + i);
+    m.protocol = proto;
+    out.push_back(m);
+  }
+  return out;
 }
 
 // -v SRC:DST[:ro|rw]: a named volume, or a host directory when SRC is an absolute path.
@@ -235,6 +308,15 @@ api::container_spec spec_from(const parsed& p) {
     if (colon != std::string::npos) m.options = t.substr(colon + 1);
     spec.mounts.push_back(m);
   }
+  spec.network = p.get("network");
+  spec.ip = p.get("ip");
+  spec.network_aliases = p.all("network-alias");
+  spec.dns = p.all("dns");
+  for (auto& v : p.all("publish")) {
+    auto ports = parse_publish_flag(v);
+    spec.ports.insert(spec.ports.end(), ports.begin(), ports.end());
+  }
+  spec.publish_all = p.has("publish-all");
   spec.stop_signal = p.get("stop-signal");
   if (p.has("stop-timeout")) {
     try {
@@ -572,6 +654,33 @@ int cmd_wait(context& ctx, const parsed& p) {
   return rc;
 }
 
+// "127.0.0.1:8080->80/tcp, 0.0.0.0:5353->53/udp" as docker ps shows published ports.
+std::string ports_text(const std::vector<api::port_mapping>& ports) {
+  std::string out;
+  for (auto& m : ports) {
+    if (!out.empty()) out += ", ";
+    out += (m.host_ip.empty() ? "0.0.0.0" : m.host_ip) + ":" + std::to_string(m.host_port) + "->" +
+           std::to_string(m.container_port) + "/" + m.protocol;
+  }
+  return out;
+}
+
+json network_settings_json(const api::container_info& c) {
+  json networks = json::object();
+  for (auto& e : c.networks)
+    networks[e.network] = {{"IPAddress", e.ip}, {"IPPrefixLen", e.prefix_len}, {"Gateway", e.gateway},
+                           {"MacAddress", e.mac}, {"Aliases", e.aliases}};
+  json ports = json::object();
+  for (auto& m : c.ports) {
+    auto key = std::to_string(m.container_port) + "/" + m.protocol;
+    if (!ports.contains(key)) ports[key] = json::array();
+    ports[key].push_back({{"HostIp", m.host_ip.empty() ? "0.0.0.0" : m.host_ip},
+                          {"HostPort", std::to_string(m.host_port)}});
+  }
+  std::string first_ip = c.networks.empty() ? std::string{} : c.networks[0].ip;
+  return {{"NetworkMode", c.network_mode}, {"IPAddress", first_ip}, {"Networks", networks}, {"Ports", ports}};
+}
+
 json container_json(const api::container_info& c) {
   json mounts = json::array();
   for (auto& m : c.mounts)
@@ -596,8 +705,9 @@ json container_json(const api::container_info& c) {
                 {"Pid", c.pid},
                 {"StartedAt", rfc3339(c.started)},
                 {"FinishedAt", rfc3339(c.finished)}}},
+              {"NetworkSettings", network_settings_json(c)},
               {"HostConfig",
-               {{"AutoRemove", c.auto_remove}, {"NanoCpus", int64_t(c.cpus) * 1000000000}, {"Memory", c.memory},
+               {{"NetworkMode", c.network_mode}, {"AutoRemove", c.auto_remove}, {"NanoCpus", int64_t(c.cpus) * 1000000000}, {"Memory", c.memory},
                 {"RestartPolicy", c.restart}, {"ReadonlyRootfs", c.read_only}}}};
 }
 
@@ -616,12 +726,14 @@ int cmd_ps(context& ctx, const parsed& p) {
   }
   if (p.has("format")) throw cli_error(1, "unsupported --format (use json)");
   auto now = now_ns();
-  std::printf("%-14s%-22s%-24s%-18s%-28s%s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES");
+  std::printf("%-14s%-22s%-24s%-18s%-28s%-29s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+              "NAMES");
   for (auto& c : list) {
     auto created = human_duration((now - c.created) / 1000000000) + " ago";
-    std::printf("%-14s%-22s%-24s%-18s%-28s%s\n", short_id(c.id).c_str(), c.image.substr(0, 20).c_str(),
+    auto ports = c.state == "running" ? ports_text(c.ports) : std::string{};
+    std::printf("%-14s%-22s%-24s%-18s%-28s%-29s %s\n", short_id(c.id).c_str(), c.image.substr(0, 20).c_str(),
                 command_text(c.command, 22).c_str(), created.c_str(),
-                status_text(c.state, c.exit_code, c.started, c.finished, now).c_str(), c.name.c_str());
+                status_text(c.state, c.exit_code, c.started, c.finished, now).c_str(), ports.c_str(), c.name.c_str());
   }
   return 0;
 }
@@ -813,6 +925,89 @@ int cmd_volume_rm(context& ctx, const parsed& p) {
 int cmd_volume_prune(context& ctx, const parsed& p) {
   if (!confirm(p, "WARNING! This will remove all volumes not used by at least one container.")) return 0;
   return print_removed(ctx.conn().call<api::removed>(api::method::volume_prune, api::empty{}), "Volumes");
+}
+
+int cmd_network_create(context& ctx, const parsed& p) {
+  api::network_create_request req;
+  req.name = p.positionals.at(0);
+  req.subnet = p.get("subnet");
+  req.gateway = p.get("gateway");
+  req.internal = p.has("internal");
+  std::printf("%s\n", ctx.conn().call<api::network_info>(api::method::network_create, req).id.c_str());
+  return 0;
+}
+
+json network_json(const api::network_info& n) {
+  json containers = json::object();
+  for (auto& l : n.leases)
+    containers[l.container] = {{"Name", l.name}, {"IPv4Address", l.ip}, {"MacAddress", l.mac}};
+  return {{"Name", n.name},
+          {"Id", n.id},
+          {"Created", rfc3339(n.created)},
+          {"Driver", n.driver},
+          {"IPAM", {{"Config", json::array({{{"Subnet", n.subnet}, {"Gateway", n.gateway}}})}}},
+          {"Internal", n.internal},
+          {"Options", {{"com.docker.network.bridge.name", n.bridge}}},
+          {"Containers", containers}};
+}
+
+int cmd_network_ls(context& ctx, const parsed& p) {
+  auto list = ctx.conn().call<std::vector<api::network_info>>(api::method::network_list, api::empty{});
+  if (p.has("quiet")) {
+    for (auto& n : list) std::printf("%s\n", n.id.substr(0, 12).c_str());
+    return 0;
+  }
+  if (p.get("format") == "json") {
+    json out = json::array();
+    for (auto& n : list) out.push_back(network_json(n));
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  if (p.has("format")) throw cli_error(1, "unsupported --format (use json)");
+  std::printf("%-14s%-22s%-10s%-18s%s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL");
+  for (auto& n : list)
+    std::printf("%-14s%-22s%-10s%-18s%s\n", n.id.substr(0, 12).c_str(), n.name.c_str(), n.driver.c_str(),
+                n.subnet.c_str(), n.internal ? "true" : "false");
+  return 0;
+}
+
+int cmd_network_inspect(context& ctx, const parsed& p) {
+  json out = json::array();
+  int rc = 0;
+  for (auto& n : p.positionals) {
+    try {
+      out.push_back(network_json(ctx.conn().call<api::network_info>(api::method::network_inspect, api::network_ref{n})));
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  std::printf("%s\n", out.dump(4).c_str());
+  return rc;
+}
+
+int cmd_network_rm(context& ctx, const parsed& p) {
+  int rc = 0;
+  for (auto& n : p.positionals) {
+    try {
+      ctx.conn().call<api::empty>(api::method::network_remove, api::network_ref{n});
+      std::printf("%s\n", n.c_str());
+    } catch (const rpc::call_error& e) {
+      std::fprintf(stderr, "Error response from daemon: %s\n", e.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+int cmd_network_prune(context& ctx, const parsed& p) {
+  if (!confirm(p, "WARNING! This will remove all networks not used by at least one container.")) return 0;
+  auto r = ctx.conn().call<api::removed>(api::method::network_prune, api::empty{});
+  if (!r.deleted.empty()) {
+    std::printf("Deleted Networks:\n");
+    for (auto& d : r.deleted) std::printf("%s\n", d.c_str());
+  }
+  return 0;
 }
 
 int cmd_image_pull(context& ctx, const parsed& p) {
@@ -1220,6 +1415,25 @@ std::vector<command> volume_commands() {
   };
 }
 
+std::vector<command> network_commands() {
+  return {
+      {"create", "[OPTIONS] NETWORK", "Create a network (a bridge with its own subnet, DNS and NAT)",
+       {{"subnet", 0, true, "CIDR", "Subnet, e.g. 10.90.5.0/24 (default: the next free /24 of 10.90.0.0/16)"},
+        {"gateway", 0, true, "IP", "Gateway address (default: the subnet's first address)"},
+        {"internal", 0, false, "", "No way in or out: no NAT, no default route, no upstream DNS"}},
+       false, 1, 1, cmd_network_create},
+      {"ls", "[OPTIONS]", "List networks",
+       {{"quiet", 'q', false, "", "Only display network IDs"}, {"format", 0, true, "json", "Print as JSON"}}, false, 0,
+       0, cmd_network_ls},
+      {"inspect", "NETWORK [NETWORK...]", "Display detailed information on networks, with their leases", {}, false, 1,
+       SIZE_MAX, cmd_network_inspect},
+      {"rm", "NETWORK [NETWORK...]", "Remove networks no container is attached to", {}, false, 1, SIZE_MAX,
+       cmd_network_rm},
+      {"prune", "[OPTIONS]", "Remove all networks no container is attached to (not default)",
+       {{"force", 'f', false, "", "Do not prompt for confirmation"}}, false, 0, 0, cmd_network_prune},
+  };
+}
+
 std::vector<command> image_commands() {
   return {
       {"load", "[OPTIONS]", "Load an image from an OCI archive (tar) or an OCI layout directory",
@@ -1296,6 +1510,7 @@ Management commands:
   container   Manage containers (prune)
   image       Manage images (load, ls, pull, push, tag, rm, prune, save, inspect)
   volume      Manage volumes (create, ls, inspect, rm, prune)
+  network     Manage networks (create, ls, inspect, rm, prune)
   registry    Log in and out of registries (login, logout)
   system      Manage berth (info)
 
@@ -1399,6 +1614,7 @@ int main(int argc, char** argv) {
   auto images = image_commands();
   auto systems = system_commands();
   auto volumes = volume_commands();
+  auto networks = network_commands();
   auto registries = registry_commands();
   auto containers = container_group_commands();
   auto all_containers = container_commands();
@@ -1406,6 +1622,8 @@ int main(int argc, char** argv) {
   if (cmd == "image") return dispatch(ctx, "image ", images, rest, group_usage("image", "Manage images", images));
   if (cmd == "system") return dispatch(ctx, "system ", systems, rest, group_usage("system", "Manage berth", systems));
   if (cmd == "volume") return dispatch(ctx, "volume ", volumes, rest, group_usage("volume", "Manage volumes", volumes));
+  if (cmd == "network")
+    return dispatch(ctx, "network ", networks, rest, group_usage("network", "Manage networks", networks));
   if (cmd == "registry")
     return dispatch(ctx, "registry ", registries, rest, group_usage("registry", "Manage registry logins", registries));
   if (cmd == "container")

@@ -694,6 +694,7 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
         rt.workdir = r.workdir;
         rt.user = r.user;
         rt.stop_signal = r.stop_signal;
+        rt.exposed_ports = r.exposed_ports;
         return rt;
       },
       [self](pull_atom, const std::string& text, const std::string& platform_text,

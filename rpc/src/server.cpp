@@ -5,6 +5,7 @@
 #include "berth/actors/os.hpp"
 #include "berth/actors/vocabulary.hpp"
 #include "berth/image/image_actor.hpp"
+#include "berth/net/net_actor.hpp"
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/client.hpp"
 #include "berth/rpc/codec.hpp"
@@ -130,6 +131,10 @@ image::image_actor images(caf::io::broker* self) {
       caf::atom_from_string(image::image_supervisor_name));
 }
 
+net::net_actor nets(caf::io::broker* self) {
+  return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+}
+
 caf::error unavailable(const char* what) {
   return make_error(errc::unavailable, std::string("the ") + what + " service is not running");
 }
@@ -186,6 +191,23 @@ template <class Result, class... Ts>
 void image_call(caf::io::broker* self, const session_ptr& st, uint32_t id, Ts&&... xs) {
   auto h = images(self);
   if (!h) return reply_error(self, *st, id, unavailable("image"));
+  auto handle = self->request(h, caf::infinite, std::forward<Ts>(xs)...);
+  if constexpr (std::is_void_v<Result>)
+    handle.then([self, st, id] { reply(self, *st, id, api::empty{}); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+  else
+    handle.then([self, st, id](Result& r) { reply(self, *st, id, r); },
+                [self, st, id](caf::error& err) { reply_error(self, *st, id, err); });
+}
+
+// Routes a request whose answer is one value from the net supervisor.
+template <class Result, class... Ts>
+void net_call(caf::io::broker* self, const session_ptr& st, uint32_t id, Ts&&... xs) {
+  auto h = nets(self);
+  if (!h)
+    return reply_error(self, *st, id,
+                       make_error(errc::unavailable,
+                                  "bridge networking is off (berthd --bridge=none) or the network service is not running"));
   auto handle = self->request(h, caf::infinite, std::forward<Ts>(xs)...);
   if constexpr (std::is_void_v<Result>)
     handle.then([self, st, id] { reply(self, *st, id, api::empty{}); },
@@ -426,6 +448,13 @@ void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
     return vm_call<void>(self, st, id, volume_atom_v, remove_atom_v, req.name, req.force);
   }
   if (name == mth::volume_prune) return vm_call<api::removed>(self, st, id, volume_atom_v, prune_atom_v);
+  if (name == mth::network_create)
+    return net_call<api::network_info>(self, st, id, create_atom_v, arg<api::network_create_request>(m));
+  if (name == mth::network_list) return net_call<std::vector<api::network_info>>(self, st, id, list_atom_v);
+  if (name == mth::network_inspect)
+    return net_call<api::network_info>(self, st, id, inspect_atom_v, arg<api::network_ref>(m).name);
+  if (name == mth::network_remove) return net_call<void>(self, st, id, remove_atom_v, arg<api::network_ref>(m).name);
+  if (name == mth::network_prune) return net_call<api::removed>(self, st, id, prune_atom_v);
   if (name == mth::image_pull) {
     auto req = arg<api::pull_request>(m);
     return image_call<api::image_info>(self, st, id, pull_atom_v, req.reference, req.platform,

@@ -6,6 +6,7 @@
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
 #include "berth/actors/vocabulary.hpp"
+#include "berth/net/net_actor.hpp"
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
 #include "berth/vm/vm_supervisor.hpp"
@@ -56,6 +57,12 @@ Options:
                        (default /etc/berth/certs.d)
   --max-concurrent-downloads N
                        Layers one pull downloads at once (default 3)
+  --default-subnet CIDR
+                       Subnet of the `default` network (default 10.89.0.0/16)
+  --bridge none        No bridge networks (for hosts without CAP_NET_ADMIN): containers get
+                       no network unless run with --network none or user
+  --dns IP             Upstream DNS server for the networks' resolvers (repeatable; default
+                       the host's /etc/resolv.conf)
   --log-level LEVEL    debug, info, warn or error (default info)
   --debug              Verbose guest kernel and agent (in each container's boot log)
   -h, --help           Show this help
@@ -120,6 +127,12 @@ daemon_options parse_args(int argc, char** argv) {
       }
       if (o.max_concurrent_downloads == 0) die("--max-concurrent-downloads must be at least 1");
     }
+    else if (a == "--default-subnet") o.default_subnet = next();
+    else if (a == "--bridge") {
+      auto v = next();
+      if (v != "none") die("--bridge only takes none (bridge networks are on by default)");
+      o.bridge_none = true;
+    } else if (a == "--dns") o.dns.push_back(next());
     else die("unknown option " + a + " (see berthd --help)");
   }
   if (o.data_root.is_relative()) o.data_root = fs::absolute(o.data_root);
@@ -143,6 +156,7 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   env->run_root = o.run_root;
   env->qemu = o.qemu;
   env->debug = o.debug;
+  env->bridge_none = o.bridge_none;
   env->boot_timeout = std::chrono::seconds(o.boot_timeout_s);
   env->accel = vm::choose_accelerator(o.accel);
   if (env->accel.name.empty()) die(env->accel.note);
@@ -242,8 +256,20 @@ int main(int argc, char** argv) {
               .receive([] {}, [](caf::error& err) {
                 daemon_log.warn("not every container stopped cleanly: {}", describe(err));
               });
+        // The net supervisor takes its bridges, taps and nft table down after the root is gone:
+        // wait for it (at most 30 s), or the process could end with the table still there.
+        auto nets = sys.registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+        if (nets) self->monitor(nets);
         self->send_exit(root, caf::exit_reason::user_shutdown);
-        self->receive([](caf::down_msg&) {});
+        for (int downs = nets ? 2 : 1; downs > 0;) {
+          bool timed_out = false;
+          self->receive([&](caf::down_msg&) { --downs; },
+                        caf::after(std::chrono::seconds(30)) >> [&] { timed_out = true; });
+          if (timed_out) {
+            daemon_log.warn("the network service did not stop within 30 s");
+            break;
+          }
+        }
       }
     }
     root = nullptr;

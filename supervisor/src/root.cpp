@@ -4,6 +4,7 @@
 #include "berth/actors/log.hpp"
 #include "berth/actors/supervision.hpp"
 #include "berth/image/image_actor.hpp"
+#include "berth/net/net_actor.hpp"
 #include "berth/rpc/server.hpp"
 #include "berth/supervisor/store.hpp"
 #include "berth/vm/vm_supervisor.hpp"
@@ -49,6 +50,18 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
     return caf::actor_cast<caf::actor>(image::spawn_image_supervisor(sup, image_opts));
   };
   children.push_back(images);
+
+  if (!opts.bridge_none) {
+    child_spec nets;
+    nets.name = net::net_supervisor_name;
+    net::net_options net_opts;
+    net_opts.default_subnet = opts.default_subnet;
+    net_opts.upstream_dns = opts.dns;
+    nets.start = [net_opts](caf::local_actor* sup) -> caf::actor {
+      return caf::actor_cast<caf::actor>(net::spawn_net_supervisor(sup, net_opts));
+    };
+    children.push_back(nets);
+  }
 
   child_spec vms;
   vms.name = vm::vm_supervisor_name;

@@ -46,11 +46,54 @@ std::vector<std::string>& extra_args() {
 
 void daemon::set_extra_args(std::vector<std::string> args) { extra_args() = std::move(args); }
 
+namespace {
+bool& host_network() {
+  static bool on = false;
+  return on;
+}
+}  // namespace
+
+void daemon::use_host_network() { host_network() = true; }
+
+namespace {
+std::string netns_link(const std::string& pid) {
+  std::error_code ec;
+  return fs::read_symlink("/proc/" + pid + "/ns/net", ec).string();
+}
+
+void kill_holder(pid_t& holder) {
+  if (holder <= 0) return;
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  holder = -1;
+}
+}  // namespace
+
 daemon::daemon() {
   char tmpl[] = "/tmp/berth-e2e.XXXXXX";
   root_ = ::mkdtemp(tmpl);
   host_ = "unix://" + (root_ / "berthd.sock").string();
-  start_berthd();
+  // berthd makes bridges, taps and an nft table: never in the host's own network namespace. A
+  // holder process keeps a private one alive across berthd restarts; berthd enters it. The
+  // holder ends by itself when this process does (a test killed by ctest's timeout). Suites
+  // that need the host's loopback run berthd here instead, without bridge networks.
+  if (host_network()) {
+    start_berthd();
+  } else {
+    holder_ = os::spawn({"unshare", "-n", "sh", "-c",
+                         "while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 1; done"});
+    try {
+      auto self_ns = netns_link("self");
+      if (!eventually([&] { auto ns = netns_link(std::to_string(holder_)); return !ns.empty() && ns != self_ns; },
+                      std::chrono::seconds(10)))
+        FAIL("no network namespace for berthd");
+      if (in_netns({"ip", "link", "set", "lo", "up"}).code != 0) FAIL("cannot bring lo up in berthd's namespace");
+      start_berthd();
+    } catch (...) {
+      kill_holder(holder_);  // a daemon that never came up has no destructor to do it
+      throw;
+    }
+  }
   auto built = os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), images().string()},
                        std::chrono::seconds(60));
   if (built.exit_code != 0) FAIL("fixture image: " << built.errors);
@@ -64,8 +107,14 @@ void daemon::start_berthd() {
   os::spawn_options opts;
   opts.stdout_fd = out.get();
   opts.stderr_fd = out.get();
-  std::vector<std::string> argv = {(bin_dir() / "berthd").string(), "--data-root", data_root().string(),
+  // nsenter execs berthd (no --fork), so pid_ is berthd's own.
+  std::vector<std::string> argv = {"nsenter", "--net=/proc/" + std::to_string(holder_) + "/ns/net", "--",
+                                   (bin_dir() / "berthd").string(), "--data-root", data_root().string(),
                                    "--run-root", run_root().string(), "-H", host_};
+  if (holder_ <= 0) {
+    argv.erase(argv.begin(), argv.begin() + 3);
+    argv.push_back("--bridge=none");
+  }
   argv.insert(argv.end(), extra_args().begin(), extra_args().end());
   if (const char* kernel = std::getenv("BERTH_TEST_KERNEL")) {
     argv.push_back("--kernel");
@@ -96,6 +145,15 @@ void daemon::stop_berthd(int sig) {
 void daemon::restart() {
   stop_berthd(SIGTERM);
   start_berthd();
+}
+
+int daemon::stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void daemon::crash_and_restart() {
@@ -188,6 +246,14 @@ int pty_session::wait(std::chrono::milliseconds limit) {
   }
 }
 
+result daemon::in_netns(const std::vector<std::string>& cmd, std::chrono::seconds timeout) const {
+  std::vector<std::string> argv;
+  if (holder_ > 0) argv = {"nsenter", "--net=/proc/" + std::to_string(holder_) + "/ns/net", "--"};
+  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  auto r = os::run(argv, timeout);
+  return {r.exit_code, r.output, r.errors};
+}
+
 daemon::~daemon() {
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
@@ -205,9 +271,11 @@ daemon::~daemon() {
                 << " QEMU left, sockets left: " << sockets_left << ")\n"
                 << log();
       for (auto p : left) ::kill(p, SIGKILL);
+      kill_holder(holder_);
       std::_Exit(1);
     }
   }
+  kill_holder(holder_);
   std::error_code ec;
   fs::remove_all(root_, ec);
 }

@@ -36,6 +36,11 @@ class daemon {
   /// More berthd options for this test process's daemon; call before the first get().
   static void set_extra_args(std::vector<std::string> args);
 
+  /// Runs this test process's berthd in the test's own network namespace, with `--bridge=none`
+  /// (so it makes no bridge, tap or nft table there), for suites that need the host's loopback:
+  /// a registry on 127.0.0.1. Call before the first get().
+  static void use_host_network();
+
   /// Runs `berth -H <this daemon> args...`.
   result berth(const std::vector<std::string>& args,
                std::chrono::seconds timeout = std::chrono::seconds(180)) const;
@@ -61,8 +66,19 @@ class daemon {
   /// Kills berthd with SIGKILL and starts it again on the same data.
   void crash_and_restart();
 
+  /// Stops berthd cleanly (SIGTERM) for good; its exit status (0: clean). Its network
+  /// namespace stays until the test process ends, for checks of what it left there.
+  int stop();
+
   /// The host pid of a running container's QEMU (from inspect).
   pid_t qemu_pid(const std::string& container) const;
+
+  /// The pid of the process holding berthd's network namespace (it outlives berthd restarts).
+  /// Run host-side probes there: `nsenter --net=/proc/<pid>/ns/net ...` (see netns()).
+  pid_t netns_holder() const { return holder_; }
+  /// `cmd` run inside berthd's network namespace (nsenter --net=...).
+  result in_netns(const std::vector<std::string>& cmd,
+                  std::chrono::seconds timeout = std::chrono::seconds(60)) const;
 
   ~daemon();
 
@@ -73,6 +89,7 @@ class daemon {
   fs::path root_;
   std::string host_;
   pid_t pid_ = -1;
+  pid_t holder_ = -1;  ///< A process in berthd's network namespace (`unshare -n`), holding it.
 };
 
 /// Host paths of the built binaries and the source tree.

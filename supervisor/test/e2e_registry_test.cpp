@@ -15,10 +15,12 @@ namespace fixtures = berth::image::test;
 
 namespace {
 
-// The berthd of this suite downloads one layer at a time, so that an interrupted pull has
+// The berthd of this suite reaches the registries on this process's 127.0.0.1 (so it runs
+// without bridge networks), and downloads one layer at a time, so that an interrupted pull has
 // fetched some layers and not others.
 berth::e2e::daemon& suite_daemon() {
   static bool configured = [] {
+    berth::e2e::daemon::use_host_network();
     berth::e2e::daemon::set_extra_args({"--max-concurrent-downloads", "1"});
     return true;
   }();

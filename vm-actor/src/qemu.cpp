@@ -83,6 +83,20 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
                       (sh.readonly ? ",readonly=on" : ""));
     add("-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + sh.tag);
   }
+  // NICs: a tap the net supervisor made (QEMU opens it by name; no vhost, see DESIGN.md), or
+  // QEMU's user-mode stack with host forwards for published ports.
+  for (std::size_t i = 0; i < cfg.nics.size(); ++i) {
+    auto& n = cfg.nics[i];
+    auto id = "n" + std::to_string(i);
+    if (!n.tap.empty()) {
+      add("-netdev", "tap,id=" + id + ",ifname=" + n.tap + ",script=no,downscript=no");
+    } else {
+      std::string user = "user,id=" + id;
+      for (auto& f : n.hostfwd) user += ",hostfwd=" + f;
+      add("-netdev", user);
+    }
+    add("-device", "virtio-net-device,netdev=" + id + ",mac=" + n.mac);
+  }
   // Memory the guest frees goes back to the host within seconds.
   add("-device", "virtio-balloon-device,free-page-reporting=on");
   return a;

@@ -8,10 +8,12 @@
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
+#include "berth/net/net_actor.hpp"
 #include "berth/rpc/codec.hpp"
 #include "berth/vm/container.hpp"
 #include "berth/vm/qemu.hpp"
 
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/response_promise.hpp>
@@ -23,6 +25,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <fstream>
@@ -92,6 +97,8 @@ struct vm_state {
   bool kill_sent = false;  ///< The stop timeout passed and SIGKILL went to the workload.
   bool daemon_stopping = false;  ///< berthd's clean stop: no policy restarts until it starts again.
   caf::error removal_reply;      ///< A failed start answered once the --rm container is gone.
+  std::vector<net_device> nics;  ///< This run's NICs (taps from plug, or user mode).
+  bool plugged = false;          ///< plug answered for this run: unplug when the VM ends.
   os::unique_fd log;       ///< container.log, open while the container runs.
   uint64_t log_size = 0;
 
@@ -138,7 +145,69 @@ void append_log(vm_state& st, int64_t time, uint8_t fd, const std::vector<char>&
 }
 
 // Runs on a job thread: container disk, host directories, run directory, sockets, QEMU.
-caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_record& rec) {
+net::net_actor nets_of(self_ptr self) {
+  return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+}
+
+// The VM ended (or never started): its taps, names and ports go; the leases stay.
+void unplug(self_ptr self) {
+  auto& st = self->state;
+  st.nics.clear();
+  st.rec.published.clear();
+  if (!st.plugged) return;
+  st.plugged = false;
+  if (auto nets = nets_of(self))
+    self->request(nets, std::chrono::seconds(30), unplug_atom_v, st.rec.id)
+        .then([] {}, [id = st.short_id()](caf::error& err) {
+          vm_log.warn("container={} unplug failed: {}", id, describe(err));
+        });
+}
+
+// A stable locally administered MAC for the user-mode NIC.
+std::string user_mode_mac(const std::string& id) {
+  std::string mac = "02";
+  for (std::size_t i = 0; i < 10; i += 2) mac += ":" + id.substr(i, 2);
+  return mac;
+}
+
+// A free port on `ip` for user-mode forwarding (the kernel picks, then the socket closes).
+caf::expected<uint16_t> free_port(const std::string& ip, const std::string& proto) {
+  int fd = ::socket(AF_INET, (proto == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error(errc::io, std::string("socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, ip.empty() ? "0.0.0.0" : ip.c_str(), &a.sin_addr) != 1) {
+    ::close(fd);
+    return make_error(errc::invalid_argument, "invalid host address " + ip);
+  }
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    auto e = std::string(std::strerror(errno));
+    ::close(fd);
+    return make_error(errc::io, "no free port on " + (ip.empty() ? std::string("0.0.0.0") : ip) + ": " + e);
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Whether ip:port/proto can be bound now (user mode: QEMU would fail with a vaguer message).
+bool port_free(const std::string& ip, uint16_t port, const std::string& proto) {
+  int fd = ::socket(AF_INET, (proto == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip.empty() ? "0.0.0.0" : ip.c_str(), &a.sin_addr);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_record& rec,
+                                   const std::vector<net_device>& nics) {
   std::error_code ec;
   auto dir = env.container_dir(rec.id);
   auto run = env.run_dir(rec.id);
@@ -182,6 +251,7 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   cfg.rootfs_disk = disk;
   cfg.console_log = dir / "console.log";
   cfg.debug = env.debug;
+  cfg.nics = nics;
   for (auto& m : rec.mounts) {
     if (m.type == "volume") {
       auto path = env.volume_disk(m.source);
@@ -320,11 +390,22 @@ void finish_removal(self_ptr self) {
           vm_log.info("container={} removed", id.substr(0, 12));
           self->quit();
         };
-        if (!st.store) return done();
-        self->request(st.store, caf::infinite, erase_atom_v, container_atom_v, id)
-            .then([done] { done(); }, [self, done](caf::error& err) {
-              vm_log.error("container={} cannot erase its record: {}", self->state.short_id(), describe(err));
-              done();
+        auto erase = [self, id, done] {
+          auto& st = self->state;
+          if (!st.store) return done();
+          self->request(st.store, caf::infinite, erase_atom_v, container_atom_v, id)
+              .then([done] { done(); }, [self, done](caf::error& err) {
+                vm_log.error("container={} cannot erase its record: {}", self->state.short_id(), describe(err));
+                done();
+              });
+        };
+        // Its leases go with it (before the record, so no lease outlives its container).
+        auto nets = st.rec.network_mode == "bridge" ? nets_of(self) : net::net_actor{};
+        if (!nets) return erase();
+        self->request(nets, std::chrono::seconds(30), detach_atom_v, id, std::string{})
+            .then([erase] { erase(); }, [self, erase](caf::error& err) {
+              vm_log.error("container={} cannot release its addresses: {}", self->state.short_id(), describe(err));
+              erase();
             });
       },
       [self](caf::error& err) {
@@ -419,6 +500,7 @@ void on_qemu_exit(self_ptr self, int status) {
   }
   std::error_code ec;
   fs::remove_all(st.run_dir(), ec);
+  unplug(self);
   if (!st.main_exited && !st.start_error) {
     // The VM ended under the workload: killed, crashed or powered off from inside.
     st.rec.exit_code = 137;
@@ -443,8 +525,24 @@ agent::mount_spec mount_spec_of(const container_record& rec) {
   agent::mount_spec spec;
   spec.readonly_root = rec.read_only;
   spec.hostname = rec.process.hostname;
-  spec.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" +
-               rec.process.hostname + "\n";
+  spec.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  std::string nameserver;
+  if (rec.network_mode == "bridge" && !rec.endpoints.empty()) {
+    auto& e = rec.endpoints.front();
+    spec.hosts += e.ip + "\t" + rec.process.hostname + (rec.name != rec.process.hostname ? " " + rec.name : "") + "\n";
+    nameserver = e.gateway;  // the network's DNS responder (empty on an internal network)
+  } else if (rec.network_mode == "user") {
+    spec.hosts += "10.0.2.15\t" + rec.process.hostname + "\n";
+    nameserver = "10.0.2.3";  // QEMU's user-mode resolver
+  } else {
+    spec.hosts += "127.0.1.1\t" + rec.process.hostname + "\n";
+  }
+  if (!rec.dns.empty()) {
+    for (auto& d : rec.dns) spec.resolv_conf += "nameserver " + d + "\n";
+  } else if (!nameserver.empty()) {
+    spec.resolv_conf = "nameserver " + nameserver + "\n";
+  }
+  if (!spec.resolv_conf.empty()) spec.resolv_conf += "options ndots:0\n";
   std::size_t disks = 0, shares = 0;
   for (auto& m : rec.mounts) {
     agent::mount_entry e;
@@ -495,6 +593,38 @@ void start_workload(self_ptr self) {
           [self](caf::error& err) { fail_start(self, std::move(err)); });
 }
 
+// The guest's interfaces (lo alone with --network none), then the workload.
+void configure_network(self_ptr self) {
+  auto& st = self->state;
+  agent::network_config cfg;
+  if (st.rec.network_mode == "bridge") {
+    for (auto& e : st.rec.endpoints) {
+      agent::interface_config i;
+      i.mac = e.mac;
+      i.address = e.ip;
+      i.prefix_len = e.prefix_len;
+      i.gateway = e.gateway;
+      cfg.interfaces.push_back(i);
+    }
+  } else if (st.rec.network_mode == "user") {
+    agent::interface_config i;
+    i.mac = user_mode_mac(st.rec.id);
+    i.address = "10.0.2.15";
+    i.prefix_len = 24;
+    i.gateway = "10.0.2.2";
+    cfg.interfaces.push_back(i);
+  }
+  call_agent(self, agent::method::configure_network, rpc::pack(cfg))
+      .then(
+          [self](const std::string&) {
+            if (self->state.ph != phase::booting) return;
+            start_workload(self);
+          },
+          [self](caf::error& err) {
+            fail_start(self, make_error(code_of(err), "cannot configure the guest's network: " + describe(err)));
+          });
+}
+
 // The agent connection is up: ask for the agent's version (the guest is ready when it answers),
 // then mount the root and start the workload.
 void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point started) {
@@ -518,7 +648,7 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
                                                  "guest agent speaks protocol " +
                                                      std::to_string(info.protocol) + ", berthd " +
                                                      std::to_string(agent::protocol_version)));
-            start_workload(self);
+            configure_network(self);
           },
           [self](caf::error& err) {
             if (code_of(err) == errc::timeout)
@@ -588,13 +718,59 @@ void launch(self_ptr self) {
   st.rec.reason.clear();
   st.rec.finished = 0;
   if (st.env->transport == "vsock") st.rec.vsock_cid = random_vsock_cid();
-  persist(self);
-  run_job(self, [env = st.env, rec = st.rec] { return launch_qemu(*env, rec); })
-      .then([self](int64_t pid) { on_launched(self, pid); },
-            [self](caf::error& err) {
-              fail_start(self, std::move(err));  // no VM was started: nothing to shut down
-              finalize(self);
-            });
+  st.nics.clear();
+  st.rec.published.clear();
+  auto failed = [self](caf::error err) {
+    unplug(self);
+    fail_start(self, std::move(err));  // no VM was started: nothing to shut down
+    finalize(self);
+  };
+  auto start_qemu = [self, failed] {
+    auto& st = self->state;
+    persist(self);
+    run_job(self, [env = st.env, rec = st.rec, nics = st.nics] { return launch_qemu(*env, rec, nics); })
+        .then([self](int64_t pid) { on_launched(self, pid); }, [failed](caf::error& err) { failed(std::move(err)); });
+  };
+  if (st.rec.network_mode == "user") {
+    net_device nic;
+    nic.mac = user_mode_mac(st.rec.id);
+    for (auto m : st.rec.ports) {
+      if (m.host_port == 0) {
+        auto p = free_port(m.host_ip, m.protocol);
+        if (!p) return failed(p.error());
+        m.host_port = *p;
+      } else if (!port_free(m.host_ip, m.host_port, m.protocol)) {
+        return failed(make_error(errc::conflict, "host port " + (m.host_ip.empty() ? std::string("0.0.0.0") : m.host_ip) +
+                                                     ":" + std::to_string(m.host_port) + "/" + m.protocol +
+                                                     " is already in use"));
+      }
+      nic.hostfwd.push_back(m.protocol + ":" + m.host_ip + ":" + std::to_string(m.host_port) + "-:" +
+                            std::to_string(m.container_port));
+      st.rec.published.push_back(m);
+    }
+    st.nics.push_back(std::move(nic));
+    return start_qemu();
+  }
+  if (st.rec.network_mode != "bridge" || st.rec.endpoints.empty()) return start_qemu();
+  auto nets = nets_of(self);
+  if (!nets) return failed(make_error(errc::unavailable, "the network service is not running"));
+  self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.ports)
+      .then(
+          [self, start_qemu, failed](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
+            auto& st = self->state;
+            st.plugged = true;
+            if (taps.size() != st.rec.endpoints.size())
+              return failed(make_error(errc::internal, "plug answered " + std::to_string(taps.size()) + " taps for " +
+                                                           std::to_string(st.rec.endpoints.size()) + " endpoints"));
+            if (st.cancel) return failed(make_error(errc::cancelled, "stopped before it started"));
+            for (std::size_t i = 0; i < taps.size(); ++i) st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
+            st.rec.published = std::move(ports);
+            start_qemu();
+          },
+          [self, failed](caf::error& err) {
+            self->state.plugged = true;  // whatever a failed plug left is undone by it; unplug is harmless
+            failed(std::move(err));
+          });
 }
 
 void on_notice(self_ptr self, const std::string& method, const std::string& packed) {
@@ -772,6 +948,18 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
     if (st.rec.qemu_pid > 0 && os::process_alive(static_cast<pid_t>(st.rec.qemu_pid)))
       ::kill(static_cast<pid_t>(st.rec.qemu_pid), SIGKILL);
     fs::remove_all(st.run_dir(), ec);
+    // Its taps, if the net supervisor did not clean them up (berthd was killed): plug adopts
+    // them, unplug deletes them.
+    if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty())
+      if (auto nets = nets_of(self)) {
+        auto id = st.rec.id;
+        self->request(nets, std::chrono::seconds(60), plug_atom_v, id, st.rec.endpoints, std::vector<api::port_mapping>{})
+            .then([self, nets, id](std::vector<std::string>&, std::vector<api::port_mapping>&) {
+                    self->request(nets, std::chrono::seconds(30), unplug_atom_v, id).then([] {}, [](caf::error&) {});
+                  },
+                  [](caf::error&) {});
+      }
+    st.rec.published.clear();
     st.rec.state = state::exited;
     st.rec.exit_code = 137;
     st.rec.reason = "berthd restarted while the container ran";

@@ -6,6 +6,7 @@
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
 #include "berth/image/image_actor.hpp"
+#include "berth/net/net_actor.hpp"
 #include "berth/vm/container.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -13,7 +14,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,11 +193,94 @@ caf::error volume_conflict(const vms_state& st, const container_record& rec) {
   return {};
 }
 
+net::net_actor nets_of(self_ptr self) {
+  return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+}
+
+// A create that failed after its leases were taken: they go again.
+void release_leases(self_ptr self, const container_record& rec) {
+  if (rec.endpoints.empty()) return;
+  if (auto nets = nets_of(self))
+    self->request(nets, std::chrono::seconds(30), detach_atom_v, rec.id, std::string{})
+        .then([] {}, [id = rec.id.substr(0, 12)](caf::error& err) {
+          sup_log.warn("container={} cannot release its addresses: {}", id, describe(err));
+        });
+}
+
+bool valid_ipv4(const std::string& ip) {
+  in_addr a{};
+  return ::inet_pton(AF_INET, ip.c_str(), &a) == 1;
+}
+
+// The network part of a spec: sets rec.network_mode, dns and ports; answers the bridge network
+// to attach to ("" for none and user).
+caf::expected<std::string> plan_network(const vm_environment& env, const api::container_spec& spec,
+                                        const image_runtime& img, container_record& rec) {
+  auto network = spec.network;
+  if (network.empty()) network = env.bridge_none ? "none" : "default";
+  if (network == "bridge") network = "default";
+  if (network == "host")
+    return make_error(errc::invalid_argument, "--network host is not supported: each container has its own VM");
+  std::vector<api::port_mapping> ports = spec.ports;
+  if (spec.publish_all)
+    for (auto& e : img.exposed_ports) {
+      api::port_mapping m;
+      auto slash = e.find('/');
+      try {
+        auto port = std::stoul(e.substr(0, slash));
+        if (port == 0 || port > 65535) continue;
+        m.container_port = static_cast<uint16_t>(port);
+      } catch (...) {
+        continue;
+      }
+      m.protocol = slash == std::string::npos ? "tcp" : e.substr(slash + 1);
+      if (m.protocol != "tcp" && m.protocol != "udp") continue;
+      ports.push_back(m);
+    }
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    auto& m = ports[i];
+    if (m.protocol.empty()) m.protocol = "tcp";
+    if (m.protocol != "tcp" && m.protocol != "udp")
+      return make_error(errc::invalid_argument, "invalid protocol " + m.protocol + " (tcp or udp)");
+    if (m.container_port == 0) return make_error(errc::invalid_argument, "invalid container port 0");
+    if (!m.host_ip.empty() && !valid_ipv4(m.host_ip))
+      return make_error(errc::invalid_argument, "invalid host address " + m.host_ip + " (IPv4 only)");
+    for (std::size_t j = 0; j < i; ++j)
+      if (m.host_port != 0 && ports[j].host_port == m.host_port && ports[j].protocol == m.protocol &&
+          (ports[j].host_ip == m.host_ip || ports[j].host_ip.empty() || m.host_ip.empty()))
+        return make_error(errc::invalid_argument, "host port " + std::to_string(m.host_port) + "/" + m.protocol +
+                                                      " is published twice");
+  }
+  for (auto& d : spec.dns)
+    if (!valid_ipv4(d)) return make_error(errc::invalid_argument, "invalid --dns address " + d + " (IPv4 only)");
+  if (!spec.ip.empty() && !valid_ipv4(spec.ip)) return make_error(errc::invalid_argument, "invalid --ip " + spec.ip);
+  rec.dns = spec.dns;
+  if (network == "none" || network == "user") {
+    if (!spec.ip.empty()) return make_error(errc::invalid_argument, "--ip needs a bridge network, not --network " + network);
+    if (!spec.network_aliases.empty())
+      return make_error(errc::invalid_argument, "--network-alias needs a bridge network, not --network " + network);
+    if (network == "none" && !ports.empty())
+      return make_error(errc::invalid_argument,
+                        "conflicting options: port publishing and --network none (the container has no network)");
+    rec.network_mode = network;
+    rec.ports = std::move(ports);
+    return std::string{};
+  }
+  if (env.bridge_none)
+    return make_error(errc::unavailable, "network " + network +
+                                             " is unavailable: berthd runs with --bridge=none (use --network none "
+                                             "or --network user)");
+  rec.network_mode = "bridge";
+  rec.ports = std::move(ports);
+  return network;
+}
+
 // Creates the container: record saved, vm actor spawned.
 void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp, container_record rec) {
   auto store = store_of(self);
   if (!store) {
     self->state.reserved.erase(rec.name);
+    release_leases(self, rec);
     rp.deliver(make_error(errc::unavailable, "the store is not running"));
     return;
   }
@@ -207,8 +293,36 @@ void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp, 
             spawn_entry(self, std::move(rec));
             rp.deliver(std::move(out));
           },
-          [self, rp, name = rec.name](caf::error& err) mutable {
-            self->state.reserved.erase(name);
+          [self, rp, rec](caf::error& err) mutable {
+            self->state.reserved.erase(rec.name);
+            release_leases(self, rec);
+            rp.deliver(std::move(err));
+          });
+}
+
+// Leases the container's address on `network` (none for ""), then creates it.
+void attach_and_finish(self_ptr self, caf::typed_response_promise<api::created> rp, container_record rec,
+                       std::string network, std::string ip, std::vector<std::string> aliases) {
+  if (network.empty()) return finish_create(self, rp, std::move(rec));
+  auto nets = nets_of(self);
+  if (!nets) {
+    self->state.reserved.erase(rec.name);
+    rp.deliver(make_error(errc::unavailable, "the network service is not running"));
+    return;
+  }
+  auto id = rec.id;
+  auto name = rec.name;
+  self->request(nets, std::chrono::seconds(60), attach_atom_v, id, name, network, ip, aliases)
+      .then(
+          [self, rp, rec](api::endpoint& ep) mutable {
+            rec.endpoints = {std::move(ep)};
+            finish_create(self, rp, std::move(rec));
+          },
+          [self, rp, rec](caf::error& err) mutable {
+            self->state.reserved.erase(rec.name);
+            // A lease the answer did not reach us with would stay: release whatever there is.
+            rec.endpoints.push_back({});
+            release_leases(self, rec);
             rp.deliver(std::move(err));
           });
 }
@@ -355,9 +469,18 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                   rec.read_only = spec.read_only;
                   rec.mounts = spec.mounts;
                   rec.created = os::unix_time_ns();
+                  auto network = plan_network(*st.env, spec, img, rec);
+                  if (!network) {
+                    st.reserved.erase(spec.name);
+                    rp.deliver(network.error());
+                    return;
+                  }
                   // Named volumes that do not exist yet are created, as Docker does for -v.
                   create_volumes(self, missing, rp, rec.name,
-                                 [self, rp, rec]() mutable { finish_create(self, rp, std::move(rec)); });
+                                 [self, rp, rec, net_name = *network, ip = spec.ip,
+                                  aliases = spec.network_aliases]() mutable {
+                                   attach_and_finish(self, rp, std::move(rec), net_name, ip, aliases);
+                                 });
                 },
                 [self, rp, name = spec.name](caf::error& err) mutable {
                   self->state.reserved.erase(name);
@@ -694,6 +817,9 @@ api::container_info to_info(const container_record& rec, const vm_environment&) 
   info.env = rec.process.env;
   info.workdir = rec.process.cwd;
   info.user = rec.process.user;
+  info.network_mode = rec.network_mode;
+  info.networks = rec.endpoints;
+  info.ports = !rec.published.empty() ? rec.published : rec.ports;
   return info;
 }
 

@@ -96,6 +96,7 @@ struct fixture : testing::deterministic {
   fixture() {
     env->data_root = "/nonexistent/data";
     env->run_root = "/nonexistent/run";
+    env->bridge_none = true;  // no net supervisor here: containers default to --network none
   }
 
   // Starts store, images and the vm supervisor the way berthd's root does.

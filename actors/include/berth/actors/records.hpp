@@ -53,10 +53,12 @@ struct container_record {
   std::vector<api::endpoint> endpoints;  ///< Leases on bridge networks, in attach order.
   std::vector<std::string> dns;          ///< --dns; empty: each network's resolver.
   std::vector<api::port_mapping> ports;  ///< Ports to publish, as asked (-p, -P resolved).
+  std::vector<api::port_mapping> published;  ///< Ports as open while it runs (host ports
+                                             ///< resolved); empty when it does not run.
   MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
                      auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
                      vsock_cid, restart, restart_count, stopped_by_user, stop_timeout, read_only,
-                     mounts, network_mode, endpoints, dns, ports);
+                     mounts, network_mode, endpoints, dns, ports, published);
 };
 
 /// A network: a Linux bridge, its subnet and the addresses leased on it.
@@ -123,7 +125,8 @@ struct image_runtime {
   std::string workdir;
   std::string user;
   std::string stop_signal;
-  MSGPACK_DEFINE_MAP(id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal);
+  std::vector<std::string> exposed_ports;  ///< "80/tcp", for -P.
+  MSGPACK_DEFINE_MAP(id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal, exposed_ports);
 };
 
 }  // namespace berth

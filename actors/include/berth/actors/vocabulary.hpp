@@ -42,7 +42,7 @@ typename Inspector::result_type inspect(Inspector& f, container_record& x) {
            x.image_disk, x.process, x.stop_signal, x.cpus, x.memory, x.auto_remove, x.state,
            x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid, x.vsock_cid,
            x.restart, x.restart_count, x.stopped_by_user, x.stop_timeout, x.read_only, x.mounts,
-           x.network_mode, x.endpoints, x.dns, x.ports);
+           x.network_mode, x.endpoints, x.dns, x.ports, x.published);
 }
 
 template <class Inspector>
@@ -67,7 +67,7 @@ typename Inspector::result_type inspect(Inspector& f, image_record& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, image_runtime& x) {
   return f(caf::meta::type_name("image_runtime"), x.id, x.reference, x.disk, x.entrypoint, x.cmd,
-           x.env, x.workdir, x.user, x.stop_signal);
+           x.env, x.workdir, x.user, x.stop_signal, x.exposed_ports);
 }
 
 }  // namespace berth

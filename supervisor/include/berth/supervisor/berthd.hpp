@@ -1,7 +1,8 @@
 // berthd: the daemon's settings and its root supervisor.
 //
 // The root is a one_for_one supervisor over the children of docs/architecture.md, started in
-// this order: store (SQLite), images (image supervisor), vms (vm supervisor), rpc (listener).
+// this order: store (SQLite), images (image supervisor), nets (net supervisor, unless
+// --bridge=none), vms (vm supervisor), rpc (listener).
 // Each is permanent with a restart limit; when one restarts too often the root gives up and
 // berthd exits non-zero with a log line saying which.
 #pragma once
@@ -35,6 +36,9 @@ struct daemon_options {
   std::vector<std::string> insecure_registries;       ///< --insecure-registry, repeatable.
   std::filesystem::path registry_certs = "/etc/berth/certs.d";  ///< Docker's certs.d layout.
   std::size_t max_concurrent_downloads = 3;
+  std::string default_subnet = "10.89.0.0/16";  ///< --default-subnet: the `default` network's.
+  bool bridge_none = false;             ///< --bridge=none: no bridge networks, no net supervisor.
+  std::vector<std::string> dns;         ///< --dns: upstream resolvers (repeatable).
 };
 
 /// Spawns the root supervisor with berthd's children.

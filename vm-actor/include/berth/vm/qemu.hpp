@@ -35,6 +35,13 @@ struct shared_dir {
   bool readonly = false;
 };
 
+/// A NIC of the VM: a virtio-net device on a host tap (or QEMU's user-mode network).
+struct net_device {
+  std::string tap;  ///< Host tap name; empty: user-mode networking (slirp).
+  std::string mac;  ///< How the guest finds the interface.
+  std::vector<std::string> hostfwd;  ///< User mode only: "tcp:127.0.0.1:8080-:80".
+};
+
 /// Everything one VM's command line depends on.
 struct vm_config {
   std::string qemu = "qemu-system-x86_64";
@@ -54,6 +61,7 @@ struct vm_config {
   std::filesystem::path console_log;  ///< The serial console, appended to.
   std::vector<extra_disk> disks;      ///< Volumes, in order.
   std::vector<shared_dir> shares;     ///< Host directories, in order.
+  std::vector<net_device> nics;       ///< Network interfaces, in order.
   bool sandbox = true;                ///< QEMU's seccomp sandbox.
   bool debug = false;                 ///< Verbose guest kernel and agent.
   std::vector<std::string> extra_cmdline;  ///< Appended to the kernel command line.

@@ -42,6 +42,7 @@ struct vm_environment {
   std::set<std::string> module_sets;      ///< Optional module sets in the initramfs ("9p").
   int64_t default_memory = 512ll << 20;   ///< --memory when none is given.
   bool debug = false;
+  bool bridge_none = false;  ///< berthd --bridge=none: no net supervisor, no bridge networks.
 
   /// DATA/containers/<id>: the container's disk, logs and console.
   std::filesystem::path container_dir(const std::string& id) const {
