@@ -51,6 +51,8 @@ class daemon {
   /// The host pid of a running container's QEMU.
   pid_t qemu_pid(const std::string& container) const;
 
+  /// berthd's pid: /proc/PID/ns/net is the network namespace its containers' networks live in.
+  pid_t pid() const { return pid_; }
   const fs::path& root() const { return root_; }
   const std::string& host() const { return host_; }
   fs::path images() const { return root_ / "images"; }
