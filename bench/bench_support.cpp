@@ -13,11 +13,18 @@
 #include <cstdio>
 #include <fstream>
 #include <thread>
+#include <utility>
 
 namespace berth::bench {
 
+namespace {
+// The daemon a failing benchmark must still stop: die() exits without unwinding.
+daemon* live_daemon = nullptr;
+}  // namespace
+
 void die(const std::string& msg) {
   std::fprintf(stderr, "bench: %s\n", msg.c_str());
+  if (auto* d = std::exchange(live_daemon, nullptr)) d->~daemon();
   std::exit(1);
 }
 
@@ -68,6 +75,7 @@ daemon::daemon(const fs::path& kernel, std::vector<std::string> extra_args) {
   std::vector<std::string> wrapped = {"unshare", "-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "berthd"};
   wrapped.insert(wrapped.end(), argv.begin(), argv.end());
   pid_ = os::spawn(wrapped, o);
+  live_daemon = this;
   for (int i = 0; i < 1200 && berth({"system", "info"}).exit_code != 0; ++i) {
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
@@ -79,6 +87,7 @@ daemon::daemon(const fs::path& kernel, std::vector<std::string> extra_args) {
 }
 
 daemon::~daemon() {
+  if (live_daemon == this) live_daemon = nullptr;
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
     ::waitpid(pid_, nullptr, 0);
