@@ -1235,19 +1235,35 @@ int cmd_image_load(context& ctx, const parsed& p) {
   auto input = p.get("input", "-");
   if (input == "-" && ::isatty(STDIN_FILENO))
     throw cli_error(1, "requested load from stdin, but stdin is empty (use -i FILE)");
-  auto& c = ctx.conn();
-  uploader up(c);
-  if (input != "-" && fs::is_directory(input)) {
+  // Everything that can fail locally fails before the daemon is asked to spool anything.
+  bool is_dir = input != "-" && fs::is_directory(input);
+  int fd = -1;
+  if (is_dir) {
     if (!fs::exists(fs::path(input) / "index.json"))
       throw cli_error(1, input + " is not an OCI image layout (no index.json)");
+  } else {
+    fd = input == "-" ? STDIN_FILENO : ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw cli_error(1, "open " + input + ": " + std::strerror(errno));
+  }
+  struct closer {
+    int fd;
+    ~closer() {
+      if (fd > STDIN_FILENO) ::close(fd);
+    }
+  } close_input{fd};
+  auto& c = ctx.conn();
+  uploader up(c);
+  if (is_dir) {
     tar_directory(input, up);
   } else {
-    int fd = input == "-" ? STDIN_FILENO : ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw cli_error(1, "open " + input + ": " + std::strerror(errno));
     std::vector<char> buf(1 << 20);
-    ssize_t n;
-    while ((n = ::read(fd, buf.data(), buf.size())) > 0) up.write(buf.data(), static_cast<std::size_t>(n));
-    if (fd != STDIN_FILENO) ::close(fd);
+    for (;;) {
+      auto n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw cli_error(1, "read " + input + ": " + std::strerror(errno));
+      if (n == 0) break;
+      up.write(buf.data(), static_cast<std::size_t>(n));
+    }
   }
   std::vector<api::image_info> loaded;
   try {
