@@ -437,6 +437,11 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
     // Not one of ours: our parent, or a shutdown.
     if (!msg.reason || msg.reason == caf::exit_reason::normal) return;
     if (st.stopping) return;
+    if (st.settings->keep_on_stop) {
+      // Live restore: the network actors follow through their links and leave everything up.
+      self->quit(msg.reason);
+      return;
+    }
     if (is_crash(msg.reason)) {
       // The network actors follow through their links and leave bridges, taps and the table in
       // place: a restarted net supervisor adopts them.
@@ -652,6 +657,11 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
       [self](save_atom, network_record& rec) {
         auto& st = self->state;
         if (auto it = st.networks.find(rec.id); it != st.networks.end()) it->second.rec = std::move(rec);
+      },
+      [self](keep_atom) {
+        nets_log.info("the next stop leaves {} networks in place for the running containers",
+                      self->state.networks.size());
+        self->state.settings->keep_on_stop = true;
       },
   };
 }

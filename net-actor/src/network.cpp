@@ -306,6 +306,11 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
       self->quit(msg.reason);
       return;
     }
+    if (self->state.settings->keep_on_stop) {
+      // Live restore: containers keep running on this bridge; the next berthd adopts it.
+      self->quit(msg.reason);
+      return;
+    }
     stop(self, msg.reason);
   });
   // Nothing is served until the bridge is there (or known to be impossible).

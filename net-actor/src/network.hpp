@@ -7,6 +7,7 @@
 // in place (running VMs keep their network); its successor adopts them.
 #pragma once
 
+#include <atomic>
 #include "dns.hpp"
 
 #include "berth/actors/records.hpp"
@@ -55,6 +56,9 @@ using network_listener = caf::typed_actor<caf::reacts_to<save_atom, network_reco
 struct network_settings {
   std::vector<dns::upstream> upstreams;  ///< Resolvers for names that are not containers'.
   uint16_t dns_port = 53;               ///< Where the responders listen on their gateways.
+  /// Set by the supervisor before a clean stop that leaves containers running (live restore):
+  /// network actors then end as after a crash, leaving bridge, taps and table in place.
+  std::atomic<bool> keep_on_stop{false};
 };
 
 /// Whether an exit reason is a crash (the actor's host objects stay) rather than a stop.

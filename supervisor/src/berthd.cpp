@@ -1,6 +1,8 @@
 // berthd.cpp: the daemon's main: settings, host preparation (kernel, initramfs, accelerator),
-// the actor system with the root supervisor, and a clean stop on SIGTERM or SIGINT that stops
-// every container and leaves no VM, socket or temporary file behind.
+// the actor system with the root supervisor, and a clean stop on SIGTERM or SIGINT. By default
+// (live restore) a clean stop leaves running containers running, with their networks, for the
+// next berthd to adopt; with --live-restore=false it stops every container and leaves no VM,
+// bridge, socket or temporary file behind.
 #include "berth/supervisor/berthd.hpp"
 
 #include "berth/actors/log.hpp"
@@ -50,6 +52,13 @@ Options:
   --accel MODE         auto, kvm or tcg (default auto: KVM only where it can boot this kernel)
   --qemu PATH          qemu-system-x86_64 to run (default from PATH)
   --boot-timeout SECS  How long a VM may take to boot (default 60)
+  --heartbeat-timeout SECS
+                       A running VM whose guest agent answers nothing for this long (QEMU
+                       stopped, the guest wedged) is killed as unresponsive and its restart
+                       policy applies; checked every third of it (default 30; 0: off)
+  --live-restore[=true|false]
+                       Whether containers keep running while berthd is stopped; the next
+                       berthd adopts them (default true). With false a stop ends them all
   --insecure-registry HOST[:PORT]
                        A registry reached over plain HTTP or unverified TLS (repeatable;
                        loopback registries always are, as under Docker)
@@ -112,6 +121,17 @@ daemon_options parse_args(int argc, char** argv) {
         die("--boot-timeout needs a number of seconds");
       }
       if (o.boot_timeout_s <= 0) die("--boot-timeout must be positive");
+    } else if (a == "--heartbeat-timeout") {
+      try {
+        o.heartbeat_timeout_s = std::stoi(next());
+      } catch (...) {
+        die("--heartbeat-timeout needs a number of seconds");
+      }
+      if (o.heartbeat_timeout_s < 0) die("--heartbeat-timeout cannot be negative");
+    } else if (a == "--live-restore") {
+      auto v = has_value ? value : std::string("true");
+      if (v != "true" && v != "false") die("--live-restore takes true or false");
+      o.live_restore = v == "true";
     } else if (a == "--log-level") {
       log::level lvl;
       if (!log::parse_level(next(), lvl)) die("--log-level must be debug, info, warn or error");
@@ -158,6 +178,7 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   env->debug = o.debug;
   env->bridge_none = o.bridge_none;
   env->boot_timeout = std::chrono::seconds(o.boot_timeout_s);
+  env->heartbeat_timeout = std::chrono::seconds(o.heartbeat_timeout_s);
   env->accel = vm::choose_accelerator(o.accel);
   if (env->accel.name.empty()) die(env->accel.note);
   env->tsc_khz = vm::tsc_khz();
@@ -234,7 +255,7 @@ int main(int argc, char** argv) {
         if (p.revents & POLLIN) {
           signalfd_siginfo info{};
           [[maybe_unused]] auto n = ::read(sigfd.get(), &info, sizeof info);
-          daemon_log.info("received {}; stopping containers", strsignal(static_cast<int>(info.ssi_signo)));
+          daemon_log.info("received {}; stopping", strsignal(static_cast<int>(info.ssi_signo)));
           break;
         }
         self->receive(
@@ -249,16 +270,27 @@ int main(int argc, char** argv) {
         daemon_log.error("the supervision tree gave up: {}", describe(root_reason));
         exit_code = 1;
       } else {
-        // Clean stop: every container stops (and its VM ends), then the tree goes down.
+        // Clean stop. With live restore, running containers keep running (their VMs are in
+        // sessions of their own) and so do their networks; else every container stops (and
+        // its VM ends), then the tree goes down and the networks with it.
         auto vms = sys.registry().get<vm::vm_supervisor_actor>(caf::atom_from_string(vm::vm_supervisor_name));
-        if (vms)
+        auto nets = sys.registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+        uint32_t running = 0;
+        if (vms && opts.live_restore)
+          self->request(vms, std::chrono::seconds(10), info_atom_v)
+              .receive([&](api::system_info& info) { running = info.containers_running; }, [](caf::error&) {});
+        if (running > 0) {
+          daemon_log.info("live restore: leaving {} containers running for the next berthd", running);
+          if (nets) self->request(nets, std::chrono::seconds(10), keep_atom_v).receive([] {}, [](caf::error&) {});
+        } else if (vms) {
           self->request(vms, std::chrono::seconds(90), shutdown_atom_v)
               .receive([] {}, [](caf::error& err) {
                 daemon_log.warn("not every container stopped cleanly: {}", describe(err));
               });
-        // The net supervisor takes its bridges, taps and nft table down after the root is gone:
-        // wait for it (at most 30 s), or the process could end with the table still there.
-        auto nets = sys.registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+        }
+        // The net supervisor takes its bridges, taps and nft table down after the root is gone
+        // (unless told to keep them): wait for it (at most 30 s), or the process could end with
+        // the table still there.
         if (nets) self->monitor(nets);
         self->send_exit(root, caf::exit_reason::user_shutdown);
         for (int downs = nets ? 2 : 1; downs > 0;) {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -115,6 +116,11 @@ void daemon::start_berthd() {
     argv.erase(argv.begin(), argv.begin() + 3);
     argv.push_back("--bridge=none");
   }
+  // The exit check below is of a stop that ends every container: suites that test live
+  // restore ask for it (and remove their containers before the end).
+  if (std::none_of(extra_args().begin(), extra_args().end(),
+                   [](const std::string& a) { return a.rfind("--live-restore", 0) == 0; }))
+    argv.push_back("--live-restore=false");
   argv.insert(argv.end(), extra_args().begin(), extra_args().end());
   if (const char* kernel = std::getenv("BERTH_TEST_KERNEL")) {
     argv.push_back("--kernel");
@@ -160,6 +166,10 @@ void daemon::crash_and_restart() {
   stop_berthd(SIGKILL);
   start_berthd();
 }
+
+void daemon::kill_berthd(int sig) { stop_berthd(sig); }
+
+void daemon::start() { start_berthd(); }
 
 pid_t daemon::qemu_pid(const std::string& container) const {
   auto r = berth({"inspect", container});

@@ -4,6 +4,8 @@
 // under a fresh temporary directory, with the busybox fixture image loaded. Each test boots real
 // VMs under whatever accelerator the host offers (TCG here). At exit the daemon gets SIGTERM,
 // and the harness checks that it stopped cleanly and left no QEMU, socket or temporary file.
+// The daemon runs with --live-restore=false (so that stop ends every container) unless the
+// suite's extra arguments name --live-restore.
 #pragma once
 
 #include "berth/actors/os.hpp"
@@ -65,6 +67,11 @@ class daemon {
 
   /// Kills berthd with SIGKILL and starts it again on the same data.
   void crash_and_restart();
+
+  /// Ends berthd with `sig` (SIGKILL: a crash, SIGTERM: a clean stop) and waits for it; start()
+  /// brings it back on the same data, so a test can act while no berthd runs.
+  void kill_berthd(int sig);
+  void start();
 
   /// Stops berthd cleanly (SIGTERM) for good; its exit status (0: clean). Its network
   /// namespace stays until the test process ends, for checks of what it left there.

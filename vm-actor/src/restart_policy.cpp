@@ -1,6 +1,8 @@
 // restart_policy.cpp: parsing --restart and deciding whether an exited container restarts.
 #include "berth/vm/vm_actor.hpp"
 
+#include <algorithm>
+
 namespace berth::vm {
 
 caf::expected<restart_policy_spec> parse_restart_policy(const std::string& text) {
@@ -37,6 +39,10 @@ std::chrono::milliseconds restart_delay(uint32_t n) {
   std::chrono::milliseconds d{100};
   for (uint32_t i = 1; i < n && d < std::chrono::minutes(1); ++i) d *= 2;
   return std::min<std::chrono::milliseconds>(d, std::chrono::minutes(1));
+}
+
+std::chrono::milliseconds heartbeat_interval(std::chrono::milliseconds timeout) {
+  return std::clamp<std::chrono::milliseconds>(timeout / 3, std::chrono::seconds(1), std::chrono::seconds(10));
 }
 
 }  // namespace berth::vm

@@ -53,7 +53,9 @@ using vm_impl = vm_actor::extend<
     /// A timer of generation `gen` fired.
     caf::reacts_to<tick_atom, uint64_t>,
     /// A restart the policy scheduled, of generation `gen`.
-    caf::reacts_to<restart_atom, uint64_t>>;
+    caf::reacts_to<restart_atom, uint64_t>,
+    /// A heartbeat of generation `gen` is due.
+    caf::reacts_to<ping_atom, uint64_t>>;
 
 enum class phase { idle, launching, booting, running, stopping, shutting_down };
 
@@ -101,6 +103,10 @@ struct vm_state {
   bool plugged = false;          ///< plug answered for this run: unplug when the VM ends.
   os::unique_fd log;       ///< container.log, open while the container runs.
   uint64_t log_size = 0;
+  std::string kill_reason;  ///< Why berthd killed the VM (unresponsive, unreachable), if it did.
+  uint64_t heartbeat_gen = 0;
+  bool ping_in_flight = false;
+  std::chrono::steady_clock::time_point last_answer;  ///< When the agent last gave a sign of life.
 
   ~vm_state() {
     // The actor is ending: stop watching (the VM lives on), drop the agent connection.
@@ -144,7 +150,13 @@ void append_log(vm_state& st, int64_t time, uint8_t fd, const std::vector<char>&
     st.log_size += bytes.size();
 }
 
-// Runs on a job thread: container disk, host directories, run directory, sockets, QEMU.
+// Opens container.log for appending (on start, and when a running container is adopted).
+void open_log(vm_state& st) {
+  st.log.reset(::open((st.dir() / "container.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  struct stat sb {};
+  st.log_size = st.log && ::fstat(st.log.get(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
+}
+
 net::net_actor nets_of(self_ptr self) {
   return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
 }
@@ -492,6 +504,7 @@ void finalize(self_ptr self) {
 // QEMU is gone: record how the container ended, clean up after the VM, answer the waiters.
 void on_qemu_exit(self_ptr self, int status) {
   auto& st = self->state;
+  ++st.heartbeat_gen;
   bool was_running = st.ph == phase::running || st.ph == phase::stopping || st.main_exited;
   st.watch.reset();
   if (st.agent) {
@@ -501,7 +514,11 @@ void on_qemu_exit(self_ptr self, int status) {
   std::error_code ec;
   fs::remove_all(st.run_dir(), ec);
   unplug(self);
-  if (!st.main_exited && !st.start_error) {
+  if (!st.main_exited && !st.start_error && !st.kill_reason.empty()) {
+    // berthd killed it: unresponsive, or unreachable once adopted.
+    st.rec.exit_code = 137;
+    st.rec.reason = std::move(st.kill_reason);
+  } else if (!st.main_exited && !st.start_error) {
     // The VM ended under the workload: killed, crashed or powered off from inside.
     st.rec.exit_code = 137;
     st.rec.reason = "the VM exited unexpectedly (QEMU " +
@@ -518,6 +535,50 @@ void on_qemu_exit(self_ptr self, int status) {
     }
   }
   finalize(self);
+}
+
+// Kills the VM for a reason of berthd's own; QEMU's exit then ends the container with it.
+void kill_vm(self_ptr self, std::string why) {
+  auto& st = self->state;
+  vm_log.warn("container={} {}: killing its VM", st.short_id(), why);
+  st.kill_reason = std::move(why);
+  ++st.heartbeat_gen;
+  kill_qemu(self, SIGKILL);
+}
+
+// Pings the agent every heartbeat interval while the container runs. Any answer or
+// notification is a sign of life; a guest that gives none for the heartbeat timeout (QEMU
+// stopped, the guest or its agent wedged) is unresponsive and its VM is killed, so the
+// restart policy decides what follows.
+void heartbeat(self_ptr self, uint64_t gen) {
+  auto& st = self->state;
+  if (gen != st.heartbeat_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
+  auto timeout = st.env->heartbeat_timeout;
+  auto silent = std::chrono::steady_clock::now() - st.last_answer;
+  if (silent > timeout) {
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
+    return kill_vm(self, "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s");
+  }
+  if (st.agent && !st.ping_in_flight) {
+    st.ping_in_flight = true;
+    call_agent(self, agent::method::ping, rpc::pack(agent::empty{}), timeout)
+        .then(
+            [self](const std::string&) {
+              self->state.ping_in_flight = false;
+              self->state.last_answer = std::chrono::steady_clock::now();
+            },
+            [self](caf::error&) { self->state.ping_in_flight = false; });
+  }
+  self->delayed_send(self, heartbeat_interval(timeout), ping_atom_v, gen);
+}
+
+void start_heartbeat(self_ptr self) {
+  auto& st = self->state;
+  st.last_answer = std::chrono::steady_clock::now();
+  st.ping_in_flight = false;
+  auto gen = ++st.heartbeat_gen;
+  if (st.env->heartbeat_timeout.count() > 0)
+    self->delayed_send(self, heartbeat_interval(st.env->heartbeat_timeout), ping_atom_v, gen);
 }
 
 // The workload's mounts as berth-init needs them, numbered as launch_qemu attached them.
@@ -585,6 +646,7 @@ void start_workload(self_ptr self) {
                       vm_log.info("container={} running (guest pid {}, qemu pid {})", st.short_id(),
                                   started.pid, st.qemu_pid);
                       persist(self);
+                      start_heartbeat(self);
                       for (auto& rp : st.starters) rp.deliver(caf::unit);
                       st.starters.clear();
                     },
@@ -677,9 +739,7 @@ void on_launched(self_ptr self, int64_t pid) {
     shutdown_vm(self);
     return;
   }
-  st.log.reset(::open((st.dir() / "container.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  struct stat sb {};
-  st.log_size = st.log && ::fstat(st.log.get(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
+  open_log(st);
   auto started = std::chrono::steady_clock::now();
   if (st.env->transport != "vsock") {
     // The unix socket was bound before QEMU started: connect now; QEMU holds what we send
@@ -717,6 +777,7 @@ void launch(self_ptr self) {
   st.rec.exit_code = 0;
   st.rec.reason.clear();
   st.rec.finished = 0;
+  st.kill_reason.clear();
   if (st.env->transport == "vsock") st.rec.vsock_cid = random_vsock_cid();
   st.nics.clear();
   st.rec.published.clear();
@@ -773,8 +834,21 @@ void launch(self_ptr self) {
           });
 }
 
+// The main process exited (told by its `exit` notification, or by the answer to `wait` after an
+// adoption, whichever comes first): the VM goes down and the container with it.
+void main_exit(self_ptr self, const agent::exit_status& status) {
+  auto& st = self->state;
+  if (st.main_exited) return;
+  st.main_exited = true;
+  st.rec.exit_code = status.exit_code;
+  st.rec.reason = status.signal ? "killed by signal " + std::to_string(status.signal) : "";
+  vm_log.info("container={} main process exited with {}", st.short_id(), status.exit_code);
+  shutdown_vm(self);
+}
+
 void on_notice(self_ptr self, const std::string& method, const std::string& packed) {
   auto& st = self->state;
+  st.last_answer = std::chrono::steady_clock::now();
   if (method == agent::notice::output) {
     auto chunk = rpc::unpack_as<agent::output_chunk>(packed);
     auto time = os::unix_time_ns();
@@ -798,11 +872,7 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
       st.execs.erase(it);
       return;
     }
-    st.main_exited = true;
-    st.rec.exit_code = status.exit_code;
-    st.rec.reason = status.signal ? "killed by signal " + std::to_string(status.signal) : "";
-    vm_log.info("container={} main process exited with {}", st.short_id(), status.exit_code);
-    shutdown_vm(self);
+    main_exit(self, status);
   }
 }
 
@@ -848,6 +918,139 @@ caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, i
     st.cancel = true;  // on_launched ends the VM as soon as QEMU is there
   }
   return rp;
+}
+
+// Whether `pid` is this container's QEMU: alive, and its command line names the container's
+// directory (a pid the kernel gave to another process since does not).
+bool is_our_qemu(pid_t pid, const fs::path& dir) {
+  if (!os::process_alive(pid)) return false;
+  std::string cmdline;
+  try {
+    cmdline = os::read_file("/proc/" + std::to_string(pid) + "/cmdline", 1u << 20);
+  } catch (const std::system_error&) {
+    return false;
+  }
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  return cmdline.find("path=" + (dir / "console.log").string()) != std::string::npos;
+}
+
+// Takes up a container whose VM kept running while this actor (or berthd) was gone: watch its
+// QEMU, reconnect to the agent, reopen the log, plug its network again, and ask the guest
+// whether the workload still runs. Output the guest queued meanwhile arrives first.
+void adopt(self_ptr self) {
+  auto& st = self->state;
+  auto pid = static_cast<pid_t>(st.rec.qemu_pid);
+  bool was_stopping = st.rec.state == state::stopping;
+  st.qemu_pid = pid;
+  auto handle = caf::actor_cast<caf::actor>(self);
+  // Reaped here if it is still our child (this actor, not berthd, restarted); waitpid on
+  // another's child fails at once and the status is unknown.
+  st.watch = std::make_unique<process_watch>(pid, true, [handle, pid](int status) {
+    caf::anon_send(handle, exited_atom_v, static_cast<int64_t>(pid), static_cast<int32_t>(status));
+  });
+  st.ph = phase::running;
+  st.rec.state = state::running;
+  open_log(st);
+  vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
+  if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty()) {
+    // Its taps are still on their bridges (QEMU holds them): plug takes them up again and opens
+    // the published ports on the host ports they had.
+    if (auto nets = nets_of(self)) {
+      st.plugged = true;
+      self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.published)
+          .then(
+              [self](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
+                auto& st = self->state;
+                if (st.ph == phase::idle) return;
+                for (std::size_t i = 0; i < taps.size() && i < st.rec.endpoints.size(); ++i)
+                  st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
+                st.rec.published = std::move(ports);
+                persist(self);
+              },
+              [self](caf::error& err) {
+                vm_log.warn("container={} its network could not be plugged again: {}", self->state.short_id(),
+                            describe(err));
+              });
+    } else {
+      vm_log.warn("container={} adopted without its network: the network service is not running", st.short_id());
+    }
+  }
+  auto fd = st.env->transport == "vsock" ? connect_vsock(st.rec.vsock_cid, agent::vsock_port)
+                                         : connect_unix(st.run_dir() / "agent.sock");
+  if (!fd) {
+    persist(self);
+    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " + describe(fd.error()));
+  }
+  st.agent = spawn_agent_session(self->home_system(), *fd, handle);
+  start_heartbeat(self);
+  agent::version_request req;
+  req.host_time_ns = os::unix_time_ns();
+  call_agent(self, agent::method::version, rpc::pack(req))
+      .then(
+          [self](const std::string& packed) {
+            auto info = rpc::unpack_as<agent::version_info>(packed);
+            if (info.protocol != agent::protocol_version)
+              vm_log.warn("container={} adopted guest agent speaks protocol {}, berthd {}", self->state.short_id(),
+                          info.protocol, agent::protocol_version);
+          },
+          [](caf::error&) {});  // the heartbeat notices a guest that does not answer
+  // The answer comes at once if the workload exited while nobody listened (its `exit`
+  // notification may have gone to the berthd that died).
+  self->request(st.agent, caf::infinite, call_atom_v, std::string(agent::method::wait),
+                rpc::pack(agent::process_ref{st.rec.process.id}))
+      .then(
+          [self](const std::string& packed) {
+            if (self->state.ph != phase::idle) main_exit(self, rpc::unpack_as<agent::exit_status>(packed));
+          },
+          [self](caf::error& err) {
+            if (code_of(err) == errc::not_found && self->state.ph != phase::idle)
+              kill_vm(self, "its guest no longer knows the workload: " + describe(err));
+          });
+  if (was_stopping) {
+    // A stop was under way: send the stop signal again, with the container's own timeout.
+    st.ph = phase::stopping;
+    st.rec.state = state::stopping;
+    send_signal(self, parse_signal(st.rec.stop_signal) ? parse_signal(st.rec.stop_signal) : SIGTERM);
+    auto gen = ++st.timer_gen;
+    self->delayed_send(self, std::chrono::seconds(std::max(st.rec.stop_timeout, 0)), tick_atom_v, gen);
+  }
+  persist(self);
+}
+
+// The record says live but the VM cannot be adopted: starting when berthd went away, or its
+// QEMU gone. Whatever is left of it goes, and the container is exited with the reason; then its
+// restart policy applies, or its taps go (a restart's plug takes them up instead).
+void mark_lost(self_ptr self) {
+  auto& st = self->state;
+  auto pid = static_cast<pid_t>(st.rec.qemu_pid);
+  if (is_our_qemu(pid, st.dir())) ::kill(pid, SIGKILL);
+  std::error_code ec;
+  fs::remove_all(st.run_dir(), ec);
+  st.rec.published.clear();
+  st.rec.exit_code = 137;
+  st.rec.reason = st.rec.state == state::starting || st.rec.state == state::created
+                      ? "berthd restarted while the container was starting"
+                      : "its VM ended while berthd was not running";
+  st.rec.state = state::exited;
+  st.rec.qemu_pid = 0;
+  st.rec.finished = os::unix_time_ns();
+  vm_log.warn("container={} {}", st.short_id(), st.rec.reason);
+  persist(self);
+  if (restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user)) {
+    self->send(self, restart_atom_v, ++st.restart_gen);
+    return;
+  }
+  // Its taps, if the net supervisor did not clean them up (berthd was killed): plug adopts
+  // them, unplug deletes them.
+  if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty())
+    if (auto nets = nets_of(self)) {
+      auto id = st.rec.id;
+      self->request(nets, std::chrono::seconds(60), plug_atom_v, id, st.rec.endpoints, std::vector<api::port_mapping>{})
+          .then([self, nets, id](std::vector<std::string>&, std::vector<api::port_mapping>&) {
+                  self->request(nets, std::chrono::seconds(30), unplug_atom_v, id).then([] {}, [](caf::error&) {});
+                },
+                [](caf::error&) {});
+    }
 }
 
 caf::error not_running(const vm_state& st) {
@@ -941,36 +1144,17 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
   st.listener = std::move(listener);
   if (auto p = parse_restart_policy(st.rec.restart)) st.policy = *p;
   bool was_live = st.rec.state != state::created && st.rec.state != state::exited;
-  if (was_live) {
-    // A record that says running, but no VM of ours: berthd restarted. Adopting running VMs is
-    // the resilience work; until then the container is reported as exited, and its VM stopped.
-    std::error_code ec;
-    if (st.rec.qemu_pid > 0 && os::process_alive(static_cast<pid_t>(st.rec.qemu_pid)))
-      ::kill(static_cast<pid_t>(st.rec.qemu_pid), SIGKILL);
-    fs::remove_all(st.run_dir(), ec);
-    // Its taps, if the net supervisor did not clean them up (berthd was killed): plug adopts
-    // them, unplug deletes them.
-    if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty())
-      if (auto nets = nets_of(self)) {
-        auto id = st.rec.id;
-        self->request(nets, std::chrono::seconds(60), plug_atom_v, id, st.rec.endpoints, std::vector<api::port_mapping>{})
-            .then([self, nets, id](std::vector<std::string>&, std::vector<api::port_mapping>&) {
-                    self->request(nets, std::chrono::seconds(30), unplug_atom_v, id).then([] {}, [](caf::error&) {});
-                  },
-                  [](caf::error&) {});
-      }
-    st.rec.published.clear();
-    st.rec.state = state::exited;
-    st.rec.exit_code = 137;
-    st.rec.reason = "berthd restarted while the container ran";
-    st.rec.qemu_pid = 0;
-    st.rec.finished = os::unix_time_ns();
-    persist(self);
-  }
-  // always, and unless-stopped unless the user stopped it, come back with berthd.
-  if ((st.policy.name == "always" || (st.policy.name == "unless-stopped" && !st.rec.stopped_by_user)) &&
-      st.rec.state == state::exited)
+  bool adoptable = (st.rec.state == state::running || st.rec.state == state::stopping) &&
+                   is_our_qemu(static_cast<pid_t>(st.rec.qemu_pid), st.dir());
+  if (was_live && adoptable) {
+    adopt(self);
+  } else if (was_live) {
+    mark_lost(self);
+  } else if ((st.policy.name == "always" || (st.policy.name == "unless-stopped" && !st.rec.stopped_by_user)) &&
+             st.rec.state == state::exited) {
+    // always, and unless-stopped unless the user stopped it, come back with berthd.
     self->send(self, restart_atom_v, ++st.restart_gen);
+  }
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
@@ -1335,6 +1519,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         ++st.rec.restart_count;
         launch(self);
       },
+      [self](ping_atom, uint64_t gen) { heartbeat(self, gen); },
   };
 }
 

@@ -227,7 +227,7 @@ TEST_CASE_METHOD(fixture, "an id prefix shared by two containers is ambiguous an
   CHECK(code_of(std::get<caf::error>(missing)) == errc::not_found);
 }
 
-TEST_CASE_METHOD(fixture, "records in the store are loaded, and one that says running is marked exited") {
+TEST_CASE_METHOD(fixture, "records in the store are loaded, and one that says running without a VM is marked exited") {
   container_record exited;
   exited.id = std::string(64, 'a');
   exited.name = "old";
@@ -244,7 +244,7 @@ TEST_CASE_METHOD(fixture, "records in the store are loaded, and one that says ru
   REQUIRE(all.size() == 2);
   auto orphan = std::get<api::container_info>(ask<api::container_info>(inspect_atom_v, std::string("orphan")));
   CHECK(orphan.state == state::exited);
-  CHECK(orphan.reason.find("berthd restarted") != std::string::npos);
+  CHECK(orphan.reason.find("while berthd was not running") != std::string::npos);
   CHECK(store_data->containers[was_running.id].state == state::exited);
   CHECK(std::get<api::container_info>(ask<api::container_info>(inspect_atom_v, std::string("old"))).exit_code == 4);
   CHECK(create_error(spec("old")) == errc::already_exists);

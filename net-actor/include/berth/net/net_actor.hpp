@@ -13,8 +13,8 @@
 // Restarts: a crashed network actor is restarted and its containers plugged again; a crash of
 // the net supervisor leaves bridges, taps and the nft table in place (running VMs keep their
 // network) and its successor adopts them, but the owners of running containers must plug them
-// again. A clean stop (user_shutdown) deletes every bridge, tap and the nft table; records and
-// leases stay in the store. docs/networking.md has the whole model.
+// again. A clean stop (user_shutdown) deletes every bridge, tap and the nft table, unless it was
+// told `keep` first (live restore: containers keep running); records and leases stay in the store. docs/networking.md has the whole model.
 #pragma once
 
 #include "berth/actors/records.hpp"
@@ -71,7 +71,10 @@ using net_actor = caf::typed_actor<
                     std::vector<api::port_mapping>>::with<std::vector<std::string>,
                                                           std::vector<api::port_mapping>>,
     /// A container's VM ended: deletes its taps, names and open ports.
-    caf::replies_to<unplug_atom, std::string>::with<void>>;
+    caf::replies_to<unplug_atom, std::string>::with<void>,
+    /// The next clean stop leaves bridges, taps and the nft table in place, as a crash does
+    /// (containers keep running; the next berthd adopts them).
+    caf::replies_to<keep_atom>::with<void>>;
 
 /// Spawns the net supervisor linked to `parent`. It reads the networks from the store (found in
 /// the registry under `store_name`) and serves nothing before they, the default network and

@@ -32,6 +32,8 @@ struct daemon_options {
   std::string accel = "auto";
   std::string qemu = "qemu-system-x86_64";
   int boot_timeout_s = 60;
+  int heartbeat_timeout_s = 30;  ///< --heartbeat-timeout: a silent guest is unresponsive after it.
+  bool live_restore = true;      ///< --live-restore: a clean stop leaves containers running.
   bool debug = false;
   std::vector<std::string> insecure_registries;       ///< --insecure-registry, repeatable.
   std::filesystem::path registry_certs = "/etc/berth/certs.d";  ///< Docker's certs.d layout.

@@ -8,6 +8,12 @@
 // session, so a crash of this actor or of berthd does not take the VM down.
 //
 // Restart: the vm supervisor restarts a crashed vm actor from the store's record (transient).
+// A vm actor that starts from a record saying running (after its own crash, or a restart of
+// berthd) adopts the VM when its QEMU still runs: it watches the pid, reconnects to the agent
+// socket, reopens the log and plugs the network again, and the guest's queued output and exit
+// arrive as they would have. A container whose VM died meanwhile is marked exited with a reason
+// and its restart policy applies. While running, the agent answers a heartbeat; a VM that stops
+// answering for `heartbeat_timeout` is killed as unresponsive.
 #pragma once
 
 #include "berth/actors/records.hpp"
@@ -43,6 +49,9 @@ struct vm_environment {
   int64_t default_memory = 512ll << 20;   ///< --memory when none is given.
   bool debug = false;
   bool bridge_none = false;  ///< berthd --bridge=none: no net supervisor, no bridge networks.
+  /// A running VM whose agent has answered nothing for this long is unresponsive: it is killed
+  /// and its restart policy applies. Zero turns the heartbeat off.
+  std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(30)};
 
   /// DATA/containers/<id>: the container's disk, logs and console.
   std::filesystem::path container_dir(const std::string& id) const {
@@ -72,6 +81,9 @@ bool restart_wanted(const restart_policy_spec& policy, int32_t exit_code, uint32
 
 /// The delay before restart number `n` (1-based): 100 ms doubling, at most one minute.
 std::chrono::milliseconds restart_delay(uint32_t n);
+
+/// How often the agent is pinged under a heartbeat timeout: a third of it, within 1-10 s.
+std::chrono::milliseconds heartbeat_interval(std::chrono::milliseconds timeout);
 
 /// The actor of one container. Output subscribers receive
 /// (output_atom, process id, fd, unix time ns, bytes) and finally

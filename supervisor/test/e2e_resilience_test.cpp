@@ -1,0 +1,174 @@
+// e2e_resilience: containers outlive berthd. A kill -9 or a clean stop of berthd leaves the VMs
+// running; the next berthd adopts them (same QEMU, output written meanwhile kept, exec, stats,
+// stop and published ports working) and applies restart policies to the ones that died
+// meanwhile. A VM that stops answering is killed as unresponsive and its policy applies.
+#include "e2e.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+
+#include <sstream>
+
+using namespace berth::e2e;
+using namespace std::chrono;
+using berthd = berth::e2e::daemon;
+
+namespace {
+
+constexpr int heartbeat_timeout_s = 8;
+
+// Live restore on (the harness turns it off for other suites); a short heartbeat timeout so a
+// stopped VM is noticed quickly.
+berthd& suite_daemon() {
+  static bool configured = [] {
+    berthd::set_extra_args({"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s)});
+    return true;
+  }();
+  (void)configured;
+  return berthd::get();
+}
+
+nlohmann::json inspect(const berthd& d, const std::string& name) {
+  return nlohmann::json::parse(d.ok({"inspect", name})).at(0);
+}
+
+std::string status_of(const berthd& d, const std::string& name) {
+  return inspect(d, name).at("State").at("Status").get<std::string>();
+}
+
+// The numbers of the "tick N" lines of a log, in order.
+std::vector<int> ticks(const std::string& log) {
+  std::vector<int> out;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("tick ", 0) == 0) out.push_back(std::stoi(line.substr(5)));
+  return out;
+}
+
+// Whether the ticks count up by one from 0: no line lost, none repeated.
+bool gapless(const std::vector<int>& t) {
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (t[i] != static_cast<int>(i)) return false;
+  return true;
+}
+
+std::string host_get(const berthd& d, const std::string& url) {
+  return d.in_netns({"curl", "-s", "-m", "5", url}).out;
+}
+
+const std::vector<std::string> ticker = {"busybox", "sh", "-c",
+                                         "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done"};
+
+}  // namespace
+
+TEST_CASE("after kill -9 of berthd, running containers are adopted and dead ones follow their policy") {
+  auto& d = suite_daemon();
+  auto run = [&](std::vector<std::string> args, const std::vector<std::string>& cmd) {
+    args.insert(args.begin(), {"run", "-d"});
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    d.ok(args);
+  };
+  run({"--name", "ticker"}, ticker);
+  run({"--name", "web", "-p", "127.0.0.1:18300:80"},
+      {"busybox", "sh", "-c", "mkdir -p /www && echo hello-web > /www/index.html && exec httpd -f -p 80 -h /www"});
+  run({"--name", "victim", "--restart", "on-failure"}, {"busybox", "sleep", "100000"});
+  run({"--name", "gone"}, {"busybox", "sleep", "100000"});
+  REQUIRE(eventually([&] { return ticks(d.ok({"logs", "ticker"})).size() >= 3; }, seconds(60)));
+  REQUIRE(eventually([&] { return host_get(d, "http://127.0.0.1:18300/") == "hello-web\n"; }, seconds(30)));
+  auto ticker_pid = d.qemu_pid("ticker");
+  auto web_pid = d.qemu_pid("web");
+  auto victim_pid = d.qemu_pid("victim");
+  auto gone_pid = d.qemu_pid("gone");
+
+  d.kill_berthd(SIGKILL);
+  // While no berthd runs: two VMs die, the others go on (the ticker writes to nobody).
+  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
+  REQUIRE(::kill(gone_pid, SIGKILL) == 0);
+  std::this_thread::sleep_for(seconds(3));
+  CHECK(berth::os::process_alive(ticker_pid));
+  CHECK(berth::os::process_alive(web_pid));
+  auto down_at = steady_clock::now();
+  d.start();
+
+  // Adopted: the same QEMU, still running, nothing it wrote meanwhile lost.
+  CHECK(status_of(d, "ticker") == "running");
+  CHECK(d.qemu_pid("ticker") == ticker_pid);
+  CHECK(d.qemu_pid("web") == web_pid);
+  auto before = ticks(d.ok({"logs", "ticker"})).size();
+  REQUIRE(eventually([&] { return ticks(d.ok({"logs", "ticker"})).size() >= before + 4; }, seconds(30)));
+  auto t = ticks(d.ok({"logs", "ticker"}));
+  INFO("ticks: " << t.size() << ", the last " << t.back());
+  CHECK(gapless(t));
+  // Seconds of ticking passed while berthd was down; all of them are in the log.
+  CHECK(t.size() >= 2 * static_cast<std::size_t>(duration_cast<seconds>(steady_clock::now() - down_at).count()));
+  CHECK(d.ok({"exec", "ticker", "echo", "alive"}) == "alive\n");
+  CHECK(d.ok({"stats", "--no-stream", "--format", "json", "ticker"}).find("\"Name\":\"ticker\"") != std::string::npos);
+  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18300/") == "hello-web\n"; }, seconds(30)));
+
+  // Dead meanwhile: exited with the reason; on-failure brings the victim back in a new VM.
+  auto gone = inspect(d, "gone").at("State");
+  CHECK(gone.at("Status") == "exited");
+  CHECK(gone.at("ExitCode") == 137);
+  CHECK(gone.at("Error").get<std::string>().find("while berthd was not running") != std::string::npos);
+  CHECK(eventually([&] { return status_of(d, "victim") == "running" && d.qemu_pid("victim") != victim_pid; },
+                   seconds(60)));
+  CHECK(inspect(d, "victim").at("RestartCount") == 1);
+
+  // An adopted container stops as any other: its VM ends.
+  d.ok({"stop", "-t", "1", "ticker"});
+  CHECK(status_of(d, "ticker") == "exited");
+  CHECK(eventually([&] { return !berth::os::process_alive(ticker_pid); }, seconds(10)));
+  d.ok({"rm", "-f", "ticker", "web", "victim", "gone"});
+}
+
+TEST_CASE("a clean stop of berthd leaves containers running, and the next berthd adopts them") {
+  auto& d = suite_daemon();
+  std::vector<std::string> args = {"run", "-d", "--name", "keeper"};
+  args.insert(args.end(), ticker.begin(), ticker.end());
+  d.ok(args);
+  REQUIRE(eventually([&] { return ticks(d.ok({"logs", "keeper"})).size() >= 2; }, seconds(60)));
+  auto pid = d.qemu_pid("keeper");
+  d.kill_berthd(SIGTERM);
+  CHECK(d.log().find("live restore: leaving 1 containers running") != std::string::npos);
+  std::this_thread::sleep_for(seconds(2));
+  CHECK(berth::os::process_alive(pid));
+  d.start();
+  CHECK(status_of(d, "keeper") == "running");
+  CHECK(d.qemu_pid("keeper") == pid);
+  CHECK(inspect(d, "keeper").at("RestartCount") == 0);
+  CHECK(d.ok({"exec", "keeper", "echo", "alive"}) == "alive\n");
+  auto before = ticks(d.ok({"logs", "keeper"})).size();
+  REQUIRE(eventually([&] { return ticks(d.ok({"logs", "keeper"})).size() >= before + 2; }, seconds(30)));
+  CHECK(gapless(ticks(d.ok({"logs", "keeper"}))));
+  d.ok({"rm", "-f", "keeper"});
+  CHECK(eventually([&] { return !berth::os::process_alive(pid); }, seconds(10)));
+}
+
+TEST_CASE("a VM that stops answering is killed as unresponsive and its restart policy applies") {
+  auto& d = suite_daemon();
+  d.ok({"run", "-d", "--name", "frozen", "busybox", "sleep", "100000"});
+  d.ok({"run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "100000"});
+  auto frozen = d.qemu_pid("frozen");
+  auto phoenix = d.qemu_pid("phoenix");
+  auto stopped_at = steady_clock::now();
+  REQUIRE(::kill(frozen, SIGSTOP) == 0);
+  REQUIRE(::kill(phoenix, SIGSTOP) == 0);
+  bool noticed = eventually([&] { return status_of(d, "frozen") == "exited"; }, seconds(60));
+  auto took = duration_cast<milliseconds>(steady_clock::now() - stopped_at).count();
+  REQUIRE(noticed);
+  // Stated in berthd --help: noticed within the timeout plus one heartbeat interval (a third of it),
+  // give or take the time a busy machine takes to answer.
+  WARN("an unresponsive VM was noticed after " << took << " ms (heartbeat timeout " << heartbeat_timeout_s << " s)");
+  CHECK(took <= (heartbeat_timeout_s * 4 / 3 + 5) * 1000);
+  auto state = inspect(d, "frozen").at("State");
+  CHECK(state.at("ExitCode") == 137);
+  CHECK(state.at("Error").get<std::string>().find("unresponsive") != std::string::npos);
+  CHECK(eventually([&] { return !berth::os::process_alive(frozen); }, seconds(10)));
+  CHECK(eventually([&] { return status_of(d, "phoenix") == "running" && d.qemu_pid("phoenix") != phoenix; },
+                   seconds(60)));
+  CHECK(inspect(d, "phoenix").at("RestartCount") == 1);
+  CHECK(d.ok({"exec", "phoenix", "echo", "back"}) == "back\n");
+  d.ok({"rm", "-f", "frozen", "phoenix"});
+}
