@@ -172,6 +172,12 @@ std::string reference::familiar_name() const {
   if (path.compare(0, library.size(), library) == 0 &&
       path.find('/', library.size()) == std::string::npos)
     return path.substr(library.size());
+  // docker.io/example.com/app without its domain would read as the registry example.com.
+  auto slash = path.find('/');
+  if (slash != std::string::npos) {
+    std::string_view first{path.data(), slash};
+    if (first.find('.') != std::string_view::npos || first == "localhost") return name();
+  }
   return path;
 }
 

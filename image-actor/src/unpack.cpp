@@ -285,7 +285,9 @@ caf::expected<void> layer_applier::write_entry(struct archive_entry* e, const st
 caf::expected<void> layer_applier::apply_entry(struct archive_entry* e) {
   const char* raw = archive_entry_pathname(e);
   if (raw == nullptr) return invalid("an entry has no name (or one that cannot be read)");
-  std::string_view name = raw;
+  // A copy: write_entry renames the entry, which frees the text `raw` points to, and a failed
+  // write still names the entry in its error.
+  const std::string name{raw};
   auto parts = split_name(name);
   if (!parts) return entry_error(name, parts.error());
   auto rel = join(*parts, parts->size());

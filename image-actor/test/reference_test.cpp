@@ -92,6 +92,22 @@ TEST_CASE("a nested Docker Hub path keeps library/ in its familiar form") {
   CHECK(ref->familiar() == "library/a/b:latest");
 }
 
+TEST_CASE("a Docker Hub path that starts like a host keeps docker.io in its familiar form") {
+  // Found by chaos-tests/fuzz/reference: "rnker.io/r/nz" would name the registry rnker.io.
+  for (auto text : {"docker.io/rnker.io/r/nz", "docker.io/localhost/app"}) {
+    INFO(text);
+    auto ref = parse_reference(text);
+    REQUIRE(ref);
+    CHECK(ref->familiar_name() == ref->name());
+    auto again = parse_reference(ref->familiar());
+    REQUIRE(again);
+    CHECK(*again == *ref);
+  }
+  auto dotted = parse_reference("my.app");
+  REQUIRE(dotted);
+  CHECK(dotted->familiar() == "my.app:latest");
+}
+
 TEST_CASE("an uppercase repository name is rejected with the reason") {
   auto ref = parse_reference("Busybox");
   CHECK(code(ref) == errc::invalid_argument);
