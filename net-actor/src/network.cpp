@@ -403,6 +403,18 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
           if (err)
             net_log.warn("network={} container={} unplug: {}", self->state.rec.name, short_id(id), describe(err));
           auto& st = self->state;
+          // A tap of it may be on the bridge without a plug that knows it: one made for a start
+          // that a kill -9 of berthd cut short. Nothing of a removed container stays.
+          run_job(self, [bridge = st.rec.bridge, prefix = tap_name(id, 0).substr(0, 12)]() -> caf::expected<bool> {
+            auto links = host::list_links("", bridge);
+            if (!links) return links.error();
+            for (auto& l : *links)
+              if (l.rfind(prefix, 0) == 0)
+                if (auto e = host::delete_link(l)) return e;
+            return true;
+          }).then([](bool) {}, [name = st.rec.name, id](caf::error& e) {
+            net_log.warn("network={} container={} stale taps: {}", name, short_id(id), describe(e));
+          });
           auto it = std::find_if(st.rec.leases.begin(), st.rec.leases.end(),
                                  [&](const api::network_lease& l) { return l.container == id; });
           if (it == st.rec.leases.end()) {

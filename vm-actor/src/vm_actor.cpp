@@ -8,6 +8,7 @@
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
+#include "berth/actors/supervision.hpp"
 #include "berth/net/net_actor.hpp"
 #include "berth/rpc/codec.hpp"
 #include "berth/vm/container.hpp"
@@ -505,7 +506,9 @@ void finalize(self_ptr self) {
 void on_qemu_exit(self_ptr self, int status) {
   auto& st = self->state;
   ++st.heartbeat_gen;
-  bool was_running = st.ph == phase::running || st.ph == phase::stopping || st.main_exited;
+  // The record, not the phase: a VM killed under a running workload usually closes the agent
+  // connection first, and that already moved the phase on to shutting down.
+  bool was_running = st.rec.state == state::running || st.rec.state == state::stopping || st.main_exited;
   st.watch.reset();
   if (st.agent) {
     caf::anon_send_exit(st.agent, caf::exit_reason::user_shutdown);
@@ -815,6 +818,9 @@ void launch(self_ptr self) {
   if (st.rec.network_mode != "bridge" || st.rec.endpoints.empty()) return start_qemu();
   auto nets = nets_of(self);
   if (!nets) return failed(make_error(errc::unavailable, "the network service is not running"));
+  // Saved as starting before its taps exist: a berthd killed from here on finds the record
+  // live and cleans up after it.
+  persist(self);
   self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.ports)
       .then(
           [self, start_qemu, failed](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
@@ -921,7 +927,7 @@ caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, i
 }
 
 // Whether `pid` is this container's QEMU: alive, and its command line names the container's
-// directory (a pid the kernel gave to another process since does not).
+// console log (a pid the kernel gave to another process since does not).
 bool is_our_qemu(pid_t pid, const fs::path& dir) {
   if (!os::process_alive(pid)) return false;
   std::string cmdline;
@@ -931,7 +937,20 @@ bool is_our_qemu(pid_t pid, const fs::path& dir) {
     return false;
   }
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-  return cmdline.find("path=" + (dir / "console.log").string()) != std::string::npos;
+  return cmdline.find("path=" + (dir / "console.log").string() + ",") != std::string::npos;
+}
+
+// Every QEMU of this container, including one a berthd started and died before recording.
+std::vector<pid_t> qemus_of(const fs::path& dir) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator("/proc", ec)) {
+    auto name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto pid = static_cast<pid_t>(std::stol(name));
+    if (pid != ::getpid() && is_our_qemu(pid, dir)) out.push_back(pid);
+  }
+  return out;
 }
 
 // Takes up a container whose VM kept running while this actor (or berthd) was gone: watch its
@@ -1022,8 +1041,10 @@ void adopt(self_ptr self) {
 // restart policy applies, or its taps go (a restart's plug takes them up instead).
 void mark_lost(self_ptr self) {
   auto& st = self->state;
-  auto pid = static_cast<pid_t>(st.rec.qemu_pid);
-  if (is_our_qemu(pid, st.dir())) ::kill(pid, SIGKILL);
+  for (auto pid : qemus_of(st.dir())) {
+    vm_log.warn("container={} ending its QEMU {}, which berthd cannot adopt", st.short_id(), pid);
+    ::kill(pid, SIGKILL);
+  }
   std::error_code ec;
   fs::remove_all(st.run_dir(), ec);
   st.rec.published.clear();
@@ -1137,6 +1158,9 @@ agent::file_info agent_spec(const api::file_spec& spec) {
 
 vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_environment> env,
                                    container_record rec, store_actor store, caf::actor listener) {
+  // A handler that throws crashes the actor with the exception's text; the vm supervisor
+  // restarts it from the record, and the new actor adopts the VM.
+  self->set_exception_handler(crash_error);
   auto& st = self->state;
   st.env = std::move(env);
   st.rec = std::move(rec);

@@ -5,6 +5,7 @@
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
+#include "berth/actors/supervision.hpp"
 #include "berth/image/image_actor.hpp"
 #include "berth/net/net_actor.hpp"
 #include "berth/vm/container.hpp"
@@ -40,9 +41,15 @@ using vm_supervisor_impl = vm_supervisor_actor::extend<
     /// A vm actor removed its container.
     caf::reacts_to<erase_atom, container_atom, std::string>>;
 
+/// A container's actor may crash this often before the vm supervisor gives up (and its own
+/// supervisor restarts it, which adopts every running VM again).
+constexpr std::size_t vm_max_restarts = 5;
+constexpr std::chrono::seconds vm_restart_window{60};
+
 struct entry {
   container_record rec;
   vm_actor vm;
+  restart_intensity intensity{vm_max_restarts, vm_restart_window};
 };
 
 struct vms_state {
@@ -92,7 +99,9 @@ void spawn_entry(self_ptr self, container_record rec) {
   auto vm = spawn_vm(self, self->state.env, rec, store_of(self), caf::actor_cast<caf::actor>(self));
   self->link_to(vm);
   auto id = rec.id;
-  self->state.containers[id] = entry{std::move(rec), std::move(vm)};
+  auto& e = self->state.containers[id];
+  e.rec = std::move(rec);
+  e.vm = std::move(vm);
 }
 
 // The containers that name a volume.
@@ -378,11 +387,18 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       if (!msg.reason || msg.reason == caf::exit_reason::normal) {
         st.containers.erase(it);  // removed
       } else {
-        sup_log.error("container={} vm actor crashed ({}); restarting it", it->first.substr(0, 12),
+        auto id = it->first;
+        if (!it->second.intensity.allow(self->clock().now())) {
+          sup_log.error("container={} vm actor crashed {} times in {} s ({}); giving up", id.substr(0, 12),
+                        vm_max_restarts + 1, vm_restart_window.count(), describe(msg.reason));
+          self->quit(make_error(errc::unavailable, "the actor of container " + id.substr(0, 12) +
+                                                       " crashed too often: " + describe(msg.reason)));
+          return;
+        }
+        sup_log.error("container={} vm actor crashed ({}); restarting it", id.substr(0, 12),
                       describe(msg.reason));
-        auto rec = it->second.rec;
-        st.containers.erase(it);
-        spawn_entry(self, std::move(rec));
+        // Started again from its last record: a running VM is adopted, not restarted.
+        spawn_entry(self, it->second.rec);
       }
       return;
     }
