@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -49,6 +50,10 @@ struct network_state {
   std::map<std::string, plugged_container> plugged;  ///< By container id.
   std::map<std::string, uint64_t> unplugs;           ///< Unplugs so far, by container id.
   std::map<std::string, uint32_t> plugging;          ///< Plugs in flight, by container id.
+  /// Tear-downs (taps, proxies) in flight, by container id, and the plugs waiting for them: a
+  /// plug right after an unplug (a restart) must not have its new tap or ports torn down.
+  std::map<std::string, uint32_t> tearing;
+  std::map<std::string, std::vector<std::function<void()>>> after_teardown;
   bool removing = false;
   bool stopping = false;
   static inline const char* name = "network";
@@ -186,9 +191,25 @@ void unplug(self_ptr self, const std::string& container, Done done) {
   auto proxies = std::move(it->second.proxies);
   st.plugged.erase(it);
   if (st.dns) st.dns->erase(container);
+  ++st.tearing[container];
+  auto finished = [self, container] {
+    auto& st = self->state;
+    if (--st.tearing[container] > 0) return;
+    st.tearing.erase(container);
+    auto waiting = std::move(st.after_teardown[container]);
+    st.after_teardown.erase(container);
+    for (auto& plug : waiting) plug();
+  };
   run_job(self, [proxies = std::move(proxies), taps]() mutable {
     return tear_down(std::move(proxies), std::move(taps));
-  }).then([done](bool) mutable { done(caf::error{}); }, [done](caf::error& err) mutable { done(err); });
+  }).then([done, finished](bool) mutable {
+          finished();
+          done(caf::error{});
+        },
+        [done, finished](caf::error& err) mutable {
+          finished();
+          done(err);
+        });
 }
 
 // Starts the DNS responder on the gateway, once the bridge has the address.
@@ -465,37 +486,42 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         auto rp = self->make_response_promise<std::string, std::vector<api::port_mapping>>();
         auto generation = st.unplugs[id];
         ++st.plugging[id];
-        run_job(self, [tap, bridge = st.rec.bridge]() -> caf::expected<bool> {
-          if (auto err = host::ensure_tap(tap, bridge)) return err;
-          return true;
-        }).then(
-            [self, rp, id, index, tap, names, address = *address, specs, ports, generation](bool) mutable {
-              auto& st = self->state;
-              if (--st.plugging[id] == 0) st.plugging.erase(id);
-              if (st.unplugs[id] != generation || st.stopping || st.removing) {
-                // Unplugged (or detached) while its tap was being made: the tap goes again,
-                // unless another plug has it meanwhile.
-                if (!st.plugged.count(id) && !st.plugging.count(id) && !st.stopping && !st.removing)
-                  run_job(self, [tap]() -> caf::expected<bool> {
-                    if (auto err = host::delete_link(tap)) return err;
-                    return true;
-                  }).then([](bool) {}, [](caf::error&) {});
-                rp.deliver(make_error(errc::conflict, "container " + short_id(id) + " was unplugged meanwhile"));
-                return;
-              }
-              auto out = finish_plug(self, id, index, tap, names, address, specs, ports);
-              if (!out) {
-                rp.deliver(out.error());
-                return;
-              }
-              net_log.info("network={} container={} plugged on {} ({} ports)", st.rec.name, short_id(id), tap,
-                           out->size());
-              rp.deliver(tap, std::move(*out));
-            },
-            [self, rp, id](caf::error& err) mutable {
-              if (--self->state.plugging[id] == 0) self->state.plugging.erase(id);
-              rp.deliver(err);
-            });
+        auto make_tap = [=]() mutable {
+          run_job(self, [tap, bridge = self->state.rec.bridge]() -> caf::expected<bool> {
+            if (auto err = host::ensure_tap(tap, bridge)) return err;
+            return true;
+          }).then(
+              [self, rp, id, index, tap, names, address = *address, specs, ports, generation](bool) mutable {
+                auto& st = self->state;
+                if (--st.plugging[id] == 0) st.plugging.erase(id);
+                if (st.unplugs[id] != generation || st.stopping || st.removing) {
+                  // Unplugged (or detached) while its tap was being made: the tap goes again,
+                  // unless another plug has it meanwhile.
+                  if (!st.plugged.count(id) && !st.plugging.count(id) && !st.stopping && !st.removing)
+                    run_job(self, [tap]() -> caf::expected<bool> {
+                      if (auto err = host::delete_link(tap)) return err;
+                      return true;
+                    }).then([](bool) {}, [](caf::error&) {});
+                  rp.deliver(make_error(errc::conflict, "container " + short_id(id) + " was unplugged meanwhile"));
+                  return;
+                }
+                auto out = finish_plug(self, id, index, tap, names, address, specs, ports);
+                if (!out) {
+                  rp.deliver(out.error());
+                  return;
+                }
+                net_log.info("network={} container={} plugged on {} ({} ports)", st.rec.name, short_id(id), tap,
+                             out->size());
+                rp.deliver(tap, std::move(*out));
+              },
+              [self, rp, id](caf::error& err) mutable {
+                if (--self->state.plugging[id] == 0) self->state.plugging.erase(id);
+                rp.deliver(err);
+              });
+        };
+        // After the tear-down of its previous run, if one is still under way.
+        if (st.tearing.count(id)) st.after_teardown[id].push_back(make_tap);
+        else make_tap();
         return rp;
       },
       [self](unplug_atom, const std::string& id) -> caf::result<void> {
