@@ -1,7 +1,11 @@
 // format.cpp: human-readable sizes, durations and times.
 #include "format.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <iterator>
+#include <utility>
 #include <ctime>
 #include <stdexcept>
 
@@ -54,10 +58,55 @@ int64_t parse_memory(const std::string& text) {
   return static_cast<int64_t>(value * mult);
 }
 
+int64_t parse_duration(const std::string& text) {
+  auto bad = [&] { return std::invalid_argument("invalid duration \"" + text + "\""); };
+  std::size_t i = 0;
+  bool negative = false;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
+  if (text.substr(i) == "0") return 0;
+  if (i == text.size()) throw bad();
+  static constexpr std::pair<const char*, int64_t> units[] = {
+      {"ns", 1}, {"us", 1'000}, {"\u00b5s", 1'000}, {"\u03bcs", 1'000}, {"ms", 1'000'000},
+      {"s", 1'000'000'000}, {"m", 60'000'000'000}, {"h", 3'600'000'000'000}};
+  long double total = 0;
+  while (i < text.size()) {
+    // A number, with an optional fraction: "1", "1.5", ".5", "1.".
+    auto start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    bool whole = i > start;
+    long double value = whole ? std::stold(text.substr(start, i - start)) : 0;
+    if (i < text.size() && text[i] == '.') {
+      auto frac_start = ++i;
+      long double scale = 1;
+      while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        scale /= 10;
+        value += (text[i] - '0') * scale;
+        ++i;
+      }
+      if (!whole && i == frac_start) throw bad();
+    } else if (!whole) {
+      throw bad();
+    }
+    auto unit_start = i;
+    while (i < text.size() && text[i] != '.' && (text[i] < '0' || text[i] > '9')) ++i;
+    auto unit = text.substr(unit_start, i - unit_start);
+    auto u = std::find_if(std::begin(units), std::end(units), [&](auto& x) { return unit == x.first; });
+    if (u == std::end(units)) throw bad();  // a missing or unknown unit
+    total += value * static_cast<long double>(u->second);
+    if (total > static_cast<long double>(INT64_MAX)) throw bad();
+  }
+  auto ns = static_cast<int64_t>(total + 0.5L);
+  return negative ? -ns : ns;
+}
+
 std::string status_text(const std::string& state, int32_t exit_code, int64_t started,
-                        int64_t finished, int64_t now) {
+                        int64_t finished, int64_t now, const std::string& health) {
   auto secs = [](int64_t ns) { return ns / 1000000000; };
-  if (state == "running") return "Up " + human_duration(secs(now - started));
+  if (state == "running") {
+    auto up = "Up " + human_duration(secs(now - started));
+    if (health.empty()) return up;
+    return up + (health == "starting" ? " (health: starting)" : " (" + health + ")");
+  }
   if (state == "starting") return "Starting";
   if (state == "stopping") return "Stopping";
   if (state == "exited")

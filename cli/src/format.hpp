@@ -17,9 +17,15 @@ std::string human_size(uint64_t bytes);
 /// Parses "512m", "1g", "1.5G", "1024k", "2048": bytes; throws std::invalid_argument.
 int64_t parse_memory(const std::string& text);
 
-/// The status column of `ps` for a container in `state` at unix time `now` (ns).
+/// Parses a duration as Go's time.ParseDuration (Docker's --health-interval and the like):
+/// "30s", "1m30s", "1.5h", "250ms", "-2s", "0"; nanoseconds. Throws std::invalid_argument.
+int64_t parse_duration(const std::string& text);
+
+/// The status column of `ps` for a container in `state` at unix time `now` (ns); a running
+/// container with a health check gets Docker's suffix: "Up 2 minutes (healthy)",
+/// "(unhealthy)", "(health: starting)".
 std::string status_text(const std::string& state, int32_t exit_code, int64_t started,
-                        int64_t finished, int64_t now);
+                        int64_t finished, int64_t now, const std::string& health = {});
 
 /// RFC 3339 with nanoseconds, UTC: "2026-11-27T10:45:39.123456789Z".
 std::string rfc3339(int64_t unix_ns);

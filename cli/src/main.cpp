@@ -7,6 +7,7 @@
 #include "copy.hpp"
 #include "copy_plan.hpp"
 #include "format.hpp"
+#include "health_flags.hpp"
 #include "stream_io.hpp"
 
 #include "berth/rpc/api.hpp"
@@ -137,6 +138,7 @@ std::vector<flag> run_flags(bool with_run_only) {
       {"publish", 'p', true, "[IP:]HOST:CTR[/PROTO]", "Publish a container port on the host (HOST may be omitted: a free port)"},
       {"publish-all", 'P', false, "", "Publish every port the image exposes on free host ports"},
   };
+  for (auto& h : health_flags()) f.push_back(h);
   if (with_run_only) f.push_back({"detach", 'd', false, "", "Run in the background and print the container ID"});
   return f;
 }
@@ -324,6 +326,11 @@ api::container_spec spec_from(const parsed& p) {
     } catch (...) {
       throw cli_error(125, "invalid --stop-timeout value: " + p.get("stop-timeout"));
     }
+  }
+  try {
+    spec.healthcheck = healthcheck_from(p);
+  } catch (const usage_error& e) {
+    throw cli_error(125, e.what());
   }
   return spec;
 }
@@ -681,12 +688,32 @@ json network_settings_json(const api::container_info& c) {
   return {{"NetworkMode", c.network_mode}, {"IPAddress", first_ip}, {"Networks", networks}, {"Ports", ports}};
 }
 
+// Config.Healthcheck as Docker shows it (durations in ns, zero: the default).
+json healthcheck_json(const api::healthcheck& h) {
+  return {{"Test", h.test}, {"Interval", h.interval}, {"Timeout", h.timeout}, {"StartPeriod", h.start_period},
+          {"Retries", h.retries}};
+}
+
+// `text` with invalid UTF-8 replaced by U+FFFD: a check's output is any bytes, cut anywhere.
+std::string valid_utf8(const std::string& text) {
+  return json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+
+// State.Health as Docker shows it.
+json health_json(const api::health_state& h) {
+  json log = json::array();
+  for (auto& r : h.log)
+    log.push_back({{"Start", rfc3339(r.start)}, {"End", rfc3339(r.end)}, {"ExitCode", r.exit_code},
+                   {"Output", valid_utf8(r.output)}});
+  return {{"Status", h.status}, {"FailingStreak", h.failing_streak}, {"Log", log}};
+}
+
 json container_json(const api::container_info& c) {
   json mounts = json::array();
   for (auto& m : c.mounts)
     mounts.push_back({{"Type", m.type}, {"Source", m.source}, {"Destination", m.target}, {"RW", !m.readonly},
                       {"Options", m.options}});
-  return json{{"Id", c.id},
+  json out{{"Id", c.id},
               {"Name", c.name},
               {"Image", c.image},
               {"ImageID", c.image_id},
@@ -709,6 +736,9 @@ json container_json(const api::container_info& c) {
               {"HostConfig",
                {{"NetworkMode", c.network_mode}, {"AutoRemove", c.auto_remove}, {"NanoCpus", int64_t(c.cpus) * 1000000000}, {"Memory", c.memory},
                 {"RestartPolicy", c.restart}, {"ReadonlyRootfs", c.read_only}}}};
+  if (!c.healthcheck.test.empty()) out["Config"]["Healthcheck"] = healthcheck_json(c.healthcheck);
+  if (!c.health.status.empty()) out["State"]["Health"] = health_json(c.health);
+  return out;
 }
 
 int cmd_ps(context& ctx, const parsed& p) {
@@ -733,7 +763,8 @@ int cmd_ps(context& ctx, const parsed& p) {
     auto ports = c.state == "running" ? ports_text(c.ports) : std::string{};
     std::printf("%-14s%-22s%-24s%-18s%-28s%-29s %s\n", short_id(c.id).c_str(), c.image.substr(0, 20).c_str(),
                 command_text(c.command, 22).c_str(), created.c_str(),
-                status_text(c.state, c.exit_code, c.started, c.finished, now).c_str(), ports.c_str(), c.name.c_str());
+                status_text(c.state, c.exit_code, c.started, c.finished, now, c.health.status).c_str(), ports.c_str(),
+                c.name.c_str());
   }
   return 0;
 }
@@ -1104,19 +1135,21 @@ int cmd_image_inspect(context& ctx, const parsed& p) {
   for (auto& ref : p.positionals) {
     try {
       auto d = ctx.conn().call<api::image_detail>(api::method::image_inspect, api::image_ref{ref});
-      out.push_back({{"Id", d.info.id},
-                     {"RepoTags", d.info.tags},
-                     {"Digest", d.info.manifest_digest},
-                     {"Os", d.info.os},
-                     {"Architecture", d.info.architecture},
-                     {"Size", d.info.size},
-                     {"DiskSize", d.info.disk_size},
-                     {"Created", d.info.created},
-                     {"Config",
-                      {{"Entrypoint", d.entrypoint}, {"Cmd", d.cmd}, {"Env", d.env}, {"WorkingDir", d.workdir},
-                       {"User", d.user}, {"StopSignal", d.stop_signal}, {"ExposedPorts", d.exposed_ports},
-                       {"Volumes", d.volumes}, {"Labels", d.labels}}},
-                     {"RootFS", {{"Layers", d.layers}}}});
+      json image{{"Id", d.info.id},
+                {"RepoTags", d.info.tags},
+                {"Digest", d.info.manifest_digest},
+                {"Os", d.info.os},
+                {"Architecture", d.info.architecture},
+                {"Size", d.info.size},
+                {"DiskSize", d.info.disk_size},
+                {"Created", d.info.created},
+                {"Config",
+                 {{"Entrypoint", d.entrypoint}, {"Cmd", d.cmd}, {"Env", d.env}, {"WorkingDir", d.workdir},
+                  {"User", d.user}, {"StopSignal", d.stop_signal}, {"ExposedPorts", d.exposed_ports},
+                  {"Volumes", d.volumes}, {"Labels", d.labels}}},
+                {"RootFS", {{"Layers", d.layers}}}};
+      if (!d.healthcheck.test.empty()) image["Config"]["Healthcheck"] = healthcheck_json(d.healthcheck);
+      out.push_back(std::move(image));
     } catch (const rpc::call_error& e) {
       std::fprintf(stderr, "Error: %s\n", e.what());
       rc = 1;

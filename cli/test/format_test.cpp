@@ -48,3 +48,33 @@ TEST_CASE("long commands are quoted and cut") {
   CHECK(command_text({"echo", "hi"}, 30) == "\"echo hi\"");
   CHECK(command_text({"sh", "-c", "a very long command line indeed"}, 16).size() <= 20);
 }
+
+TEST_CASE("durations parse like Go's time.ParseDuration, as Docker's flags do") {
+  CHECK(parse_duration("30s") == 30'000'000'000);
+  CHECK(parse_duration("1m30s") == 90'000'000'000);
+  CHECK(parse_duration("1.5h") == 5'400'000'000'000);
+  CHECK(parse_duration("250ms") == 250'000'000);
+  CHECK(parse_duration("10us") == 10'000);
+  CHECK(parse_duration("10\u00b5s") == 10'000);
+  CHECK(parse_duration("7ns") == 7);
+  CHECK(parse_duration(".5s") == 500'000'000);
+  CHECK(parse_duration("0") == 0);
+  CHECK(parse_duration("-2s") == -2'000'000'000);
+  CHECK(parse_duration("+1m") == 60'000'000'000);
+  CHECK_THROWS(parse_duration(""));
+  CHECK_THROWS(parse_duration("30"));     // a number needs a unit, except 0
+  CHECK_THROWS(parse_duration("1d"));     // no days in Go
+  CHECK_THROWS(parse_duration("s"));
+  CHECK_THROWS(parse_duration("."));
+  CHECK_THROWS(parse_duration("1s2"));
+  CHECK_THROWS(parse_duration("99999999999h"));  // beyond int64 nanoseconds
+}
+
+TEST_CASE("a running container's status carries its health as docker ps shows it") {
+  const int64_t s = 1000000000;
+  CHECK(status_text("running", 0, 0, 0, 120 * s, "healthy") == "Up 2 minutes (healthy)");
+  CHECK(status_text("running", 0, 0, 0, 5 * s, "unhealthy") == "Up 5 seconds (unhealthy)");
+  CHECK(status_text("running", 0, 0, 0, 5 * s, "starting") == "Up 5 seconds (health: starting)");
+  CHECK(status_text("running", 0, 0, 0, 5 * s, "") == "Up 5 seconds");
+  CHECK(status_text("exited", 0, 0, 0, 5 * s, "healthy") == "Exited (0) 5 seconds ago");
+}

@@ -5,6 +5,9 @@
 #include "json_fields.hpp"
 #include "util.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace berth::image {
 
 using detail::invalid;
@@ -49,6 +52,44 @@ caf::expected<std::vector<std::string>> key_set(const nlohmann::json& obj, std::
     return invalid("image config: '{}' is {}, not an object", key, detail::type_name(*i));
   for (auto& [k, v] : i->items()) out.push_back(k);
   return out;
+}
+
+// A Healthcheck duration: a non-negative integer of ns, at least 1 ms (Docker's minimum) unless
+// 0; anything else reads as 0, the default.
+int64_t health_duration(const nlohmann::json& obj, std::string_view key) {
+  auto i = obj.find(key);
+  if (i == obj.end()) return 0;
+  int64_t v = 0;
+  if (i->is_number_unsigned()) {
+    auto u = i->get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return 0;
+    v = static_cast<int64_t>(u);
+  } else if (i->is_number_integer()) {
+    v = i->get<int64_t>();
+  } else {
+    return 0;
+  }
+  return v >= 1'000'000 ? v : 0;
+}
+
+// Healthcheck: read field by field; a field of the wrong shape is dropped, never fatal.
+image_healthcheck healthcheck_of(const nlohmann::json& cfg) {
+  image_healthcheck h;
+  auto i = cfg.find("Healthcheck");
+  if (i == cfg.end() || !i->is_object()) return h;
+  if (auto t = i->find("Test"); t != i->end() && t->is_array() && !t->empty() &&
+                                std::all_of(t->begin(), t->end(), [](auto& e) { return e.is_string(); })) {
+    for (auto& e : *t) h.test.push_back(e.template get<std::string>());
+  }
+  h.interval = health_duration(*i, "Interval");
+  h.timeout = health_duration(*i, "Timeout");
+  h.start_period = health_duration(*i, "StartPeriod");
+  if (auto r = i->find("Retries"); r != i->end() && r->is_number_integer()) {
+    if (r->is_number_unsigned() ? r->get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX)
+                                : r->get<int64_t>() >= 0 && r->get<int64_t>() <= INT32_MAX)
+      h.retries = static_cast<int32_t>(r->get<int64_t>());
+  }
+  return h;
 }
 
 }  // namespace
@@ -151,6 +192,7 @@ caf::expected<image_config> parse_image_config(std::string_view json) {
     auto labels = detail::string_map_field(*cfg, "Labels", where);
     if (!labels) return labels.error();
     c.labels = std::move(*labels);
+    c.healthcheck = healthcheck_of(*cfg);
   }
   auto rootfs = j->find("rootfs");
   if (rootfs == j->end() || !rootfs->is_object()) return invalid("image config has no rootfs");

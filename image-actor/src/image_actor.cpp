@@ -203,6 +203,8 @@ image_record record_of(const resolved_image& r) {
   rec.exposed_ports = r.config.exposed_ports;
   rec.volumes = r.config.volumes;
   rec.labels = r.config.labels;
+  auto& h = r.config.healthcheck;
+  rec.healthcheck = api::healthcheck{h.test, h.interval, h.timeout, h.start_period, h.retries};
   return rec;
 }
 
@@ -695,6 +697,7 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
         rt.user = r.user;
         rt.stop_signal = r.stop_signal;
         rt.exposed_ports = r.exposed_ports;
+        rt.healthcheck = r.healthcheck;
         return rt;
       },
       [self](pull_atom, const std::string& text, const std::string& platform_text,
@@ -931,6 +934,7 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
         d.exposed_ports = r.exposed_ports;
         d.volumes = r.volumes;
         d.labels = r.labels;
+        d.healthcheck = r.healthcheck;
         return d;
       },
       [self](login_atom, const std::string& server, const std::string& user,

@@ -169,3 +169,47 @@ TEST_CASE("RFC 3339 times with fractions and offsets become Unix seconds") {
     CHECK(code(parse_rfc3339(bad)) == errc::invalid_argument);
   }
 }
+
+TEST_CASE("a HEALTHCHECK is read with its test, durations and retries") {
+  auto c = parse_image_config(config_with(R"({"Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"],
+      "Interval": 5000000000, "Timeout": 2000000000, "StartPeriod": 10000000000, "Retries": 4}})"));
+  REQUIRE(c);
+  CHECK(c->healthcheck.test == std::vector<std::string>{"CMD-SHELL", "curl -f localhost"});
+  CHECK(c->healthcheck.interval == 5'000'000'000);
+  CHECK(c->healthcheck.timeout == 2'000'000'000);
+  CHECK(c->healthcheck.start_period == 10'000'000'000);
+  CHECK(c->healthcheck.retries == 4);
+  auto none = parse_image_config(config_with(R"({"Healthcheck": {"Test": ["NONE"]}})"));
+  REQUIRE(none);
+  CHECK(none->healthcheck.test == std::vector<std::string>{"NONE"});
+  auto absent = parse_image_config(config_with(R"({"Cmd": ["sh"]})"));
+  REQUIRE(absent);
+  CHECK(absent->healthcheck.test.empty());
+}
+
+TEST_CASE("a Healthcheck of the wrong shape is ignored field by field, not fatal") {
+  // Each of these is hostile or broken; the image still loads and the bad field reads as unset.
+  auto c = parse_image_config(config_with(R"({"Healthcheck": {"Test": ["CMD", 7], "Interval": "30s",
+      "Timeout": -5, "StartPeriod": 1.5, "Retries": "3"}})"));
+  REQUIRE(c);
+  CHECK(c->healthcheck.test.empty());
+  CHECK(c->healthcheck.interval == 0);
+  CHECK(c->healthcheck.timeout == 0);
+  CHECK(c->healthcheck.start_period == 0);
+  CHECK(c->healthcheck.retries == 0);
+  for (auto bad : {R"("CMD true")", "42", "null", "[]", R"({"Test": "CMD-SHELL true"})",
+                   R"({"Test": []})", R"({"Test": {"a": 1}})"}) {
+    INFO(bad);
+    auto b = parse_image_config(config_with(std::string(R"({"Healthcheck": )") + bad + "}"));
+    REQUIRE(b);
+    CHECK(b->healthcheck.test.empty());
+  }
+  // Out of range: more than int64 ns, under Docker's 1 ms minimum, retries beyond int32.
+  auto range = parse_image_config(config_with(R"({"Healthcheck": {"Test": ["CMD", "true"],
+      "Interval": 18446744073709551615, "Timeout": 999, "Retries": 4294967296}})"));
+  REQUIRE(range);
+  CHECK(range->healthcheck.test == std::vector<std::string>{"CMD", "true"});
+  CHECK(range->healthcheck.interval == 0);
+  CHECK(range->healthcheck.timeout == 0);
+  CHECK(range->healthcheck.retries == 0);
+}

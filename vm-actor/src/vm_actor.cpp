@@ -12,6 +12,7 @@
 #include "berth/net/net_actor.hpp"
 #include "berth/rpc/codec.hpp"
 #include "berth/vm/container.hpp"
+#include "berth/vm/health.hpp"
 #include "berth/vm/qemu.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -33,6 +34,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 
 namespace berth::vm {
@@ -56,13 +58,25 @@ using vm_impl = vm_actor::extend<
     /// A restart the policy scheduled, of generation `gen`.
     caf::reacts_to<restart_atom, uint64_t>,
     /// A heartbeat of generation `gen` is due.
-    caf::reacts_to<ping_atom, uint64_t>>;
+    caf::reacts_to<ping_atom, uint64_t>,
+    /// A health check of generation `gen` is due.
+    caf::reacts_to<health_atom, uint64_t>,
+    /// Health check number `seq` ran out of time.
+    caf::reacts_to<expire_atom, uint64_t>>;
 
 enum class phase { idle, launching, booting, running, stopping, shutting_down };
 
 /// A process started with exec.
 struct exec_entry {
   caf::actor subscriber;  ///< Null when detached.
+};
+
+/// The health check running in the guest now.
+struct health_probe {
+  std::string id;      ///< Its process id in the guest.
+  uint64_t seq = 0;    ///< Its number, for its timeout timer.
+  int64_t start = 0;   ///< Unix ns.
+  std::string output;  ///< The last health_output_bytes of its stdout and stderr.
 };
 
 /// A `logs -f` whose stored part is still being sent: live output waits here meanwhile.
@@ -108,6 +122,9 @@ struct vm_state {
   uint64_t heartbeat_gen = 0;
   bool ping_in_flight = false;
   std::chrono::steady_clock::time_point last_answer;  ///< When the agent last gave a sign of life.
+  uint64_t health_gen = 0;  ///< Bumped when checks start or stop: older timers are stale.
+  uint64_t probe_seq = 0;
+  std::optional<health_probe> probe;  ///< The check that runs now, if one does.
 
   ~vm_state() {
     // The actor is ending: stop watching (the VM lives on), drop the agent connection.
@@ -433,6 +450,88 @@ void finish_removal(self_ptr self) {
       });
 }
 
+// Health checks. While the container runs, its check (health_command) is started in the guest
+// like an exec every interval, counted from the end of the previous one; its output is kept here
+// rather than sent to a subscriber, and a check that outlives its timeout is killed and failed.
+// Results change rec.health (apply_health_result); only a change of status is written to the
+// store, every result goes to the listener for ps and inspect.
+
+// Tells the vm supervisor of a new result without writing the record (health is runtime state).
+void publish(self_ptr self) {
+  auto& st = self->state;
+  if (st.listener) caf::anon_send(st.listener, save_atom_v, st.rec);
+}
+
+// No check runs or is scheduled from now on; rec.health stays as last seen.
+void stop_health(self_ptr self) {
+  auto& st = self->state;
+  ++st.health_gen;
+  st.probe.reset();
+}
+
+// The container runs (started or adopted): its health starts over from "starting".
+void start_health(self_ptr self) {
+  auto& st = self->state;
+  stop_health(self);
+  st.rec.health = api::health_state{};
+  if (health_command(st.rec.healthcheck).empty()) return;
+  st.rec.health.status = health::starting;
+  self->delayed_send(self, timing_of(st.rec.healthcheck).interval, health_atom_v, st.health_gen);
+}
+
+// The running check ended with `exit_code` (-1: it could not run or timed out).
+void finish_probe(self_ptr self, int32_t exit_code, std::string why = {}) {
+  auto& st = self->state;
+  if (!st.probe) return;
+  api::health_result result{st.probe->start, os::unix_time_ns(), exit_code,
+                            why.empty() ? std::move(st.probe->output) : std::move(why)};
+  st.probe.reset();
+  auto timing = timing_of(st.rec.healthcheck);
+  auto before = st.rec.health.status;
+  if (apply_health_result(st.rec.health, std::move(result), timing, st.rec.started)) {
+    vm_log.info("container={} health: {} -> {}", st.short_id(), before, st.rec.health.status);
+    persist(self);
+  } else {
+    publish(self);
+  }
+  self->delayed_send(self, timing.interval, health_atom_v, st.health_gen);
+}
+
+// A check is due: start it in the guest, in the main process's namespace as exec does.
+void run_probe(self_ptr self, uint64_t gen) {
+  auto& st = self->state;
+  if (gen != st.health_gen || st.ph != phase::running || !st.agent || st.probe) return;
+  agent::process_spec p;
+  p.id = "health-" + os::random_hex(6);
+  p.args = health_command(st.rec.healthcheck);
+  p.env = st.rec.process.env;
+  p.cwd = st.rec.process.cwd;
+  p.user = st.rec.process.user;
+  p.join = st.rec.process.id;
+  auto seq = ++st.probe_seq;
+  // Registered before the call: its output and exit may come before the answer.
+  st.probe = health_probe{p.id, seq, os::unix_time_ns(), {}};
+  self->delayed_send(self, timing_of(st.rec.healthcheck).timeout, expire_atom_v, seq);
+  call_agent(self, agent::method::start, rpc::pack(p))
+      .then([](const std::string&) {},
+            [self, seq](caf::error& err) {
+              auto& st = self->state;
+              if (st.probe && st.probe->seq == seq) finish_probe(self, -1, "cannot run the health check: " + describe(err));
+            });
+}
+
+// A check outlived its timeout: SIGKILL it in the guest and count it as failed.
+void expire_probe(self_ptr self, uint64_t seq) {
+  auto& st = self->state;
+  if (!st.probe || st.probe->seq != seq) return;
+  if (st.agent)
+    call_agent(self, agent::method::signal, rpc::pack(agent::signal_request{st.probe->id, SIGKILL}),
+               std::chrono::seconds(10))
+        .then([](const std::string&) {}, [](caf::error&) {});  // it may have just exited
+  auto timeout = timing_of(st.rec.healthcheck).timeout;
+  finish_probe(self, -1, "Health check exceeded timeout (" + go_duration(timeout) + ")");
+}
+
 void launch(self_ptr self);
 
 // The container is no longer running: persist that, answer everybody waiting on it, and apply
@@ -448,6 +547,7 @@ void finalize(self_ptr self) {
   st.cancel = false;
   st.kill_sent = false;
   st.log.reset();
+  stop_health(self);
   vm_log.info("container={} exited with {}{}", st.short_id(), st.rec.exit_code,
               st.rec.reason.empty() ? "" : " (" + st.rec.reason + ")");
   auto start_error = std::move(st.start_error);
@@ -648,6 +748,7 @@ void start_workload(self_ptr self) {
                       st.rec.started = os::unix_time_ns();
                       vm_log.info("container={} running (guest pid {}, qemu pid {})", st.short_id(),
                                   started.pid, st.qemu_pid);
+                      start_health(self);
                       persist(self);
                       start_heartbeat(self);
                       for (auto& rp : st.starters) rp.deliver(caf::unit);
@@ -780,6 +881,7 @@ void launch(self_ptr self) {
   st.rec.exit_code = 0;
   st.rec.reason.clear();
   st.rec.finished = 0;
+  st.rec.health = api::health_state{};
   st.kill_reason.clear();
   if (st.env->transport == "vsock") st.rec.vsock_cid = random_vsock_cid();
   st.nics.clear();
@@ -858,6 +960,10 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
   if (method == agent::notice::output) {
     auto chunk = rpc::unpack_as<agent::output_chunk>(packed);
     auto time = os::unix_time_ns();
+    if (st.probe && chunk.id == st.probe->id) {
+      append_health_output(st.probe->output, chunk.data.data(), chunk.data.size());
+      return;
+    }
     if (chunk.id != st.rec.process.id) {
       auto it = st.execs.find(chunk.id);
       if (it != st.execs.end() && it->second.subscriber)
@@ -870,6 +976,7 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
       f.held.push_back(caf::make_message(output_atom_v, st.rec.id, chunk.fd, time, chunk.data));
   } else if (method == agent::notice::exit) {
     auto status = rpc::unpack_as<agent::exit_status>(packed);
+    if (st.probe && status.id == st.probe->id) return finish_probe(self, status.exit_code);
     if (status.id != st.rec.process.id) {
       auto it = st.execs.find(status.id);
       if (it == st.execs.end()) return;
@@ -1033,6 +1140,8 @@ void adopt(self_ptr self) {
     auto gen = ++st.timer_gen;
     self->delayed_send(self, std::chrono::seconds(std::max(st.rec.stop_timeout, 0)), tick_atom_v, gen);
   }
+  // Health is runtime state: the adopted container's checks start over.
+  if (st.ph == phase::running) start_health(self);
   persist(self);
 }
 
@@ -1544,6 +1653,8 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         launch(self);
       },
       [self](ping_atom, uint64_t gen) { heartbeat(self, gen); },
+      [self](health_atom, uint64_t gen) { run_probe(self, gen); },
+      [self](expire_atom, uint64_t seq) { expire_probe(self, seq); },
   };
 }
 

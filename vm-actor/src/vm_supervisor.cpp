@@ -9,6 +9,7 @@
 #include "berth/image/image_actor.hpp"
 #include "berth/net/net_actor.hpp"
 #include "berth/vm/container.hpp"
+#include "berth/vm/health.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -439,6 +440,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
           return make_error(errc::invalid_argument, "conflicting options: --restart and --rm");
         if (!spec.stop_signal.empty() && parse_signal(spec.stop_signal) == 0)
           return make_error(errc::invalid_argument, "invalid stop signal: " + spec.stop_signal);
+        if (auto err = check_healthcheck(spec.healthcheck)) return err;
         auto missing = check_mounts(st, spec.mounts);
         if (!missing) return missing.error();
         auto images = self->home_system().registry().get<image::image_actor>(
@@ -478,6 +480,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                                     : !img.stop_signal.empty() ? img.stop_signal
                                                                : "SIGTERM";
                   if (spec.stop_timeout >= 0) rec.stop_timeout = spec.stop_timeout;
+                  rec.healthcheck = merge_healthcheck(img.healthcheck, spec.healthcheck);
                   rec.cpus = cpus;
                   rec.memory = spec.memory > 0 ? spec.memory : st.env->default_memory;
                   rec.auto_remove = spec.auto_remove;
@@ -836,6 +839,8 @@ api::container_info to_info(const container_record& rec, const vm_environment&) 
   info.network_mode = rec.network_mode;
   info.networks = rec.endpoints;
   info.ports = !rec.published.empty() ? rec.published : rec.ports;
+  info.healthcheck = rec.healthcheck;
+  info.health = rec.health;
   return info;
 }
 

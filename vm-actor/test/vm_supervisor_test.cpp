@@ -83,6 +83,9 @@ image::image_actor::behavior_type fake_images(image::image_actor::pointer) {
         rt.cmd = {"sh"};
         rt.env = {"PATH=/bin"};
         rt.stop_signal = "SIGQUIT";
+        rt.healthcheck.test = {"CMD", "/bin/check"};
+        rt.healthcheck.interval = 5'000'000'000;
+        rt.healthcheck.retries = 5;
         return rt;
       },
   };
@@ -270,4 +273,46 @@ TEST_CASE_METHOD(fixture, "berth cp's file calls need a running VM and name thei
   CHECK(code_of(*wrote) == errc::conflict);
   auto unknown = ask<std::vector<api::file_info>>(file_atom_v, list_atom_v, api::file_ref{"nosuchname", "/"});
   CHECK(code_of(std::get<caf::error>(unknown)) == errc::not_found);
+}
+
+TEST_CASE_METHOD(fixture, "the health flags override the image's HEALTHCHECK field by field") {
+  start();
+  auto image_only = create(spec("plain"));
+  auto& plain = store_data->containers[image_only.id].healthcheck;
+  CHECK(plain.test == std::vector<std::string>{"CMD", "/bin/check"});
+  CHECK(plain.interval == 5'000'000'000);
+  CHECK(plain.retries == 5);
+  auto s = spec("flags");
+  s.healthcheck.test = {"CMD-SHELL", "test -f /ok"};
+  s.healthcheck.timeout = 2'000'000'000;
+  auto merged = create(s);
+  auto& h = store_data->containers[merged.id].healthcheck;
+  CHECK(h.test == std::vector<std::string>{"CMD-SHELL", "test -f /ok"});
+  CHECK(h.interval == 5'000'000'000);  // the image's
+  CHECK(h.timeout == 2'000'000'000);   // the flag's
+  CHECK(h.retries == 5);
+  auto info = ask<api::container_info>(inspect_atom_v, std::string("flags"));
+  REQUIRE(std::holds_alternative<api::container_info>(info));
+  CHECK(std::get<api::container_info>(info).healthcheck.test == h.test);
+  CHECK(std::get<api::container_info>(info).health.status.empty());  // not started: no health yet
+  auto off = spec("off");
+  off.healthcheck.test = {"NONE"};
+  auto disabled = create(off);
+  CHECK(store_data->containers[disabled.id].healthcheck.test == std::vector<std::string>{"NONE"});
+}
+
+TEST_CASE_METHOD(fixture, "a malformed health check is refused and nothing is created") {
+  start();
+  auto bad = [](auto change) {
+    auto s = spec("hc");
+    change(s.healthcheck);
+    return s;
+  };
+  CHECK(create_error(bad([](api::healthcheck& h) { h.interval = -1; })) == errc::invalid_argument);
+  CHECK(create_error(bad([](api::healthcheck& h) { h.timeout = 999; })) == errc::invalid_argument);
+  CHECK(create_error(bad([](api::healthcheck& h) { h.retries = -2; })) == errc::invalid_argument);
+  CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"SHELL", "true"}; })) == errc::invalid_argument);
+  CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"CMD-SHELL"}; })) == errc::invalid_argument);
+  CHECK(store_data->containers.empty());
+  CHECK(create(spec("hc")).name == "hc");
 }

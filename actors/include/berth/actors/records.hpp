@@ -55,10 +55,12 @@ struct container_record {
   std::vector<api::port_mapping> ports;  ///< Ports to publish, as asked (-p, -P resolved).
   std::vector<api::port_mapping> published;  ///< Ports as open while it runs (host ports
                                              ///< resolved); empty when it does not run.
+  api::healthcheck healthcheck;  ///< The image's and the flags' merged; an empty test: none.
+  api::health_state health;      ///< Runtime state, kept for ps and inspect; reset at each start.
   MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
                      auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
                      vsock_cid, restart, restart_count, stopped_by_user, stop_timeout, read_only,
-                     mounts, network_mode, endpoints, dns, ports, published);
+                     mounts, network_mode, endpoints, dns, ports, published, healthcheck, health);
 };
 
 /// A network: a Linux bridge, its subnet and the addresses leased on it.
@@ -109,9 +111,10 @@ struct image_record {
   std::vector<std::string> exposed_ports;
   std::vector<std::string> volumes;
   std::map<std::string, std::string> labels;
+  api::healthcheck healthcheck;    ///< config.Healthcheck; an empty test: none.
   MSGPACK_DEFINE_MAP(id, tags, manifest_digest, index_digest, repo_digests, os, architecture,
                      layers, layer_types, size, disk, disk_size, created, loaded, entrypoint, cmd,
-                     env, workdir, user, stop_signal, exposed_ports, volumes, labels);
+                     env, workdir, user, stop_signal, exposed_ports, volumes, labels, healthcheck);
 };
 
 /// What a container needs of its image to be created: the disk and the config defaults.
@@ -126,7 +129,9 @@ struct image_runtime {
   std::string user;
   std::string stop_signal;
   std::vector<std::string> exposed_ports;  ///< "80/tcp", for -P.
-  MSGPACK_DEFINE_MAP(id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal, exposed_ports);
+  api::healthcheck healthcheck;            ///< config.Healthcheck; an empty test: none.
+  MSGPACK_DEFINE_MAP(id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal, exposed_ports,
+                     healthcheck);
 };
 
 }  // namespace berth

@@ -42,7 +42,7 @@ typename Inspector::result_type inspect(Inspector& f, container_record& x) {
            x.image_disk, x.process, x.stop_signal, x.cpus, x.memory, x.auto_remove, x.state,
            x.exit_code, x.reason, x.created, x.started, x.finished, x.qemu_pid, x.vsock_cid,
            x.restart, x.restart_count, x.stopped_by_user, x.stop_timeout, x.read_only, x.mounts,
-           x.network_mode, x.endpoints, x.dns, x.ports, x.published);
+           x.network_mode, x.endpoints, x.dns, x.ports, x.published, x.healthcheck, x.health);
 }
 
 template <class Inspector>
@@ -61,13 +61,13 @@ typename Inspector::result_type inspect(Inspector& f, image_record& x) {
   return f(caf::meta::type_name("image_record"), x.id, x.tags, x.manifest_digest, x.index_digest,
            x.repo_digests, x.os, x.architecture, x.layers, x.layer_types, x.size, x.disk,
            x.disk_size, x.created, x.loaded, x.entrypoint, x.cmd, x.env, x.workdir, x.user,
-           x.stop_signal, x.exposed_ports, x.volumes, x.labels);
+           x.stop_signal, x.exposed_ports, x.volumes, x.labels, x.healthcheck);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, image_runtime& x) {
   return f(caf::meta::type_name("image_runtime"), x.id, x.reference, x.disk, x.entrypoint, x.cmd,
-           x.env, x.workdir, x.user, x.stop_signal, x.exposed_ports);
+           x.env, x.workdir, x.user, x.stop_signal, x.exposed_ports, x.healthcheck);
 }
 
 }  // namespace berth
@@ -104,6 +104,22 @@ typename Inspector::result_type inspect(Inspector& f, output_chunk& x) {
 }  // namespace berth::agent
 
 namespace berth::api {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, healthcheck& x) {
+  return f(caf::meta::type_name("healthcheck"), x.test, x.interval, x.timeout, x.start_period,
+           x.retries);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, health_result& x) {
+  return f(caf::meta::type_name("health_result"), x.start, x.end, x.exit_code, x.output);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, health_state& x) {
+  return f(caf::meta::type_name("health_state"), x.status, x.failing_streak, x.log);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, mount& x) {
@@ -189,7 +205,7 @@ typename Inspector::result_type inspect(Inspector& f, container_spec& x) {
            x.entrypoint_set, x.env, x.workdir, x.user, x.hostname, x.cpus, x.memory,
            x.auto_remove, x.tty, x.open_stdin, x.init, x.restart, x.read_only, x.mounts,
            x.stop_signal, x.stop_timeout, x.network, x.ip, x.network_aliases, x.dns, x.ports,
-           x.publish_all);
+           x.publish_all, x.healthcheck);
 }
 
 template <class Inspector>
@@ -197,7 +213,8 @@ typename Inspector::result_type inspect(Inspector& f, container_info& x) {
   return f(caf::meta::type_name("container_info"), x.id, x.name, x.image, x.image_id, x.command,
            x.state, x.exit_code, x.reason, x.created, x.started, x.finished, x.pid, x.cpus,
            x.memory, x.auto_remove, x.restart, x.restart_count, x.tty, x.open_stdin, x.read_only,
-           x.mounts, x.hostname, x.env, x.workdir, x.user, x.network_mode, x.networks, x.ports);
+           x.mounts, x.hostname, x.env, x.workdir, x.user, x.network_mode, x.networks, x.ports,
+           x.healthcheck, x.health);
 }
 
 template <class Inspector>
@@ -223,7 +240,7 @@ typename Inspector::result_type inspect(Inspector& f, removed& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, image_detail& x) {
   return f(caf::meta::type_name("image_detail"), x.info, x.layers, x.entrypoint, x.cmd, x.env,
-           x.workdir, x.user, x.stop_signal, x.exposed_ports, x.volumes, x.labels);
+           x.workdir, x.user, x.stop_signal, x.exposed_ports, x.volumes, x.labels, x.healthcheck);
 }
 
 template <class Inspector>
@@ -374,5 +391,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, symlink_atom, "symlink")
   CAF_ADD_ATOM(berth, berth, touch_atom, "touch")
   CAF_ADD_ATOM(berth, berth, ping_atom, "ping")
+  CAF_ADD_ATOM(berth, berth, health_atom, "health")
+  CAF_ADD_ATOM(berth, berth, expire_atom, "expire")
 
 CAF_END_TYPE_ID_BLOCK(berth)

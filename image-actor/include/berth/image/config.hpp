@@ -18,6 +18,16 @@ namespace berth::image {
 /// Largest image config accepted.
 inline constexpr uint64_t max_config_bytes = 4 << 20;
 
+/// config.Healthcheck as the image says it. A field of the wrong type or out of range is left
+/// at zero (the default) rather than failing the image: the config comes from anybody.
+struct image_healthcheck {
+  std::vector<std::string> test;  ///< ["CMD-SHELL", cmd], ["CMD", arg...], ["NONE"]; empty: none.
+  int64_t interval = 0;           ///< ns; 0: the default.
+  int64_t timeout = 0;            ///< ns; 0: the default.
+  int64_t start_period = 0;       ///< ns; 0: none.
+  int32_t retries = 0;            ///< 0: the default.
+};
+
 /// What an image config says.
 struct image_config {
   std::string os;                             ///< "linux".
@@ -35,6 +45,7 @@ struct image_config {
   std::vector<std::string> exposed_ports;     ///< Keys of config.ExposedPorts ("80/tcp").
   std::vector<std::string> volumes;           ///< Keys of config.Volumes ("/data").
   std::map<std::string, std::string> labels;  ///< config.Labels.
+  image_healthcheck healthcheck;              ///< config.Healthcheck (Dockerfile HEALTHCHECK).
   std::vector<std::string> diff_ids;          ///< rootfs.diff_ids: digests of the uncompressed layers.
 };
 

@@ -209,6 +209,35 @@ struct image_ref {
   MSGPACK_DEFINE_MAP(reference);
 };
 
+/// A health check, as Docker's HealthConfig: the image config's Healthcheck, the --health-*
+/// flags, or both merged field by field (a zero field takes the image's, then the default).
+struct healthcheck {
+  std::vector<std::string> test;  ///< ["CMD-SHELL", cmd] (run as /bin/sh -c cmd), ["CMD", arg...],
+                                  ///< ["NONE"] (no check, not even the image's); empty: the image's.
+  int64_t interval = 0;           ///< ns between the end of a check and the next; 0: 30 s.
+  int64_t timeout = 0;            ///< ns a check may run before it is killed and failed; 0: 30 s.
+  int64_t start_period = 0;       ///< ns after start in which failures do not count; 0: none.
+  int32_t retries = 0;            ///< Failures in a row that make it unhealthy; 0: 3.
+  MSGPACK_DEFINE_MAP(test, interval, timeout, start_period, retries);
+};
+
+/// One run of a health check, as Docker's State.Health.Log shows it.
+struct health_result {
+  int64_t start = 0;    ///< Unix ns.
+  int64_t end = 0;      ///< Unix ns.
+  int32_t exit_code = 0;  ///< 0: healthy; -1: it could not run or timed out.
+  std::string output;   ///< The last 4 KiB of its stdout and stderr.
+  MSGPACK_DEFINE_MAP(start, end, exit_code, output);
+};
+
+/// A running container's health (runtime state: it starts again from "starting" at each start).
+struct health_state {
+  std::string status;          ///< "starting", "healthy", "unhealthy"; empty: no check runs.
+  int32_t failing_streak = 0;  ///< Failures in a row (those within the start period not counted).
+  std::vector<health_result> log;  ///< The last 5 results, oldest first.
+  MSGPACK_DEFINE_MAP(status, failing_streak, log);
+};
+
 /// Result of image.inspect: image_info and what its config says.
 struct image_detail {
   image_info info;
@@ -222,8 +251,9 @@ struct image_detail {
   std::vector<std::string> exposed_ports;
   std::vector<std::string> volumes;
   std::map<std::string, std::string> labels;
+  api::healthcheck healthcheck;  ///< config.Healthcheck; an empty test: none.
   MSGPACK_DEFINE_MAP(info, layers, entrypoint, cmd, env, workdir, user, stop_signal, exposed_ports,
-                     volumes, labels);
+                     volumes, labels, healthcheck);
 };
 
 /// Argument of registry.login: checked against the registry before it is stored.
@@ -299,10 +329,12 @@ struct container_spec {
   std::vector<std::string> dns;         ///< --dns servers; empty: the network's resolver.
   std::vector<port_mapping> ports;      ///< -p.
   bool publish_all = false;             ///< -P: every port the image exposes, on free ports.
+  api::healthcheck healthcheck;         ///< --health-*, over the image's field by field;
+                                        ///< --no-healthcheck: test ["NONE"].
   MSGPACK_DEFINE_MAP(name, image, cmd, entrypoint, entrypoint_set, env, workdir, user, hostname,
                      cpus, memory, auto_remove, tty, open_stdin, init, restart, read_only, mounts,
                      stop_signal, stop_timeout, network, ip, network_aliases, dns, ports,
-                     publish_all);
+                     publish_all, healthcheck);
 };
 
 /// Result of container.create.
@@ -557,10 +589,12 @@ struct container_info {
   std::string network_mode;          ///< "bridge", "none" or "user".
   std::vector<endpoint> networks;    ///< Its place on each network it is on.
   std::vector<port_mapping> ports;   ///< Published ports as they are open (host ports resolved).
+  api::healthcheck healthcheck;      ///< Its check, image and flags merged; an empty test: none.
+  health_state health;               ///< Its health while it runs (and as last seen once it ended).
   MSGPACK_DEFINE_MAP(id, name, image, image_id, command, state, exit_code, reason, created,
                      started, finished, pid, cpus, memory, auto_remove, restart, restart_count,
                      tty, open_stdin, read_only, mounts, hostname, env, workdir, user,
-                     network_mode, networks, ports);
+                     network_mode, networks, ports, healthcheck, health);
 };
 
 /// Argument of network.create.
