@@ -38,7 +38,7 @@ TEST_CASE("the health flags fill a CMD-SHELL check with their durations") {
   CHECK(only.interval == 5'000'000'000);
 }
 
-TEST_CASE("--no-healthcheck is test NONE and conflicts with the other health flags") {
+TEST_CASE("no-healthcheck is test NONE and conflicts with the other health flags") {
   CHECK(read({"--no-healthcheck"}).test == std::vector<std::string>{"NONE"});
   CHECK_THROWS_AS(read({"--no-healthcheck", "--health-cmd", "true"}), usage_error);
   CHECK_THROWS_AS(read({"--no-healthcheck", "--health-retries", "1"}), usage_error);
