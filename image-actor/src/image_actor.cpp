@@ -633,12 +633,13 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
                  self->quit(err);
                });
   }
-  // Ingest files of a load or pull that died with a previous berthd are garbage; none runs yet.
+  // Ingest files of a load or pull that died with a previous berthd are garbage. Awaited: no
+  // load or pull may start (and write an ingest file) before they are gone.
   run_job(self, [root = st.opts.data_root] {
     auto store = content_store::open(root / "content");
     if (!store) return caf::expected<size_t>(store.error());
     return store->remove_stale_ingests();
-  }).then([](size_t n) { if (n) images_log.info("removed {} stale ingest files", n); },
+  }).await([](size_t n) { if (n) images_log.info("removed {} stale ingest files", n); },
           [](caf::error& err) { images_log.warn("{}", describe(err)); });
   // A listener that goes away stops hearing progress; a pull nobody listens to any more (every
   // client hung up) is cancelled.
