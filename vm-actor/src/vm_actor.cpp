@@ -825,14 +825,20 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
           });
 }
 
+// Watches QEMU `pid` and tells this actor when it ends. Reaped if it is our child; waitpid on
+// another's (a QEMU adopted from a berthd that died) fails at once and the status is unknown.
+void watch_qemu(self_ptr self, pid_t pid) {
+  auto handle = caf::actor_cast<caf::actor>(self);
+  self->state.watch = std::make_unique<process_watch>(pid, true, [handle, pid](int status) {
+    caf::anon_send(handle, exited_atom_v, static_cast<int64_t>(pid), static_cast<int32_t>(status));
+  });
+}
+
 void on_launched(self_ptr self, int64_t pid) {
   auto& st = self->state;
   st.qemu_pid = static_cast<pid_t>(pid);
   st.rec.qemu_pid = pid;
-  auto handle = caf::actor_cast<caf::actor>(self);
-  st.watch = std::make_unique<process_watch>(st.qemu_pid, true, [handle, pid](int status) {
-    caf::anon_send(handle, exited_atom_v, pid, static_cast<int32_t>(status));
-  });
+  watch_qemu(self, st.qemu_pid);
   persist(self);
   st.ph = phase::booting;
   if (st.cancel) {
@@ -1001,6 +1007,20 @@ void send_signal(self_ptr self, int sig) {
             });
 }
 
+// The running container goes to stopping: `signal` (0: its stop signal, else SIGTERM) now,
+// SIGKILL after `timeout` seconds (none when negative).
+void begin_stop(self_ptr self, int32_t timeout, int signal) {
+  auto& st = self->state;
+  st.ph = phase::stopping;
+  st.rec.state = state::stopping;
+  int sig = signal ? signal : parse_signal(st.rec.stop_signal);
+  send_signal(self, sig ? sig : SIGTERM);
+  if (timeout >= 0) {
+    auto gen = ++st.timer_gen;
+    self->delayed_send(self, std::chrono::seconds(timeout), tick_atom_v, gen);
+  }
+}
+
 // Stops the running container: its stop signal, SIGKILL after `timeout` seconds.
 caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, int32_t signal = 0) {
   auto& st = self->state;
@@ -1016,15 +1036,8 @@ caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, i
   auto rp = self->make_response_promise();
   st.stoppers.push_back(rp);
   if (st.ph == phase::running) {
-    st.ph = phase::stopping;
-    st.rec.state = state::stopping;
+    begin_stop(self, timeout, signal);
     persist(self);
-    int sig = signal ? signal : parse_signal(st.rec.stop_signal);
-    send_signal(self, sig ? sig : SIGTERM);
-    if (timeout >= 0) {
-      auto gen = ++st.timer_gen;
-      self->delayed_send(self, std::chrono::seconds(timeout), tick_atom_v, gen);
-    }
   } else if (st.ph == phase::booting) {
     fail_start(self, make_error(errc::cancelled, "stopped before it started"));
   } else if (st.ph == phase::launching) {
@@ -1069,11 +1082,7 @@ void adopt(self_ptr self) {
   bool was_stopping = st.rec.state == state::stopping;
   st.qemu_pid = pid;
   auto handle = caf::actor_cast<caf::actor>(self);
-  // Reaped here if it is still our child (this actor, not berthd, restarted); waitpid on
-  // another's child fails at once and the status is unknown.
-  st.watch = std::make_unique<process_watch>(pid, true, [handle, pid](int status) {
-    caf::anon_send(handle, exited_atom_v, static_cast<int64_t>(pid), static_cast<int32_t>(status));
-  });
+  watch_qemu(self, pid);
   st.ph = phase::running;
   st.rec.state = state::running;
   open_log(st);
@@ -1134,11 +1143,7 @@ void adopt(self_ptr self) {
           });
   if (was_stopping) {
     // A stop was under way: send the stop signal again, with the container's own timeout.
-    st.ph = phase::stopping;
-    st.rec.state = state::stopping;
-    send_signal(self, parse_signal(st.rec.stop_signal) ? parse_signal(st.rec.stop_signal) : SIGTERM);
-    auto gen = ++st.timer_gen;
-    self->delayed_send(self, std::chrono::seconds(std::max(st.rec.stop_timeout, 0)), tick_atom_v, gen);
+    begin_stop(self, std::max(st.rec.stop_timeout, 0), 0);
   }
   // Health is runtime state: the adopted container's checks start over.
   if (st.ph == phase::running) start_health(self);
