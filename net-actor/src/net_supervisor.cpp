@@ -351,6 +351,13 @@ void start_networks(self_ptr self, const std::vector<network_record>& records) {
     st.networks[rec.id] = std::move(entry);
   }
   nets_log.info("loaded {} networks", st.networks.size());
+  // Each network actor answers `start` once its bridge is up (or known to be impossible); the
+  // awaits keep everything else queued until then, so that the first answer finds them all up.
+  for (auto& [id, e] : st.networks)
+    self->request(e.actor, caf::infinite, start_atom_v)
+        .await([] {}, [name = e.rec.name](caf::error& err) {
+          nets_log.warn("network={} is not up: {}", name, describe(err));
+        });
   if (have_default) {
     rebuild_firewall(self, {}, true);
     return;

@@ -1606,8 +1606,12 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         ++st.restart_gen;
         if (st.ph != phase::idle) {
           st.removing = true;
-          if (st.ph == phase::launching) st.cancel = true;  // on_launched ends the VM
-          else kill_qemu(self, SIGKILL);
+          if (st.ph == phase::launching) {
+            st.cancel = true;  // on_launched ends the VM
+          } else {
+            st.kill_reason = "killed by a forced removal";
+            kill_qemu(self, SIGKILL);
+          }
           return rp;
         }
         if (!st.removing) {
