@@ -32,7 +32,7 @@ using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_closer>;
 caf::error db_error(sqlite3* db, const std::string& what) {
   auto code = sqlite3_errcode(db);
   auto cls = (code == SQLITE_FULL || code == SQLITE_IOERR) ? errc::io : errc::internal;
-  return make_error(cls, what + ": " + sqlite3_errmsg(db));
+  return make_error(cls, "the metadata store cannot " + what + ": " + sqlite3_errmsg(db));
 }
 
 caf::expected<void> exec(sqlite3* db, const char* sql) {

@@ -4,13 +4,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
-#include <sys/ioctl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -57,6 +60,21 @@ bool& host_network() {
 void daemon::use_host_network() { host_network() = true; }
 
 namespace {
+std::uint64_t& data_size() {
+  static std::uint64_t bytes = 0;
+  return bytes;
+}
+}  // namespace
+
+void daemon::set_data_size(std::uint64_t bytes) {
+  if (::unshare(CLONE_NEWNS) != 0) FAIL("unshare(CLONE_NEWNS): " << std::strerror(errno));
+  // Mounts made here must not propagate back to the host's namespace.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    FAIL("making / private: " << std::strerror(errno));
+  data_size() = bytes;
+}
+
+namespace {
 std::string netns_link(const std::string& pid) {
   std::error_code ec;
   return fs::read_symlink("/proc/" + pid + "/ns/net", ec).string();
@@ -74,6 +92,12 @@ daemon::daemon() {
   char tmpl[] = "/tmp/berth-e2e.XXXXXX";
   root_ = ::mkdtemp(tmpl);
   host_ = "unix://" + (root_ / "berthd.sock").string();
+  if (data_size()) {
+    fs::create_directories(data_root());
+    auto opts = "size=" + std::to_string(data_size()) + ",mode=0700";
+    if (::mount("tmpfs", data_root().c_str(), "tmpfs", 0, opts.c_str()) != 0)
+      FAIL("mounting a tmpfs on the data root: " << std::strerror(errno));
+  }
   // berthd makes bridges, taps and an nft table: never in the host's own network namespace. A
   // holder process keeps a private one alive across berthd restarts; berthd enters it. The
   // holder ends by itself when this process does (a test killed by ctest's timeout). Suites
@@ -286,6 +310,7 @@ daemon::~daemon() {
     }
   }
   kill_holder(holder_);
+  if (data_size()) ::umount2(data_root().c_str(), MNT_DETACH);
   std::error_code ec;
   fs::remove_all(root_, ec);
 }

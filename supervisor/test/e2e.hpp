@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -42,6 +43,12 @@ class daemon {
   /// (so it makes no bridge, tap or nft table there), for suites that need the host's loopback:
   /// a registry on 127.0.0.1. Call before the first get().
   static void use_host_network();
+
+  /// Puts this test process's data root on a tmpfs of `bytes`, so that a test can fill it. The
+  /// process first moves into a mount namespace of its own (berthd and its QEMUs inherit it), so
+  /// the mount goes away with them even if the test is killed. Call before the first get(), while
+  /// the process has one thread.
+  static void set_data_size(std::uint64_t bytes);
 
   /// Runs `berth -H <this daemon> args...`.
   result berth(const std::vector<std::string>& args,

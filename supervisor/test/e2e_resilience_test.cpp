@@ -1,7 +1,8 @@
 // e2e_resilience: containers outlive berthd. A kill -9 or a clean stop of berthd leaves the VMs
 // running; the next berthd adopts them (same QEMU, output written meanwhile kept, exec, stats,
 // stop and published ports working) and applies restart policies to the ones that died
-// meanwhile. A VM that stops answering is killed as unresponsive and its policy applies.
+// meanwhile. A VM that stops answering is killed as unresponsive and its policy applies; a
+// restart the policy makes that cannot start is tried again until it can.
 #include "e2e.hpp"
 
 #include <nlohmann/json.hpp>
@@ -176,4 +177,29 @@ TEST_CASE("a VM that stops answering is killed as unresponsive and its restart p
   CHECK(inspect(d, "phoenix").at("RestartCount") == 1);
   CHECK(d.ok({"exec", "phoenix", "echo", "back"}) == "back\n");
   d.ok({"rm", "-f", "frozen", "phoenix"});
+}
+
+TEST_CASE("a restart the policy makes keeps trying while the VM cannot start, and succeeds once it can") {
+  auto& d = suite_daemon();
+  d.ok({"run", "-d", "--name", "stubborn", "--restart", "always", "busybox", "sleep", "100000"});
+  auto id = inspect(d, "stubborn").at("Id").get<std::string>();
+  auto disk = d.data_root() / "containers" / id / "rootfs.ext4";
+  REQUIRE(fs::exists(disk));
+  // Its disk goes away (a directory in its place: QEMU cannot open it), then its VM dies.
+  auto aside = disk;
+  aside += ".aside";
+  fs::rename(disk, aside);
+  fs::create_directory(disk);
+  REQUIRE(::kill(d.qemu_pid("stubborn"), SIGKILL) == 0);
+  // Each restart fails to start and the policy tries again, with backoff.
+  CHECK(eventually([&] { return inspect(d, "stubborn").at("RestartCount") >= 3; }, seconds(60)));
+  CHECK(inspect(d, "stubborn").at("State").at("Status") != "running");
+  auto log = d.log();
+  CHECK(log.find("container=" + id.substr(0, 12) + " failed to start") != std::string::npos);
+  // The disk is back: the next try runs it.
+  fs::remove(disk);
+  fs::rename(aside, disk);
+  CHECK(eventually([&] { return inspect(d, "stubborn").at("State").at("Status") == "running"; }, seconds(90)));
+  CHECK(d.ok({"exec", "stubborn", "echo", "back"}) == "back\n");
+  d.ok({"rm", "-f", "stubborn"});
 }

@@ -12,6 +12,7 @@
 #include "berth/net/net_actor.hpp"
 #include "berth/rpc/codec.hpp"
 #include "berth/vm/container.hpp"
+#include "berth/vm/disk.hpp"
 #include "berth/vm/health.hpp"
 #include "berth/vm/qemu.hpp"
 
@@ -36,6 +37,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <utility>
 
 namespace berth::vm {
 
@@ -108,6 +110,7 @@ struct vm_state {
   uint64_t timer_gen = 0;
   uint64_t restart_gen = 0;
   uint32_t backoff_step = 0;  ///< Restarts in a row without a 10 s run in between.
+  bool policy_launch = false;  ///< This launch is a restart the policy made.
   bool main_exited = false;
   bool removing = false;
   bool cancel = false;     ///< Stop or remove asked for while QEMU was being started.
@@ -121,6 +124,8 @@ struct vm_state {
   std::string kill_reason;  ///< Why berthd killed the VM (unresponsive, unreachable), if it did.
   uint64_t heartbeat_gen = 0;
   bool ping_in_flight = false;
+  bool status_in_flight = false;  ///< Asking QMP why a silent guest is silent.
+  bool io_paused = false;         ///< QEMU paused the VM on a write error (the host is out of space).
   std::chrono::steady_clock::time_point last_answer;  ///< When the agent last gave a sign of life.
   uint64_t health_gen = 0;  ///< Bumped when checks start or stop: older timers are stale.
   uint64_t probe_seq = 0;
@@ -246,26 +251,8 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   if (ec) return make_error(errc::io, "cannot create container directories: " + ec.message());
   ::chmod(run.c_str(), 0700);
   auto disk = dir / "rootfs.ext4";
-  if (!fs::exists(disk)) {
-    // A sparse file: mkfs.ext4 punches holes as it goes, so a 10 GiB disk costs a few MB.
-    auto tmp = dir / "rootfs.ext4.tmp";
-    {
-      os::unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(env.disk_size)) != 0)
-        return make_error(errc::io, "cannot create " + tmp.string() + ": " + std::strerror(errno));
-    }
-    auto r = os::run({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "berth-rootfs", tmp.string()},
-                     std::chrono::seconds(60));
-    if (r.exit_code != 0) {
-      fs::remove(tmp, ec);
-      return make_error(errc::io, "mkfs.ext4 failed: " + r.errors);
-    }
-    os::unique_fd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd) ::fsync(fd.get());
-    fs::rename(tmp, disk, ec);
-    if (ec) return make_error(errc::io, "cannot rename " + tmp.string() + ": " + ec.message());
-    os::fsync_dir(dir);
-  }
+  if (!fs::exists(disk))
+    if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made) return std::move(made.error());
   vm_config cfg;
   cfg.qemu = env.qemu;
   cfg.accel = env.accel.name;
@@ -552,6 +539,10 @@ void finalize(self_ptr self) {
               st.rec.reason.empty() ? "" : " (" + st.rec.reason + ")");
   auto start_error = std::move(st.start_error);
   st.start_error = caf::error{};
+  // A restart the policy made that could not start (a full disk, a host short of memory) is
+  // tried again with backoff: what failed may pass. A start someone asked for is answered with
+  // its error instead.
+  bool by_policy = std::exchange(st.policy_launch, false);
   bool removal_follows = st.rec.auto_remove || !st.removers.empty();
   if (removal_follows && start_error) {
     // `run --rm` of a command that cannot start: answer once the container is gone.
@@ -582,7 +573,7 @@ void finalize(self_ptr self) {
     return;
   }
   bool restart_now = !st.restarters.empty();
-  bool policy_restart = !restart_now && !start_error && !st.daemon_stopping &&
+  bool policy_restart = !restart_now && (!start_error || by_policy) && !st.daemon_stopping &&
                         restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user);
   if (policy_restart) {
     // Counted when it happens (as Docker does), so "exited" with N restarts means no more follow.
@@ -657,22 +648,57 @@ void heartbeat(self_ptr self, uint64_t gen) {
   auto& st = self->state;
   if (gen != st.heartbeat_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
   auto timeout = st.env->heartbeat_timeout;
+  auto interval = heartbeat_interval(timeout);
   auto silent = std::chrono::steady_clock::now() - st.last_answer;
-  if (silent > timeout) {
+  if (silent > timeout && !st.status_in_flight) {
+    // Silent: hung, or paused by QEMU because a write to one of its disks failed for lack of
+    // space on the host (werror=enospc keeps the write to retry rather than failing it in the
+    // guest). A paused VM is resumed: once there is room its writes go through; while there is
+    // none QEMU pauses it again, and the next interval tries again. Anything else is hung.
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
-    return kill_vm(self, "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s");
+    st.status_in_flight = true;
+    run_job(self, [qmp = st.run_dir() / "qmp.sock"]() -> caf::expected<std::string> {
+      auto status = qmp_command(qmp, "query-status", std::chrono::seconds(2));
+      if (!status) return status.error();
+      if (status->find("\"io-error\"") == std::string::npos) return *status;
+      if (auto resumed = qmp_command(qmp, "cont", std::chrono::seconds(2)); !resumed) return resumed.error();
+      return std::string("io-error");
+    }).then(
+        [self, gen, secs, timeout, interval](const std::string& status) {
+          auto& st = self->state;
+          st.status_in_flight = false;
+          if (gen != st.heartbeat_gen) return;
+          if (status != "io-error")
+            return kill_vm(self, "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s");
+          if (!st.io_paused)
+            vm_log.warn("container={} its VM paused on a disk write error (is the data root full?); resuming it "
+                        "every {} ms until the write goes through",
+                        st.short_id(), interval.count());
+          st.io_paused = true;
+          // Checked again after one more interval, not a whole timeout.
+          st.last_answer = std::chrono::steady_clock::now() - timeout + interval;
+        },
+        [self, gen, secs](caf::error&) {
+          auto& st = self->state;
+          st.status_in_flight = false;
+          if (gen == st.heartbeat_gen)
+            kill_vm(self, "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s");
+        });
   }
   if (st.agent && !st.ping_in_flight) {
     st.ping_in_flight = true;
     call_agent(self, agent::method::ping, rpc::pack(agent::empty{}), timeout)
         .then(
             [self](const std::string&) {
-              self->state.ping_in_flight = false;
-              self->state.last_answer = std::chrono::steady_clock::now();
+              auto& st = self->state;
+              st.ping_in_flight = false;
+              st.last_answer = std::chrono::steady_clock::now();
+              if (std::exchange(st.io_paused, false))
+                vm_log.info("container={} its VM runs again after a disk write error", st.short_id());
             },
             [self](caf::error&) { self->state.ping_in_flight = false; });
   }
-  self->delayed_send(self, heartbeat_interval(timeout), ping_atom_v, gen);
+  self->delayed_send(self, interval, ping_atom_v, gen);
 }
 
 void start_heartbeat(self_ptr self) {
@@ -1659,6 +1685,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         auto& st = self->state;
         if (gen != st.restart_gen || st.ph != phase::idle || st.removing) return;
         ++st.rec.restart_count;
+        st.policy_launch = true;
         launch(self);
       },
       [self](ping_atom, uint64_t gen) { heartbeat(self, gen); },

@@ -9,6 +9,7 @@
 #include "berth/image/image_actor.hpp"
 #include "berth/net/net_actor.hpp"
 #include "berth/vm/container.hpp"
+#include "berth/vm/disk.hpp"
 #include "berth/vm/health.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -140,23 +141,10 @@ caf::expected<volume_record> make_volume(const vm_environment& env, const std::s
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
-  auto tmp = dir / "disk.ext4.tmp";
-  {
-    os::unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd || ::ftruncate(fd.get(), v.size) != 0)
-      return make_error(errc::io, "cannot create " + tmp.string() + ": " + std::strerror(errno));
-  }
-  auto r = os::run({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", name.substr(0, 16), tmp.string()},
-                   std::chrono::seconds(120));
-  if (r.exit_code != 0) {
+  if (auto made = make_ext4_disk(v.disk, static_cast<std::uint64_t>(v.size), name); !made) {
     fs::remove_all(dir, ec);
-    return make_error(errc::io, "mkfs.ext4 failed: " + r.errors);
+    return std::move(made.error());
   }
-  os::unique_fd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd) ::fsync(fd.get());
-  fs::rename(tmp, v.disk, ec);
-  if (ec) return make_error(errc::io, "cannot rename " + tmp.string() + ": " + ec.message());
-  os::fsync_dir(dir);
   return v;
 }
 
