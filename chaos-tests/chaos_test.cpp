@@ -7,7 +7,8 @@
 // generator: kill -9 of a QEMU, SIGSTOP of a QEMU for a moment (nothing may happen) or for longer
 // than the heartbeat timeout (killed as unresponsive, policy applies), kill -9 of berthd (alone,
 // or in the middle of a `run`, a `stop` or an image pull), a clean stop of berthd (live
-// restore), a registry behind a proxy that answers 500, drops or corrupts blobs during a pull,
+// restore), a crash of one actor of berthd's tree (a supervisor or a vm actor, through
+// debug.crash: no container may notice), a registry behind a proxy that answers 500, drops or corrupts blobs during a pull,
 // a data root that runs out of space (berthd's data root is a tmpfs of its own), garbage and
 // truncated frames on the RPC socket, and a `logs -f` client that vanishes. After each fault:
 // berthd answers; each container is in the state its policy demands within the recovery limit;
@@ -57,7 +58,8 @@ constexpr std::uint64_t data_root_bytes = 768ull << 20;
 berthd& chaos_daemon() {
   static bool configured = [] {
     berthd::set_data_size(data_root_bytes);
-    berthd::set_extra_args({"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s)});
+    berthd::set_extra_args(
+        {"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s), "--fault-injection"});
     return true;
   }();
   (void)configured;
@@ -239,7 +241,7 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
                                           "kill -9 berthd",         "kill -9 berthd in a run",
                                           "kill -9 berthd in a stop", "kill -9 berthd in a pull",
                                           "stop berthd",            "flaky registry",       "full data root",
-                                          "garbage frames",         "vanishing client"};
+                                          "crash an actor",         "garbage frames",       "vanishing client"};
   if (const char* only = std::getenv("BERTH_CHAOS_ONLY"); only && *only) {
     std::vector<std::string> chosen;
     std::istringstream in(only);
@@ -266,6 +268,7 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
     std::fflush(stdout);
     ++table[kind].injected;
     auto injected_at = steady_clock::now();
+    std::map<std::string, pid_t> undisturbed;  ///< Containers that must keep their VM.
     pid_t before = target.empty() ? 0 : pid_of(d, target);
 
     if (kind == "kill -9 qemu" && before > 0) {
@@ -372,6 +375,13 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       std::this_thread::sleep_for(seconds(3));
       CHECK(d.berth({"system", "info"}, seconds(10)).code == 0);
       fs::remove(ballast);
+    } else if (kind == "crash an actor") {
+      std::vector<std::string> targets = {"store", "images", "nets", "vms"};
+      targets.insert(targets.end(), live.begin(), live.end());
+      auto victim = targets[pick(targets.size())];
+      std::printf("chaos:   crashing %s\n", victim.c_str());
+      for (auto& name : live) undisturbed[name] = pid_of(d, name);
+      CHECK(eventually([&] { return d.crash_actor(victim).empty(); }, seconds(10)));
     } else if (kind == "stop berthd") {
       d.kill_berthd(SIGTERM);
       d.start();
@@ -410,6 +420,10 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       table[kind].seconds.push_back(took);
     }
     if (kind == "pause qemu 3 s" && before > 0) CHECK(pid_of(d, target) == before);  // a short pause is no fault
+    for (auto& [name, pid] : undisturbed) {
+      INFO(name << " had QEMU " << pid);
+      CHECK(pid_of(d, name) == pid);
+    }
 
     // Nothing acknowledged is lost. The writer acknowledges only after sync; what it wrote but
     // had not acknowledged may be gone.

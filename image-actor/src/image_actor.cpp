@@ -632,6 +632,10 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
                  images_log.error("cannot load images: {}", describe(err));
                  self->quit(err);
                });
+  } else {
+    // Restarting at the same moment as the store: ends, and its supervisor tries again after
+    // a backoff, rather than serving without the images it cannot load.
+    self->quit(make_error(errc::unavailable, "the store is not running"));
   }
   // Ingest files of a load or pull that died with a previous berthd are garbage. Awaited: no
   // load or pull may start (and write an ingest file) before they are gone.

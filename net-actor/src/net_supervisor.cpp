@@ -473,7 +473,9 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
                  self->quit(err);
                });
   } else {
-    nets_log.warn("no store: networks are not kept");
+    // Restarting at the same moment as the store: ends, and its supervisor tries again after
+    // a backoff, rather than serving without the networks it cannot load.
+    self->quit(make_error(errc::unavailable, "the store is not running"));
   }
 
   return {

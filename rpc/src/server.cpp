@@ -3,6 +3,7 @@
 
 #include "berth/actors/log.hpp"
 #include "berth/actors/os.hpp"
+#include "berth/actors/store.hpp"
 #include "berth/actors/vocabulary.hpp"
 #include "berth/image/image_actor.hpp"
 #include "berth/net/net_actor.hpp"
@@ -222,6 +223,21 @@ void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
   auto id = m.id;
   const auto& name = m.method;
   if (name == mth::system_ping) return reply(self, *st, id, api::empty{});
+  if (name == mth::debug_crash && st->opts.fault_injection) {
+    // Fault injection for the chaos tests: a supervisor of the tree ends with an error (its
+    // own supervisor restarts it), or a container's vm actor throws.
+    auto target = arg<api::crash_request>(m).target;
+    if (target == store_name || target == image::image_supervisor_name || target == net::net_supervisor_name ||
+        target == vm::vm_supervisor_name) {
+      auto h = self->home_system().registry().get(caf::atom_from_string(target));
+      if (!h) return reply_error(self, *st, id, make_error(errc::not_found, "no actor " + target + " is running"));
+      rpc_log.warn("debug.crash: crashing {}", target);
+      self->send_exit(caf::actor_cast<caf::actor>(h), make_error(errc::internal, "a crash injected by debug.crash"));
+      return reply(self, *st, id, api::empty{});
+    }
+    rpc_log.warn("debug.crash: crashing the vm actor of {}", target);
+    return vm_call<void>(self, st, id, crash_atom_v, target);
+  }
   if (name == mth::system_info) {
     auto h = vms(self);
     if (!h) return reply_error(self, *st, id, unavailable("container"));

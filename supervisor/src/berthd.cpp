@@ -74,6 +74,7 @@ Options:
                        the host's /etc/resolv.conf)
   --log-level LEVEL    debug, info, warn or error (default info)
   --debug              Verbose guest kernel and agent (in each container's boot log)
+  --fault-injection    For tests: accept debug.crash, which crashes an actor of the tree
   -h, --help           Show this help
   --version            Show the version
 )";
@@ -137,6 +138,7 @@ daemon_options parse_args(int argc, char** argv) {
       if (!log::parse_level(next(), lvl)) die("--log-level must be debug, info, warn or error");
       log::set_threshold(lvl);
     } else if (a == "--debug") o.debug = true;
+    else if (a == "--fault-injection") o.fault_injection = true;
     else if (a == "--insecure-registry") o.insecure_registries.push_back(next());
     else if (a == "--registry-certs") o.registry_certs = next();
     else if (a == "--max-concurrent-downloads") {

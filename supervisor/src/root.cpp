@@ -72,8 +72,9 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
 
   child_spec rpc;
   rpc.name = "rpc";
-  rpc.start = [server = rpc::server_options{opts.host, opts.data_root / "tmp", berthd_version}](
-                  caf::local_actor* sup) -> caf::actor {
+  rpc::server_options server_opts{opts.host, opts.data_root / "tmp", berthd_version};
+  server_opts.fault_injection = opts.fault_injection;
+  rpc.start = [server = server_opts](caf::local_actor* sup) -> caf::actor {
     auto h = rpc::spawn_rpc_server(sup, server);
     if (!h) {
       root_log.error("{}", describe(h.error()));

@@ -1,6 +1,9 @@
 // e2e.cpp: starting, using and checking the test process's berthd.
 #include "e2e.hpp"
 
+#include "berth/rpc/api.hpp"
+#include "berth/rpc/client.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -192,6 +195,25 @@ void daemon::crash_and_restart() {
 }
 
 void daemon::kill_berthd(int sig) { stop_berthd(sig); }
+
+int daemon::wait_exit(std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  bool ended = eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, limit);
+  if (!ended) return -1;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string daemon::crash_actor(const std::string& target) const {
+  try {
+    auto c = rpc::client::connect(host_);
+    c.call<api::empty>(api::method::debug_crash, api::crash_request{target});
+    return {};
+  } catch (const rpc::call_error& e) {
+    return e.what();
+  }
+}
 
 void daemon::start() { start_berthd(); }
 

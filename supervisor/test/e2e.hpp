@@ -84,6 +84,15 @@ class daemon {
   /// namespace stays until the test process ends, for checks of what it left there.
   int stop();
 
+  /// Waits at most `limit` for berthd to end by itself; its exit status (128 + signal for a
+  /// signal), or -1 if it still runs. start() brings it back.
+  int wait_exit(std::chrono::milliseconds limit);
+
+  /// Crashes an actor of berthd's tree through debug.crash (berthd needs --fault-injection in
+  /// the suite's extra arguments): "store", "images", "nets", "vms" or a container. Empty when
+  /// berthd took it, else its error message.
+  std::string crash_actor(const std::string& target) const;
+
   /// The host pid of a running container's QEMU (from inspect).
   pid_t qemu_pid(const std::string& container) const;
 

@@ -20,10 +20,11 @@ namespace {
 constexpr int heartbeat_timeout_s = 8;
 
 // Live restore on (the harness turns it off for other suites); a short heartbeat timeout so a
-// stopped VM is noticed quickly.
+// stopped VM is noticed quickly; debug.crash to crash actors of the tree.
 berthd& suite_daemon() {
   static bool configured = [] {
-    berthd::set_extra_args({"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s)});
+    berthd::set_extra_args(
+        {"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s), "--fault-injection"});
     return true;
   }();
   (void)configured;
@@ -202,4 +203,53 @@ TEST_CASE("a restart the policy makes keeps trying while the VM cannot start, an
   CHECK(eventually([&] { return inspect(d, "stubborn").at("State").at("Status") == "running"; }, seconds(90)));
   CHECK(d.ok({"exec", "stubborn", "echo", "back"}) == "back\n");
   d.ok({"rm", "-f", "stubborn"});
+}
+
+TEST_CASE("a crashed actor is restarted without disturbing containers; too many crashes end berthd non-zero") {
+  auto& d = suite_daemon();
+  d.ok({"run", "-d", "--name", "sturdy", "busybox", "sleep", "100000"});
+  auto pid = d.qemu_pid("sturdy");
+  auto answers = [&] {
+    auto r = d.berth({"exec", "sturdy", "echo", "ok"}, seconds(30));
+    return r.code == 0 && r.out == "ok\n";
+  };
+
+  // Its vm actor throws: the vm supervisor starts another, which adopts the running VM.
+  CHECK(d.crash_actor("sturdy").empty());
+  CHECK(eventually([&] { return d.log().find("adopting its running VM (qemu pid " + std::to_string(pid) + ")") !=
+                                std::string::npos; },
+                   seconds(30)));
+  CHECK(eventually(answers, seconds(60)));
+  CHECK(d.qemu_pid("sturdy") == pid);
+  CHECK(inspect(d, "sturdy").at("RestartCount") == 0);
+
+  // Each supervisor under the root crashes and is restarted; the container runs on in its VM.
+  for (std::string target : {"vms", "nets", "images", "store"}) {
+    INFO("crashed: " << target);
+    CHECK(eventually([&] { return d.crash_actor(target).empty(); }, seconds(10)));
+    CHECK(eventually(answers, seconds(60)));
+    CHECK(d.qemu_pid("sturdy") == pid);
+  }
+  auto tail = [&] { auto l = d.log(); return l.substr(l.size() > 5000 ? l.size() - 5000 : 0); };
+  INFO("berthd log (tail):\n" << tail());
+  // A service is unavailable for the moment it restarts; then it serves what it had.
+  CHECK(eventually([&] { auto r = d.berth({"image", "ls", "-q"}); return r.code == 0 && !r.out.empty(); }, seconds(10)));
+
+  // Crash after crash: the image supervisor exceeds its limit (5 in 30 s), the root gives up
+  // and berthd ends with status 1, saying why. The VM runs on, and the next berthd adopts it.
+  int status = -1;
+  for (int i = 0; i < 20 && status < 0; ++i) {
+    d.crash_actor("images");
+    status = d.wait_exit(milliseconds(300));
+  }
+  if (status < 0) status = d.wait_exit(seconds(30));
+  INFO("berthd log (tail) at its end:\n" << tail());
+  CHECK(status == 1);
+  CHECK(d.log().find("the supervision tree gave up") != std::string::npos);
+  CHECK(berth::os::process_alive(pid));
+  d.start();
+  CHECK(status_of(d, "sturdy") == "running");
+  CHECK(d.qemu_pid("sturdy") == pid);
+  CHECK(answers());
+  d.ok({"rm", "-f", "sturdy"});
 }

@@ -36,6 +36,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -1548,6 +1549,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
+      [](crash_atom) { throw std::runtime_error("a crash injected by debug.crash"); },
       [self](ping_atom) -> caf::result<api::ping_result> {
         auto& st = self->state;
         if (st.ph != phase::running || !st.agent) return not_running(st);

@@ -368,6 +368,10 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                  sup_log.error("cannot load containers: {}", describe(err));
                  self->quit(err);
                });
+  } else {
+    // Restarting at the same moment as the store: ends, and its supervisor tries again after
+    // a backoff, rather than serving without the containers it cannot load.
+    self->quit(make_error(errc::unavailable, "the store is not running"));
   }
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
@@ -539,6 +543,14 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         auto e = lookup(self->state, ref);
         if (!e) return e.error();
         return self->delegate((*e)->vm, ping_atom_v);
+      },
+      [self](crash_atom, const std::string& ref) -> caf::result<void> {
+        auto e = lookup(self->state, ref);
+        if (!e) return e.error();
+        // A message it throws on, not an exit message: CAF unlinks the receiver of an exit
+        // message from its sender, and this supervisor would never hear of the crash.
+        self->send((*e)->vm, crash_atom_v);
+        return caf::unit;
       },
       [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> {
         auto e = lookup(self->state, ref.container);

@@ -393,5 +393,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, ping_atom, "ping")
   CAF_ADD_ATOM(berth, berth, health_atom, "health")
   CAF_ADD_ATOM(berth, berth, expire_atom, "expire")
+  CAF_ADD_ATOM(berth, berth, crash_atom, "crash")
 
 CAF_END_TYPE_ID_BLOCK(berth)

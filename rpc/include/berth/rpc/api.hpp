@@ -26,6 +26,8 @@ constexpr uint32_t protocol_version = 1;
 namespace method {
 constexpr std::string_view system_info = "system.info";            ///< -> system_info
 constexpr std::string_view system_ping = "system.ping";            ///< -> empty
+/// Only with `berthd --fault-injection` (tests): crashes one actor of the tree.
+constexpr std::string_view debug_crash = "debug.crash";            ///< crash_request -> empty
 constexpr std::string_view image_list = "image.list";              ///< -> [image_info]
 constexpr std::string_view image_load_begin = "image.load.begin";  ///< -> upload
 constexpr std::string_view image_load_chunk = "image.load.chunk";  ///< upload_chunk -> empty
@@ -348,6 +350,13 @@ struct created {
 struct container_ref {
   std::string container;
   MSGPACK_DEFINE_MAP(container);
+};
+
+/// Argument of debug.crash: the actor to crash, "store", "images", "nets" or "vms" (a
+/// supervisor, with everything under it), or the name or id of a container (its vm actor).
+struct crash_request {
+  std::string target;
+  MSGPACK_DEFINE_MAP(target);
 };
 
 /// Argument of container.stop and container.restart.

@@ -35,6 +35,7 @@ struct daemon_options {
   int heartbeat_timeout_s = 30;  ///< --heartbeat-timeout: a silent guest is unresponsive after it.
   bool live_restore = true;      ///< --live-restore: a clean stop leaves containers running.
   bool debug = false;
+  bool fault_injection = false;  ///< --fault-injection: serve debug.crash (chaos tests).
   std::vector<std::string> insecure_registries;       ///< --insecure-registry, repeatable.
   std::filesystem::path registry_certs = "/etc/berth/certs.d";  ///< Docker's certs.d layout.
   std::size_t max_concurrent_downloads = 3;

@@ -125,6 +125,9 @@ using vm_actor = caf::typed_actor<
     caf::replies_to<stats_atom>::with<api::container_stats>,
     /// Pings the guest agent; answers the round trip.
     caf::replies_to<ping_atom>::with<api::ping_result>,
+    /// Throws (fault injection, berthd --fault-injection): the vm supervisor restarts the actor,
+    /// which adopts the VM that still runs.
+    caf::reacts_to<crash_atom>,
     /// The file at a path of the running container, a final symlink not followed (berth cp;
     /// every file call answers conflict when the container is not running).
     caf::replies_to<file_atom, api::file_ref>::with<api::file_info>,

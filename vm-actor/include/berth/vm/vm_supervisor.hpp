@@ -56,6 +56,8 @@ using vm_supervisor_actor = caf::typed_actor<
     caf::replies_to<stats_atom, std::string>::with<api::container_stats>,
     /// Pings a running container's guest agent.
     caf::replies_to<ping_atom, std::string>::with<api::ping_result>,
+    /// Crashes a container's vm actor (fault injection): its supervisor restarts it.
+    caf::replies_to<crash_atom, std::string>::with<void>,
     /// The file calls of berth cp, routed by the request's `container` to its vm actor (see
     /// vm_actor.hpp): stat, list, read, write, mkdir, symlink, set times.
     caf::replies_to<file_atom, api::file_ref>::with<api::file_info>,
