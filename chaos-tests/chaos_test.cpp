@@ -409,6 +409,11 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
             auto s = status_of(d, name);
             if (e.alive ? s != "running" : s != "exited") return false;
           }
+          // A killed VM counts as recovered once its container runs in another one (until berthd
+          // notices, the record still says running).
+          if ((kind == "kill -9 qemu" || kind == "freeze qemu") && before > 0 && want.at(target).alive &&
+              pid_of(d, target) == before)
+            return false;
           return true;
         },
         recovery_limit);
@@ -446,21 +451,25 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
     // Nothing leaks: one QEMU per running container, one tap each, one lease per container.
     std::size_t running = 0;
     for (auto& [name, e] : want) running += e.alive;
-    auto qemus = qemu_processes(d.root().string());
-    auto links = d.in_netns({"ip", "-o", "link"}).out;
-    std::size_t taps = 0;
-    for (std::size_t pos = 0; (pos = links.find(": tb", pos)) != std::string::npos; ++pos) ++taps;
-    auto lease_count = nlohmann::json::parse(d.ok({"network", "inspect", "default"})).at(0).at("Containers").size();
-    INFO("qemus " << qemus.size() << ", taps " << taps << ", leases " << lease_count << ", running " << running);
-    bool clean = eventually([&] { return qemu_processes(d.root().string()).size() == running; }, seconds(30));
+    // Counted until they match (a VM the policy restarts is on its way), at most 30 s.
+    std::size_t qemus = 0, taps = 0, lease_count = 0;
+    bool clean = eventually(
+        [&] {
+          qemus = qemu_processes(d.root().string()).size();
+          auto links = d.in_netns({"ip", "-o", "link"}).out;
+          taps = 0;
+          for (std::size_t pos = 0; (pos = links.find(": tb", pos)) != std::string::npos; ++pos) ++taps;
+          lease_count = nlohmann::json::parse(d.ok({"network", "inspect", "default"})).at(0).at("Containers").size();
+          return qemus == running && taps == running && lease_count == want.size();
+        },
+        seconds(30));
+    INFO("qemus " << qemus << ", taps " << taps << ", leases " << lease_count << ", running " << running);
     CHECK(clean);
     CHECK(ingest_files(d) == 0);
     auto bad = unverified_blobs(d);
     INFO("blobs that do not match their digest:" << [&] { std::string t; for (auto& b : bad) t += " " + b; return t; }());
     CHECK(bad.empty());
-    CHECK(taps == running);
-    CHECK(lease_count == want.size());
-    if (!clean || taps != running || lease_count != want.size()) ++leaks;
+    if (!clean) ++leaks;
   }
 
   std::printf("\nchaos: seed %llu\n", static_cast<unsigned long long>(seed));

@@ -60,6 +60,8 @@ using vm_impl = vm_actor::extend<
     caf::reacts_to<tick_atom, uint64_t>,
     /// A restart the policy scheduled, of generation `gen`.
     caf::reacts_to<restart_atom, uint64_t>,
+    /// Plug the running container again (generation `gen`): the net supervisor restarted.
+    caf::reacts_to<plug_atom, uint64_t>,
     /// A heartbeat of generation `gen` is due.
     caf::reacts_to<ping_atom, uint64_t>,
     /// A health check of generation `gen` is due.
@@ -120,6 +122,8 @@ struct vm_state {
   caf::error removal_reply;      ///< A failed start answered once the --rm container is gone.
   std::vector<net_device> nics;  ///< This run's NICs (taps from plug, or user mode).
   bool plugged = false;          ///< plug answered for this run: unplug when the VM ends.
+  caf::actor_addr plugged_into;  ///< The net supervisor that plugged it (monitored).
+  uint64_t replug_gen = 0;
   os::unique_fd log;       ///< container.log, open while the container runs.
   uint64_t log_size = 0;
   std::string kill_reason;  ///< Why berthd killed the VM (unresponsive, unreachable), if it did.
@@ -183,6 +187,43 @@ void open_log(vm_state& st) {
 
 net::net_actor nets_of(self_ptr self) {
   return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+}
+
+// Watches the net supervisor that plugged the container. If it crashes, its successor adopts
+// the bridges and leases but knows nothing of this container's taps and published ports: the
+// container is plugged again (see the plug_atom handler), as on adoption.
+void watch_nets(self_ptr self, const net::net_actor& nets) {
+  auto& st = self->state;
+  if (st.plugged_into == nets.address()) return;
+  st.plugged_into = nets.address();
+  self->monitor(nets);
+}
+
+// Plugs the running container into the current net supervisor again, keeping its taps (QEMU
+// holds them) and the host ports it had.
+void replug(self_ptr self, uint64_t gen) {
+  auto& st = self->state;
+  if (gen != st.replug_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
+  auto nets = nets_of(self);
+  if (!nets) {
+    // Still restarting (its backoff): try again shortly.
+    self->delayed_send(self, std::chrono::milliseconds(250), plug_atom_v, gen);
+    return;
+  }
+  self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.published)
+      .then(
+          [self, nets](std::vector<std::string>&, std::vector<api::port_mapping>& ports) {
+            auto& st = self->state;
+            if (st.ph == phase::idle) return;
+            vm_log.info("container={} plugged again after the network service restarted", st.short_id());
+            st.rec.published = std::move(ports);
+            watch_nets(self, nets);
+            persist(self);
+          },
+          [self](caf::error& err) {
+            vm_log.warn("container={} could not be plugged again after the network service restarted: {}",
+                        self->state.short_id(), describe(err));
+          });
 }
 
 // The VM ended (or never started): its taps, names and ports go; the leases stay.
@@ -967,6 +1008,7 @@ void launch(self_ptr self) {
             if (st.cancel) return failed(make_error(errc::cancelled, "stopped before it started"));
             for (std::size_t i = 0; i < taps.size(); ++i) st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
             st.rec.published = std::move(ports);
+            if (auto nets = nets_of(self)) watch_nets(self, nets);
             start_qemu();
           },
           [self, failed](caf::error& err) {
@@ -1127,6 +1169,7 @@ void adopt(self_ptr self) {
                 for (std::size_t i = 0; i < taps.size() && i < st.rec.endpoints.size(); ++i)
                   st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
                 st.rec.published = std::move(ports);
+                if (auto nets = nets_of(self)) watch_nets(self, nets);
                 persist(self);
               },
               [self](caf::error& err) {
@@ -1321,7 +1364,15 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
     self->send(self, restart_atom_v, ++st.restart_gen);
   }
   self->set_down_handler([self](caf::down_msg& msg) {
-    auto& subs = self->state.subscribers;
+    auto& st = self->state;
+    if (msg.source && msg.source == st.plugged_into) {
+      st.plugged_into = caf::actor_addr{};
+      // A clean stop of berthd takes the net supervisor down too, and this actor with it.
+      if (st.plugged && (st.ph == phase::running || st.ph == phase::stopping) && !st.daemon_stopping)
+        self->delayed_send(self, std::chrono::milliseconds(100), plug_atom_v, ++st.replug_gen);
+      return;
+    }
+    auto& subs = st.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
                               [&](const caf::actor& a) { return a.address() == msg.source; }),
                subs.end());
@@ -1691,6 +1742,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         launch(self);
       },
       [self](ping_atom, uint64_t gen) { heartbeat(self, gen); },
+      [self](plug_atom, uint64_t gen) { replug(self, gen); },
       [self](health_atom, uint64_t gen) { run_probe(self, gen); },
       [self](expire_atom, uint64_t seq) { expire_probe(self, seq); },
   };
