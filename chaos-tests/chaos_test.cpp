@@ -12,8 +12,8 @@
 // a data root that runs out of space (berthd's data root is a tmpfs of its own), garbage and
 // truncated frames on the RPC socket, and a `logs -f` client that vanishes. After each fault:
 // berthd answers; each container is in the state its policy demands within the recovery limit;
-// no acknowledged write is missing; no QEMU, tap, lease or ingest file is left over, and every
-// blob in the content store matches its digest.
+// no acknowledged write is missing; no QEMU, tap, lease, mount or ingest file is left over, and
+// every blob in the content store matches its digest.
 //
 //   BERTH_CHAOS_SEED=N      the seed (default: from the clock; always printed)
 //   BERTH_CHAOS_FAULTS=N    how many faults (default 6: the ctest budget; run more by hand)
@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -179,6 +180,22 @@ std::vector<std::string> unverified_blobs(const berthd& d) {
     if (r.output.substr(0, 64) != it->path().filename().string()) bad.push_back(it->path().filename().string());
   }
   return bad;
+}
+
+// Mount points under berthd's temporary directory (berthd runs in this process's mount
+// namespace): only the data root's own tmpfs may be there.
+std::vector<std::string> mounts_under(const fs::path& root) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mount-point ...
+    std::istringstream fields(line);
+    std::string id, parent, dev, mroot, point;
+    fields >> id >> parent >> dev >> mroot >> point;
+    if (point.rfind(root.string(), 0) == 0) out.push_back(point);
+  }
+  return out;
 }
 
 // Takes every free byte of the data root with one file.
@@ -463,13 +480,16 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
           return qemus == running && taps == running && lease_count == want.size();
         },
         seconds(30));
-    INFO("qemus " << qemus << ", taps " << taps << ", leases " << lease_count << ", running " << running);
+    auto mounts = mounts_under(d.root());
+    INFO("qemus " << qemus << ", taps " << taps << ", leases " << lease_count << ", running " << running
+                  << ", mounts " << mounts.size());
     CHECK(clean);
+    CHECK(mounts == std::vector<std::string>{d.data_root().string()});
     CHECK(ingest_files(d) == 0);
     auto bad = unverified_blobs(d);
     INFO("blobs that do not match their digest:" << [&] { std::string t; for (auto& b : bad) t += " " + b; return t; }());
     CHECK(bad.empty());
-    if (!clean) ++leaks;
+    if (!clean || mounts.size() != 1) ++leaks;
   }
 
   std::printf("\nchaos: seed %llu\n", static_cast<unsigned long long>(seed));
