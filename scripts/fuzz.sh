@@ -4,7 +4,8 @@
 # committed files are never written). Fails if a fuzzer reports a crash, a sanitizer finding, a
 # leak or a timeout; the input that caused it is kept and its path printed.
 #
-#   scripts/fuzz.sh                  every target for 20 s, two at a time (the ctest fuzz_smoke)
+#   scripts/fuzz.sh                  every target for 20 s, two at a time
+#   scripts/fuzz.sh all 10           the ctest fuzz_smoke
 #   scripts/fuzz.sh TARGET SECONDS   one target (or "all") for longer, by hand
 #   scripts/fuzz.sh TARGET SECONDS -- -jobs=2 ...   extra libFuzzer flags after "--"
 #
