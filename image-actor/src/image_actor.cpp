@@ -326,9 +326,7 @@ caf::expected<found_image> lookup(images_state& st, const std::string& text) {
   return make_error(errc::not_found, "No such image: " + ref->familiar());
 }
 
-store_actor store_of(self_ptr self) {
-  return self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
-}
+store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
 
 void save(self_ptr self, const image_record& rec) {
   if (auto store = store_of(self))
@@ -622,7 +620,7 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
   st.opts = std::move(opts);
   st.creds = std::make_shared<credential_store>(st.opts.data_root / "credentials.json", st.opts.docker_config);
   st.opts.registry = with_credentials(st.opts.registry, st.creds);
-  if (auto store = store_of(self)) {
+  if (auto store = store_to_load_from(self)) {
     self->request(store, caf::infinite, list_atom_v, image_atom_v)
         .await([self](std::vector<image_record>& records) {
                  for (auto& rec : records) self->state.images[rec.id] = std::move(rec);
@@ -632,10 +630,6 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
                  images_log.error("cannot load images: {}", describe(err));
                  self->quit(err);
                });
-  } else {
-    // Restarting at the same moment as the store: ends, and its supervisor tries again after
-    // a backoff, rather than serving without the images it cannot load.
-    self->quit(make_error(errc::unavailable, "the store is not running"));
   }
   // Ingest files of a load or pull that died with a previous berthd are garbage. Awaited: no
   // load or pull may start (and write an ingest file) before they are gone.

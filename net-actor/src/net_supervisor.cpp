@@ -73,9 +73,7 @@ struct nets_state {
 
 using self_ptr = net_supervisor_impl::stateful_pointer<nets_state>;
 
-store_actor store_of(self_ptr self) {
-  return self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
-}
+store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
 
 // The network named by a name, an id or a unique id prefix.
 caf::expected<net_entry*> lookup(nets_state& st, const std::string& ref) {
@@ -465,17 +463,13 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
   });
 
   // Nothing is served until every network is back and the default one exists.
-  if (auto store = store_of(self)) {
+  if (auto store = store_to_load_from(self)) {
     self->request(store, caf::infinite, list_atom_v, network_atom_v)
         .await([self](std::vector<network_record>& records) { load(self, std::move(records)); },
                [self](caf::error& err) {
                  nets_log.error("cannot load networks: {}", describe(err));
                  self->quit(err);
                });
-  } else {
-    // Restarting at the same moment as the store: ends, and its supervisor tries again after
-    // a backoff, rather than serving without the networks it cannot load.
-    self->quit(make_error(errc::unavailable, "the store is not running"));
   }
 
   return {

@@ -63,9 +63,7 @@ using self_ptr = network_actor::stateful_pointer<network_state>;
 
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
 
-store_actor store_of(self_ptr self) {
-  return self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
-}
+store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
 
 const api::network_lease* lease_of(const network_state& st, const std::string& container) {
   for (auto& l : st.rec.leases)

@@ -199,31 +199,38 @@ void watch_nets(self_ptr self, const net::net_actor& nets) {
   self->monitor(nets);
 }
 
-// Plugs the running container into the current net supervisor again, keeping its taps (QEMU
-// holds them) and the host ports it had.
-void replug(self_ptr self, uint64_t gen) {
+// Plugs a running container into `nets` again (adopted, or its net supervisor restarted): its
+// taps are still on their bridges (QEMU holds them) and plug takes them up again; its published
+// ports reopen on the host ports they had. `why` is for the log.
+void plug_again(self_ptr self, const net::net_actor& nets, const char* why) {
   auto& st = self->state;
-  if (gen != st.replug_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
-  auto nets = nets_of(self);
-  if (!nets) {
-    // Still restarting (its backoff): try again shortly.
-    self->delayed_send(self, std::chrono::milliseconds(250), plug_atom_v, gen);
-    return;
-  }
+  st.plugged = true;
   self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.published)
       .then(
-          [self, nets](std::vector<std::string>&, std::vector<api::port_mapping>& ports) {
+          [self, nets, why](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
             auto& st = self->state;
             if (st.ph == phase::idle) return;
-            vm_log.info("container={} plugged again after the network service restarted", st.short_id());
+            vm_log.info("container={} plugged again ({})", st.short_id(), why);
+            st.nics.clear();
+            for (std::size_t i = 0; i < taps.size() && i < st.rec.endpoints.size(); ++i)
+              st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
             st.rec.published = std::move(ports);
             watch_nets(self, nets);
             persist(self);
           },
-          [self](caf::error& err) {
-            vm_log.warn("container={} could not be plugged again after the network service restarted: {}",
-                        self->state.short_id(), describe(err));
+          [self, why](caf::error& err) {
+            vm_log.warn("container={} could not be plugged again ({}): {}", self->state.short_id(), why,
+                        describe(err));
           });
+}
+
+// The net supervisor that plugged the running container went down: plug it into its successor.
+void replug(self_ptr self, uint64_t gen) {
+  auto& st = self->state;
+  if (gen != st.replug_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
+  if (auto nets = nets_of(self)) return plug_again(self, nets, "the network service restarted");
+  // Still restarting (its backoff): try again shortly.
+  self->delayed_send(self, std::chrono::milliseconds(250), plug_atom_v, gen);
 }
 
 // The VM ended (or never started): its taps, names and ports go; the leases stay.
@@ -698,6 +705,7 @@ void heartbeat(self_ptr self, uint64_t gen) {
     // guest). A paused VM is resumed: once there is room its writes go through; while there is
     // none QEMU pauses it again, and the next interval tries again. Anything else is hung.
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
+    auto hung = "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s";
     st.status_in_flight = true;
     run_job(self, [qmp = st.run_dir() / "qmp.sock"]() -> caf::expected<std::string> {
       auto status = qmp_command(qmp, "query-status", std::chrono::seconds(2));
@@ -706,12 +714,11 @@ void heartbeat(self_ptr self, uint64_t gen) {
       if (auto resumed = qmp_command(qmp, "cont", std::chrono::seconds(2)); !resumed) return resumed.error();
       return std::string("io-error");
     }).then(
-        [self, gen, secs, timeout, interval](const std::string& status) {
+        [self, gen, hung, timeout, interval](const std::string& status) {
           auto& st = self->state;
           st.status_in_flight = false;
           if (gen != st.heartbeat_gen) return;
-          if (status != "io-error")
-            return kill_vm(self, "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s");
+          if (status != "io-error") return kill_vm(self, hung);
           if (!st.io_paused)
             vm_log.warn("container={} its VM paused on a disk write error (is the data root full?); resuming it "
                         "every {} ms until the write goes through",
@@ -720,11 +727,10 @@ void heartbeat(self_ptr self, uint64_t gen) {
           // Checked again after one more interval, not a whole timeout.
           st.last_answer = std::chrono::steady_clock::now() - timeout + interval;
         },
-        [self, gen, secs](caf::error&) {
+        [self, gen, hung](caf::error&) {
           auto& st = self->state;
           st.status_in_flight = false;
-          if (gen == st.heartbeat_gen)
-            kill_vm(self, "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s");
+          if (gen == st.heartbeat_gen) kill_vm(self, hung);
         });
   }
   if (st.agent && !st.ping_in_flight) {
@@ -999,7 +1005,7 @@ void launch(self_ptr self) {
   persist(self);
   self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.ports)
       .then(
-          [self, start_qemu, failed](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
+          [self, nets, start_qemu, failed](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
             auto& st = self->state;
             st.plugged = true;
             if (taps.size() != st.rec.endpoints.size())
@@ -1008,7 +1014,7 @@ void launch(self_ptr self) {
             if (st.cancel) return failed(make_error(errc::cancelled, "stopped before it started"));
             for (std::size_t i = 0; i < taps.size(); ++i) st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
             st.rec.published = std::move(ports);
-            if (auto nets = nets_of(self)) watch_nets(self, nets);
+            watch_nets(self, nets);
             start_qemu();
           },
           [self, failed](caf::error& err) {
@@ -1157,28 +1163,8 @@ void adopt(self_ptr self) {
   open_log(st);
   vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
   if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty()) {
-    // Its taps are still on their bridges (QEMU holds them): plug takes them up again and opens
-    // the published ports on the host ports they had.
-    if (auto nets = nets_of(self)) {
-      st.plugged = true;
-      self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.published)
-          .then(
-              [self](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
-                auto& st = self->state;
-                if (st.ph == phase::idle) return;
-                for (std::size_t i = 0; i < taps.size() && i < st.rec.endpoints.size(); ++i)
-                  st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
-                st.rec.published = std::move(ports);
-                if (auto nets = nets_of(self)) watch_nets(self, nets);
-                persist(self);
-              },
-              [self](caf::error& err) {
-                vm_log.warn("container={} its network could not be plugged again: {}", self->state.short_id(),
-                            describe(err));
-              });
-    } else {
-      vm_log.warn("container={} adopted without its network: the network service is not running", st.short_id());
-    }
+    if (auto nets = nets_of(self)) plug_again(self, nets, "adopted");
+    else vm_log.warn("container={} adopted without its network: the network service is not running", st.short_id());
   }
   auto fd = st.env->transport == "vsock" ? connect_vsock(st.rec.vsock_cid, agent::vsock_port)
                                          : connect_unix(st.run_dir() / "agent.sock");

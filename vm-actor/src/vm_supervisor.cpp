@@ -91,9 +91,7 @@ bool name_taken(const vms_state& st, const std::string& name) {
   return false;
 }
 
-store_actor store_of(self_ptr self) {
-  return self->home_system().registry().get<store_actor>(caf::atom_from_string(store_name));
-}
+store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
 
 void spawn_entry(self_ptr self, container_record rec) {
   // Linked: the vm actors end with their supervisor (their VMs do not), and a crash of one
@@ -349,7 +347,7 @@ void create_volumes(self_ptr self, std::vector<std::string> names, caf::typed_re
 
 vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<const vm_environment> env) {
   self->state.env = std::move(env);
-  if (auto store = store_of(self)) {
+  if (auto store = store_to_load_from(self)) {
     // Nothing is served until every container and volume is back: requests wait in the mailbox.
     self->request(store, caf::infinite, list_atom_v, volume_atom_v)
         .await([self](std::vector<volume_record>& vols) {
@@ -368,10 +366,6 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                  sup_log.error("cannot load containers: {}", describe(err));
                  self->quit(err);
                });
-  } else {
-    // Restarting at the same moment as the store: ends, and its supervisor tries again after
-    // a backoff, rather than serving without the containers it cannot load.
-    self->quit(make_error(errc::unavailable, "the store is not running"));
   }
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;

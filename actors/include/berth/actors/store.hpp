@@ -7,6 +7,8 @@
 
 #include "berth/actors/vocabulary.hpp"
 
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -41,5 +43,21 @@ using store_actor = caf::typed_actor<
     caf::replies_to<erase_atom, network_atom, std::string>::with<void>,
     /// Every network record.
     caf::replies_to<list_atom, network_atom>::with<std::vector<network_record>>>;
+
+/// The store's current handle (a restarted store has a new one); null while it is not running.
+inline store_actor store_of(caf::actor_system& sys) {
+  return sys.registry().get<store_actor>(caf::atom_from_string(store_name));
+}
+
+/// For a supervisor that loads its records from the store before it serves: the store, or,
+/// when the store is restarting at this very moment, null after ending `self` with "the store
+/// is not running", so that its own supervisor starts it again after a backoff instead of it
+/// serving empty tables for good.
+template <class Self>
+store_actor store_to_load_from(Self* self) {
+  auto store = store_of(self->home_system());
+  if (!store) self->quit(make_error(errc::unavailable, "the store is not running"));
+  return store;
+}
 
 }  // namespace berth
