@@ -2,7 +2,10 @@
 // the busybox fixture loaded, podman kept away from the host's state (PEERS.md), and statistics.
 #pragma once
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
+#include "berth/os/random.hpp"
 
 #include <sys/types.h>
 

@@ -16,7 +16,9 @@
 //   build/bin/pull_bench [--runs N] [--dir DIR] [--rootfs DIR]
 //     (as root; needs docker-registry, skopeo, umoci, podman, mkfs.erofs, and debootstrap unless
 //     the rootfs is cached in /var/cache/berth/bench/minbase-bookworm)
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 #include "berth/image/content_store.hpp"
 #include "berth/image/erofs.hpp"
 #include "berth/image/registry.hpp"

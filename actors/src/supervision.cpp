@@ -45,13 +45,17 @@ bool start_child(caf::event_based_actor* self, supervisor_state& st, child_state
 
 }  // namespace
 
+bool is_crash(const caf::error& reason) {
+  return reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown &&
+         reason != caf::exit_reason::kill;
+}
+
 bool should_restart(restart_policy policy, const caf::error& reason) {
   switch (policy) {
     case restart_policy::permanent: return true;
     case restart_policy::temporary: return false;
     case restart_policy::transient:
-      return reason && reason != caf::exit_reason::normal &&
-             reason != caf::exit_reason::user_shutdown;
+      return is_crash(reason);
   }
   return false;
 }

@@ -2,7 +2,7 @@
 // mount namespaces, the tiny init, and ptys.
 #include "exec.hpp"
 
-#include "fd.hpp"
+#include "berth/os/fd.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -253,8 +253,8 @@ void run_init(const child_fds& f) {
 }
 
 // A pty from `ptmx`: the master (non-blocking) and its slave, both close-on-exec.
-void open_pty(const std::string& ptmx, uint16_t rows, uint16_t cols, unique_fd& master,
-              unique_fd& slave) {
+void open_pty(const std::string& ptmx, uint16_t rows, uint16_t cols, os::unique_fd& master,
+              os::unique_fd& slave) {
   master.reset(::open(ptmx.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
   if (!master) throw_errno("open " + ptmx);
   int unlock = 0;
@@ -301,7 +301,7 @@ class pid_namespace_switch {
   ~pid_namespace_switch() { restore(); }
 
  private:
-  unique_fd own_;
+  os::unique_fd own_;
 };
 
 }  // namespace
@@ -377,7 +377,7 @@ spawned spawn(const spawn_request& req) {
   bool searched = req.args[0].find('/') == std::string::npos;
 
   // Every descriptor the child gets is above 2, so dup2 onto 0..2 never clobbers a source.
-  auto pipe_pair = [](unique_fd& r, unique_fd& w) {
+  auto pipe_pair = [](os::unique_fd& r, os::unique_fd& w) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe");
     r.reset(fds[0]);
@@ -387,7 +387,7 @@ spawned spawn(const spawn_request& req) {
       if (!*fd) throw_errno("fcntl");
     }
   };
-  unique_fd in_r, in_w, out_r, out_w, err_r, err_w, report_r, report_w, master, slave;
+  os::unique_fd in_r, in_w, out_r, out_w, err_r, err_w, report_r, report_w, master, slave;
   if (req.terminal) {
     open_pty(pick_ptmx(req), req.rows, req.cols, master, slave);
     slave.reset(above_stdio(slave.release()));

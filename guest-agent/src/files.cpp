@@ -128,9 +128,9 @@ root_files::root_files(const std::string& root)
   if (!root_) fail("open the container root", root, errno);
 }
 
-unique_fd root_files::open_path(const std::string& path, int flags, unsigned mode) const {
+os::unique_fd root_files::open_path(const std::string& path, int flags, unsigned mode) const {
   auto parts = components(path);
-  unique_fd fd(agent::open_in_root(root_.get(), joined(parts, parts.size()), flags, mode));
+  os::unique_fd fd(agent::open_in_root(root_.get(), joined(parts, parts.size()), flags, mode));
   if (!fd) fail("open", path, errno);
   return fd;
 }
@@ -231,7 +231,7 @@ void root_files::mkdir(const file_info& info) const {
   auto ref = parent_of(info.path);
   if (::mkdirat(ref.dir.get(), ref.name.c_str(), 0700) != 0 && errno != EEXIST)
     fail("mkdir", info.path, errno);
-  unique_fd dir(
+  os::unique_fd dir(
       ::openat(ref.dir.get(), ref.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) {
     if (errno == ENOTDIR || errno == ELOOP)
@@ -264,7 +264,7 @@ void root_files::write(const write_request& req) const {
   }
   int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
   if (req.create) flags |= O_CREAT | O_TRUNC;
-  unique_fd fd(::openat(ref.dir.get(), ref.name.c_str(), flags, 0600));
+  os::unique_fd fd(::openat(ref.dir.get(), ref.name.c_str(), flags, 0600));
   if (!fd) {
     if (errno == ELOOP || errno == ENXIO || errno == EISDIR)
       refuse(errc::conflict, req.path + " is not a regular file");

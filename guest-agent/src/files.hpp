@@ -8,7 +8,7 @@
 // so a symlink there is never followed out of the root either.
 #pragma once
 
-#include "fd.hpp"
+#include "berth/os/fd.hpp"
 
 #include "berth/agent/protocol.hpp"
 
@@ -66,7 +66,7 @@ class root_files {
 
  private:
   struct parent_ref {
-    unique_fd dir;     // the parent directory, resolved inside the root
+    os::unique_fd dir;     // the parent directory, resolved inside the root
     std::string name;  // the last component ("." for the root itself)
   };
 
@@ -74,9 +74,9 @@ class root_files {
   parent_ref parent_of(const std::string& path) const;
 
   // openat2 of `path` inside the root with `flags` (following symlinks, inside the root).
-  unique_fd open_path(const std::string& path, int flags, unsigned mode = 0) const;
+  os::unique_fd open_path(const std::string& path, int flags, unsigned mode = 0) const;
 
-  unique_fd root_;
+  os::unique_fd root_;
 };
 
 }  // namespace berth::agent

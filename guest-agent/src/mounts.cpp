@@ -2,7 +2,7 @@
 #include "mounts.hpp"
 
 #include "boot.hpp"
-#include "fd.hpp"
+#include "berth/os/fd.hpp"
 #include "files.hpp"
 #include "log.hpp"
 #include "users.hpp"
@@ -55,15 +55,15 @@ std::string join_path(const std::vector<std::string>& parts, std::size_t count) 
 // created with its missing parents (mode 0755). Every prefix is resolved from the root, so
 // symlinks resolve inside it; a dangling symlink on the way is followed and its target created,
 // inside the root too (as runc does for mount points).
-unique_fd directory_in_root(int root_fd, std::vector<std::string> parts, std::size_t count,
+os::unique_fd directory_in_root(int root_fd, std::vector<std::string> parts, std::size_t count,
                             const std::string& shown) {
   parts.resize(count);
-  unique_fd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  os::unique_fd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
   if (!cur) io_error("dup", errno);
   int links = 0;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     auto prefix = join_path(parts, i + 1);
-    unique_fd next(open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY));
+    os::unique_fd next(open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY));
     if (!next && errno == ENOENT) {
       if (::mkdirat(cur.get(), parts[i].c_str(), 0755) != 0) {
         if (errno != EEXIST) io_error("mkdir /" + prefix + " for " + shown, errno);
@@ -95,14 +95,14 @@ unique_fd directory_in_root(int root_fd, std::vector<std::string> parts, std::si
 
 // The regular file at `rel` inside the root, opened O_PATH; created empty (0644, with /etc and
 // other missing parents) if absent. A dangling symlink in its place is replaced by the file.
-unique_fd file_in_root(int root_fd, const std::string& rel) {
-  unique_fd fd(open_in_root(root_fd, rel, O_PATH));
+os::unique_fd file_in_root(int root_fd, const std::string& rel) {
+  os::unique_fd fd(open_in_root(root_fd, rel, O_PATH));
   if (!fd && errno == ENOENT) {
     auto parts = split_path(rel);
     auto parent = directory_in_root(root_fd, parts, parts.size() - 1, "/" + rel);
     const char* name = parts.back().c_str();
     int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-    unique_fd made(::openat(parent.get(), name, flags, 0644));
+    os::unique_fd made(::openat(parent.get(), name, flags, 0644));
     if (!made && errno == ELOOP) {
       ::unlinkat(parent.get(), name, 0);
       made.reset(::openat(parent.get(), name, flags, 0644));
@@ -304,7 +304,7 @@ void root_stack::mount_into(const std::string& root, const mount_spec& spec,
   check_mount_entries(spec.mounts);
   auto depth = stack_.size();
   try {
-    unique_fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    os::unique_fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root_fd) io_error("open " + root, errno);
     for (const auto& entry : spec.mounts) mount_entry_at(root_fd.get(), entry, sys_block);
     if (!spec.hostname.empty()) bind_etc_file(root_fd.get(), "hostname", spec.hostname + "\n");
@@ -372,7 +372,7 @@ void root_stack::bind_etc_file(int root_fd, const std::string& name, const std::
   std::string dir = run_dir_ + "/etc";
   if (int err = make_dirs(dir); err != 0) io_error("mkdir " + dir, err);
   std::string source = dir + "/" + name;
-  unique_fd out(::open(source.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  os::unique_fd out(::open(source.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!out) io_error("create " + source, errno);
   std::size_t done = 0;
   while (done < content.size()) {

@@ -2,7 +2,7 @@
 #include "network.hpp"
 
 #include "boot.hpp"
-#include "fd.hpp"
+#include "berth/os/fd.hpp"
 #include "log.hpp"
 #include "users.hpp"
 
@@ -258,7 +258,7 @@ class rtnl {
     throw rpc::call_error(errc::io, "netlink: " + what + ": " + std::strerror(errno));
   }
 
-  unique_fd fd_;
+  os::unique_fd fd_;
   uint32_t seq_ = 0;
 };
 

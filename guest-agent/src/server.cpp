@@ -10,7 +10,7 @@
 // read until the queue is under 256 KiB, so it blocks in write(); a `stdin` call is answered only
 // once its bytes are in the pipe, so a host that waits for answers cannot flood the agent.
 #include "exec.hpp"
-#include "fd.hpp"
+#include "berth/os/fd.hpp"
 #include "files.hpp"
 #include "log.hpp"
 #include "mounts.hpp"
@@ -525,7 +525,7 @@ struct server::impl {
     req.rows = spec.rows;
     req.cols = spec.cols;
     req.open_stdin = spec.open_stdin;
-    unique_fd join_pid, join_mnt;
+    os::unique_fd join_pid, join_mnt;
     if (spec.join.empty()) {
       req.new_namespace = true;
       req.init = spec.init;

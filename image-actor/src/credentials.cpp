@@ -2,7 +2,7 @@
 // a Docker config.json.
 #include "berth/image/credentials.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/file.hpp"
 #include "http.hpp"
 #include "util.hpp"
 

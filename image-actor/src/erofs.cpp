@@ -4,7 +4,9 @@
 #include "berth/image/log.hpp"
 #include "util.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 
 #include <fcntl.h>
 #include <signal.h>

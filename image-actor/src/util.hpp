@@ -2,7 +2,8 @@
 // I/O and JSON parsing with limits.
 #pragma once
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
 #include "berth/actors/vocabulary.hpp"
 
 #include <caf/error.hpp>

@@ -1,7 +1,10 @@
 // registry_support.cpp: registries, token server, stubs and the fault proxy for the tests.
 #include "registry_support.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
+#include "berth/os/random.hpp"
 #include "berth/image/digest.hpp"
 
 #include <arpa/inet.h>

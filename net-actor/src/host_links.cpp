@@ -1,7 +1,9 @@
 // host_links.cpp: iproute2 and nft, run to completion with os::run.
 #include "host_links.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 #include "berth/actors/vocabulary.hpp"
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 // net_supervisor.cpp: the net supervisor: the table of networks, their actors, routing, the
 // default network, and the nftables table every network shares.
-#include "berth/net/net_actor.hpp"
+#include "berth/net/net_supervisor.hpp"
 
 #include "addr.hpp"
 #include "host_links.hpp"
@@ -8,7 +8,9 @@
 
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/random.hpp"
+#include "berth/os/time.hpp"
 #include "berth/actors/store.hpp"
 #include "berth/actors/supervision.hpp"
 
@@ -38,7 +40,7 @@ constexpr auto network_restart_window = std::chrono::seconds(30);
 constexpr std::size_t max_endpoints = 16;
 
 /// The supervisor's full interface: the public one plus what its network actors send it.
-using net_supervisor_impl = net_actor::extend<
+using net_supervisor_impl = net_supervisor_actor::extend<
     /// A network actor saved its record.
     caf::reacts_to<save_atom, network_record>>;
 
@@ -558,16 +560,16 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
                   });
         return rp;
       },
-      [self](attach_atom, const std::string& container, const std::string& name, const std::string& network,
+      [self](lease_atom, const std::string& container, const std::string& name, const std::string& network,
              const std::string& ip, const std::vector<std::string>& aliases) -> caf::result<api::endpoint> {
         auto& st = self->state;
         if (st.stopping) return make_error(errc::unavailable, "berthd is stopping");
         auto e = lookup(st, network);
         if (!e) return e.error();
         if ((*e)->removing) return make_error(errc::conflict, "network " + (*e)->rec.name + " is being removed");
-        return self->delegate((*e)->actor, attach_atom_v, container, name, ip, aliases);
+        return self->delegate((*e)->actor, lease_atom_v, container, name, ip, aliases);
       },
-      [self](detach_atom, const std::string& container, const std::string& network) -> caf::result<void> {
+      [self](release_atom, const std::string& container, const std::string& network) -> caf::result<void> {
         auto& st = self->state;
         std::vector<network_actor> targets;
         if (network.empty()) {
@@ -588,7 +590,7 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
               if (err) rp.deliver(err);
               else rp.deliver(caf::unit);
             },
-            detach_atom_v, container);
+            release_atom_v, container);
         return rp;
       },
       [self](plug_atom, const std::string& container, const std::vector<api::endpoint>& endpoints,
@@ -671,7 +673,7 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
 
 }  // namespace
 
-net_actor spawn_net_supervisor(caf::local_actor* parent, net_options options) {
+net_supervisor_actor spawn_net_supervisor(caf::local_actor* parent, net_options options) {
   net_supervisor_impl impl = parent->spawn<caf::linked>(nets_behavior, std::move(options));
   return impl;
 }

@@ -355,7 +355,7 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
                                                    self->state.setup_error);
         return caf::unit;
       },
-      [self](attach_atom, const std::string& id, const std::string& name, const std::string& ip_text,
+      [self](lease_atom, const std::string& id, const std::string& name, const std::string& ip_text,
              const std::vector<std::string>& aliases) -> caf::result<api::endpoint> {
         auto& st = self->state;
         if (st.removing || st.stopping)
@@ -416,7 +416,7 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
             });
         return rp;
       },
-      [self](detach_atom, const std::string& id) -> caf::result<void> {
+      [self](release_atom, const std::string& id) -> caf::result<void> {
         auto rp = self->make_response_promise();
         unplug(self, id, [self, rp, id](caf::error err) mutable {
           if (err)
@@ -577,11 +577,6 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
 }
 
 }  // namespace
-
-bool is_crash(const caf::error& reason) {
-  return reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown &&
-         reason != caf::exit_reason::kill;
-}
 
 caf::expected<network_actor> spawn_network(caf::local_actor* supervisor, network_listener listener,
                                            network_record rec,

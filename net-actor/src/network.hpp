@@ -11,6 +11,7 @@
 #include "dns.hpp"
 
 #include "berth/actors/records.hpp"
+#include "berth/actors/supervision.hpp"
 #include "berth/actors/vocabulary.hpp"
 
 #include <caf/actor.hpp>
@@ -30,10 +31,10 @@ using network_actor = caf::typed_actor<
     /// Answered once the bridge is up (or with why it could not be made).
     caf::replies_to<start_atom>::with<void>,
     /// Leases an address: (container id, container name, requested ip or "", aliases).
-    caf::replies_to<attach_atom, std::string, std::string, std::string,
+    caf::replies_to<lease_atom, std::string, std::string, std::string,
                     std::vector<std::string>>::with<api::endpoint>,
     /// Releases a container's lease (unplugging it first); no lease is fine.
-    caf::replies_to<detach_atom, std::string>::with<void>,
+    caf::replies_to<release_atom, std::string>::with<void>,
     /// Plugs a container's endpoint number `index`: its tap, its names, and `ports` to its
     /// address. Answers the tap and the ports with their host ports resolved.
     caf::replies_to<plug_atom, std::string, uint32_t, api::endpoint,
@@ -60,9 +61,6 @@ struct network_settings {
   /// network actors then end as after a crash, leaving bridge, taps and table in place.
   std::atomic<bool> keep_on_stop{false};
 };
-
-/// Whether an exit reason is a crash (the actor's host objects stay) rather than a stop.
-bool is_crash(const caf::error& reason);
 
 /// Spawns the actor of the network `rec`, linked to `supervisor`; it reports every change it
 /// saved to `listener` (the supervisor's own handle). A malformed record (a subnet or gateway

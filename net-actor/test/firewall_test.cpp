@@ -5,7 +5,8 @@
 
 #include "support.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 #include "berth/actors/vocabulary.hpp"
 
 #include <catch2/catch.hpp>

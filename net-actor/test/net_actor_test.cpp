@@ -7,14 +7,15 @@
 // away with the process, whatever happens. "Guests" are threads that unshare a namespace of their
 // own (each like a VM's) joined to a bridge by a veth pair, with the MAC and address the network
 // leased; they listen and resolve from inside their namespace. No packet leaves these namespaces.
-#include "berth/net/net_actor.hpp"
+#include "berth/net/net_supervisor.hpp"
 
 #include "addr.hpp"
 #include "dns_support.hpp"
 #include "host_links.hpp"
 #include "support.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 #include "berth/actors/store.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -411,7 +412,7 @@ struct fixture {
   std::shared_ptr<store_data> data = std::make_shared<store_data>();
   caf::actor store;
   caf::actor parent;
-  net_actor nets;
+  net_supervisor_actor nets;
   fake_upstream upstream{"192.0.2.7"};
   net_options opts;
 
@@ -441,7 +442,7 @@ struct fixture {
   // Starts a net supervisor the way berthd's root does (linked to a parent), and waits until it
   // serves (its first answer comes after the stored networks and the default one are up).
   void start() {
-    auto out = std::make_shared<std::promise<net_actor>>();
+    auto out = std::make_shared<std::promise<net_supervisor_actor>>();
     auto ready = out->get_future();
     parent = sys.spawn([out, o = opts](caf::event_based_actor* self) -> caf::behavior {
       out->set_value(spawn_net_supervisor(self, o));
@@ -519,7 +520,7 @@ struct fixture {
   std::variant<api::endpoint, caf::error> try_attach(const std::string& id, const std::string& name,
                                                      const std::string& network, const std::string& ip = "",
                                                      std::vector<std::string> aliases = {}) {
-    return ask<api::endpoint>(attach_atom_v, id, name, network, ip, aliases);
+    return ask<api::endpoint>(lease_atom_v, id, name, network, ip, aliases);
   }
 
   api::endpoint attach(const std::string& id, const std::string& name, const std::string& network,
@@ -924,15 +925,15 @@ TEST_CASE_METHOD(fixture, "detach frees the lease, and remove refuses a network 
   CHECK(code_of(ask_void(remove_atom_v, std::string("nowhere"))) == errc::not_found);
 
   // Detaching a plugged container unplugs it too; its address is the next one handed out.
-  REQUIRE_FALSE(ask_void(detach_atom_v, cid("1a"), std::string("tmp")));
+  REQUIRE_FALSE(ask_void(release_atom_v, cid("1a"), std::string("tmp")));
   CHECK(ports_of(tmp.bridge).empty());
   CHECK(inspect("tmp").leases.size() == 1);
   CHECK(data->by_name("tmp")->leases.size() == 1);
   CHECK(attach(cid("3c"), "three", "tmp").ip == a.ip);
   // Detaching from every network at once; detaching what is not attached is fine.
-  REQUIRE_FALSE(ask_void(detach_atom_v, cid("2b"), std::string()));
-  REQUIRE_FALSE(ask_void(detach_atom_v, cid("3c"), std::string()));
-  REQUIRE_FALSE(ask_void(detach_atom_v, cid("3c"), std::string("tmp")));
+  REQUIRE_FALSE(ask_void(release_atom_v, cid("2b"), std::string()));
+  REQUIRE_FALSE(ask_void(release_atom_v, cid("3c"), std::string()));
+  REQUIRE_FALSE(ask_void(release_atom_v, cid("3c"), std::string("tmp")));
   CHECK(inspect("tmp").leases.empty());
   (void)b;
 

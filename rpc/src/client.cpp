@@ -1,9 +1,10 @@
 // client.cpp: connection, blocking reads and response bookkeeping.
 #include "berth/rpc/client.hpp"
 
+#include "berth/os/socket.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,19 +25,14 @@ std::string socket_path(const std::string& host) {
 
 client client::connect(const std::string& host) {
   auto path = socket_path(host);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) throw call_error(errc::invalid_argument, "socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw call_error(errc::unavailable, std::string("socket: ") + std::strerror(errno));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    ::close(fd);
+  try {
+    return client(os::connect_unix(path).release());
+  } catch (const std::system_error& e) {
+    if (e.code().value() == ENAMETOOLONG)
+      throw call_error(errc::invalid_argument, "socket path too long: " + path);
     throw call_error(errc::unavailable, "cannot connect to berthd at unix://" + path + ": " +
-                                            std::strerror(e) + ". Is berthd running?");
+                                            std::strerror(e.code().value()) + ". Is berthd running?");
   }
-  return client(fd);
 }
 
 client::client(client&& other) noexcept

@@ -2,11 +2,13 @@
 #include "berth/rpc/server.hpp"
 
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/socket.hpp"
+#include "berth/os/random.hpp"
 #include "berth/actors/store.hpp"
 #include "berth/actors/vocabulary.hpp"
-#include "berth/image/image_actor.hpp"
-#include "berth/net/net_actor.hpp"
+#include "berth/image/image_supervisor.hpp"
+#include "berth/net/net_supervisor.hpp"
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/client.hpp"
 #include "berth/rpc/codec.hpp"
@@ -25,7 +27,6 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <map>
@@ -122,18 +123,18 @@ void reply_error(caf::io::broker* self, session_state& st, uint32_t id, const ca
   send_bytes(self, st, encode_error(id, code_of(err), describe(err)));
 }
 
-vm::vm_supervisor_actor vms(caf::io::broker* self) {
-  return self->home_system().registry().get<vm::vm_supervisor_actor>(
-      caf::atom_from_string(vm::vm_supervisor_name));
+vm_supervisor_actor vms(caf::io::broker* self) {
+  return self->home_system().registry().get<vm_supervisor_actor>(
+      caf::atom_from_string(vm_supervisor_name));
 }
 
-image::image_actor images(caf::io::broker* self) {
-  return self->home_system().registry().get<image::image_actor>(
-      caf::atom_from_string(image::image_supervisor_name));
+image_supervisor_actor images(caf::io::broker* self) {
+  return self->home_system().registry().get<image_supervisor_actor>(
+      caf::atom_from_string(image_supervisor_name));
 }
 
-net::net_actor nets(caf::io::broker* self) {
-  return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+net_supervisor_actor nets(caf::io::broker* self) {
+  return self->home_system().registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
 }
 
 caf::error unavailable(const char* what) {
@@ -227,8 +228,8 @@ void dispatch(caf::io::broker* self, const session_ptr& st, message& m) {
     // Fault injection for the chaos tests: a supervisor of the tree ends with an error (its
     // own supervisor restarts it), or a container's vm actor throws.
     auto target = arg<api::crash_request>(m).target;
-    if (target == store_name || target == image::image_supervisor_name || target == net::net_supervisor_name ||
-        target == vm::vm_supervisor_name) {
+    if (target == store_name || target == image_supervisor_name || target == net_supervisor_name ||
+        target == vm_supervisor_name) {
       auto h = self->home_system().registry().get(caf::atom_from_string(target));
       if (!h) return reply_error(self, *st, id, make_error(errc::not_found, "no actor " + target + " is running"));
       rpc_log.warn("debug.crash: crashing {}", target);
@@ -600,22 +601,15 @@ caf::expected<caf::actor> spawn_rpc_server(caf::local_actor* parent, const serve
   }
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
-  ::unlink(path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return make_error(errc::invalid_argument, "socket path too long: " + path);
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  // Root only (group berth may be granted by the administrator with chgrp).
-  auto old = ::umask(0117);
-  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old);
-  if (rc != 0 || ::listen(fd, 64) != 0) {
-    auto msg = "cannot listen on " + path + ": " + std::strerror(errno);
-    ::close(fd);
-    return make_error(errc::io, msg);
+  os::unique_fd fd;
+  try {
+    // Root and berthd's group only (an administrator may chgrp the socket to grant a group).
+    fd = os::listen_unix(path, 0660, 64, true);
+  } catch (const std::system_error& e) {
+    return make_error(e.code().value() == ENAMETOOLONG ? errc::invalid_argument : errc::io,
+                      "cannot listen on " + path + ": " + e.what());
   }
-  auto server = parent->home_system().middleman().spawn_broker(listener, fd, opts, path);
+  auto server = parent->home_system().middleman().spawn_broker(listener, fd.release(), opts, path);
   parent->link_to(server);
   rpc_log.info("listening on unix://{}", path);
   return server;

@@ -6,9 +6,9 @@
 #include "berth/supervisor/berthd.hpp"
 
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
 #include "berth/actors/vocabulary.hpp"
-#include "berth/net/net_actor.hpp"
+#include "berth/net/net_supervisor.hpp"
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
 #include "berth/vm/vm_supervisor.hpp"
@@ -275,8 +275,8 @@ int main(int argc, char** argv) {
         // Clean stop. With live restore, running containers keep running (their VMs are in
         // sessions of their own) and so do their networks; else every container stops (and
         // its VM ends), then the tree goes down and the networks with it.
-        auto vms = sys.registry().get<vm::vm_supervisor_actor>(caf::atom_from_string(vm::vm_supervisor_name));
-        auto nets = sys.registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+        auto vms = sys.registry().get<vm_supervisor_actor>(caf::atom_from_string(vm_supervisor_name));
+        auto nets = sys.registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
         uint32_t running = 0;
         if (vms && opts.live_restore)
           self->request(vms, std::chrono::seconds(10), info_atom_v)

@@ -3,8 +3,8 @@
 
 #include "berth/actors/log.hpp"
 #include "berth/actors/supervision.hpp"
-#include "berth/image/image_actor.hpp"
-#include "berth/net/net_actor.hpp"
+#include "berth/image/image_supervisor.hpp"
+#include "berth/net/net_supervisor.hpp"
 #include "berth/rpc/server.hpp"
 #include "berth/supervisor/store.hpp"
 #include "berth/vm/vm_supervisor.hpp"
@@ -40,7 +40,7 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
   children.push_back(store);
 
   child_spec images;
-  images.name = image::image_supervisor_name;
+  images.name = image_supervisor_name;
   image::image_options image_opts;
   image_opts.data_root = opts.data_root;
   image_opts.registry.certs_dir = opts.registry_certs;
@@ -53,7 +53,7 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
 
   if (!opts.bridge_none) {
     child_spec nets;
-    nets.name = net::net_supervisor_name;
+    nets.name = net_supervisor_name;
     net::net_options net_opts;
     net_opts.default_subnet = opts.default_subnet;
     net_opts.upstream_dns = opts.dns;
@@ -64,7 +64,7 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
   }
 
   child_spec vms;
-  vms.name = vm::vm_supervisor_name;
+  vms.name = vm_supervisor_name;
   vms.start = [env](caf::local_actor* sup) -> caf::actor {
     return caf::actor_cast<caf::actor>(vm::spawn_vm_supervisor(sup, env));
   };

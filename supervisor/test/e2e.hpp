@@ -8,7 +8,11 @@
 // suite's extra arguments name --live-restore.
 #pragma once
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
+#include "berth/os/random.hpp"
+#include "berth/os/time.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // container.cpp: process resolution, names and signals.
 #include "berth/vm/container.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/random.hpp"
 
 #include <csignal>
 #include <cstring>

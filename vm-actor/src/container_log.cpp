@@ -1,7 +1,7 @@
 // container_log.cpp: encoding, reading and tailing container logs.
 #include "container_log.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/file.hpp"
 #include "berth/rpc/codec.hpp"
 
 #include <algorithm>

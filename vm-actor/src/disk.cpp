@@ -1,7 +1,9 @@
 // disk.cpp: sparse ext4 disks, made whole or not at all.
 #include "berth/vm/disk.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 #include "berth/actors/vocabulary.hpp"
 
 #include <fcntl.h>

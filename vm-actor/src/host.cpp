@@ -1,7 +1,8 @@
 // host.cpp: probing the accelerator, the TSC rate and the agent transport.
 #include "berth/vm/host.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/process.hpp"
 
 #include <fcntl.h>
 #include <linux/kvm.h>

@@ -3,7 +3,10 @@
 #include "berth/vm/kernel.hpp"
 
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
+#include "berth/os/random.hpp"
 
 #include <fmt/ranges.h>
 

@@ -1,13 +1,14 @@
 // qemu.cpp: QEMU's command line, unix sockets and a small blocking QMP client.
 #include "berth/vm/qemu.hpp"
 
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/socket.hpp"
+#include "berth/os/random.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <linux/vm_sockets.h>
 #include <unistd.h>
 
@@ -102,42 +103,20 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   return a;
 }
 
-namespace {
-
-caf::expected<sockaddr_un> unix_address(const fs::path& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.string().size() >= sizeof addr.sun_path)
-    return make_error(errc::invalid_argument, "socket path too long: " + path.string());
-  std::memcpy(addr.sun_path, path.c_str(), path.string().size());
-  return addr;
-}
-
-}  // namespace
-
 caf::expected<int> listen_unix(const fs::path& path) {
-  auto addr = unix_address(path);
-  if (!addr) return addr.error();
-  os::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return make_error(errc::io, std::string("socket: ") + std::strerror(errno));
-  ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) != 0)
-    return make_error(errc::io, "bind " + path.string() + ": " + std::strerror(errno));
-  ::chmod(path.c_str(), 0600);
-  if (::listen(fd.get(), 8) != 0)
-    return make_error(errc::io, "listen " + path.string() + ": " + std::strerror(errno));
-  return fd.release();
+  try {
+    return os::listen_unix(path, 0600, 8).release();
+  } catch (const std::system_error& e) {
+    return make_error(e.code().value() == ENAMETOOLONG ? errc::invalid_argument : errc::io, e.what());
+  }
 }
 
 caf::expected<int> connect_unix(const fs::path& path) {
-  auto addr = unix_address(path);
-  if (!addr) return addr.error();
-  os::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return make_error(errc::io, std::string("socket: ") + std::strerror(errno));
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) != 0)
-    return make_error(errc::unavailable, "connect " + path.string() + ": " + std::strerror(errno));
-  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
-  return fd.release();
+  try {
+    return os::connect_unix(path, true).release();
+  } catch (const std::system_error& e) {
+    return make_error(errc::unavailable, e.what());
+  }
 }
 
 caf::expected<int> connect_vsock(uint32_t cid, uint32_t port) {

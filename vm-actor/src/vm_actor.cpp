@@ -7,9 +7,13 @@
 
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
+#include "berth/os/random.hpp"
+#include "berth/os/time.hpp"
 #include "berth/actors/supervision.hpp"
-#include "berth/net/net_actor.hpp"
+#include "berth/net/net_supervisor.hpp"
 #include "berth/rpc/codec.hpp"
 #include "berth/vm/container.hpp"
 #include "berth/vm/disk.hpp"
@@ -185,14 +189,14 @@ void open_log(vm_state& st) {
   st.log_size = st.log && ::fstat(st.log.get(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
 }
 
-net::net_actor nets_of(self_ptr self) {
-  return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+net_supervisor_actor nets_of(self_ptr self) {
+  return self->home_system().registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
 }
 
 // Watches the net supervisor that plugged the container. If it crashes, its successor adopts
 // the bridges and leases but knows nothing of this container's taps and published ports: the
 // container is plugged again (see the plug_atom handler), as on adoption.
-void watch_nets(self_ptr self, const net::net_actor& nets) {
+void watch_nets(self_ptr self, const net_supervisor_actor& nets) {
   auto& st = self->state;
   if (st.plugged_into == nets.address()) return;
   st.plugged_into = nets.address();
@@ -202,7 +206,7 @@ void watch_nets(self_ptr self, const net::net_actor& nets) {
 // Plugs a running container into `nets` again (adopted, or its net supervisor restarted): its
 // taps are still on their bridges (QEMU holds them) and plug takes them up again; its published
 // ports reopen on the host ports they had. `why` is for the log.
-void plug_again(self_ptr self, const net::net_actor& nets, const char* why) {
+void plug_again(self_ptr self, const net_supervisor_actor& nets, const char* why) {
   auto& st = self->state;
   st.plugged = true;
   self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.published)
@@ -466,9 +470,9 @@ void finish_removal(self_ptr self) {
               });
         };
         // Its leases go with it (before the record, so no lease outlives its container).
-        auto nets = st.rec.network_mode == "bridge" ? nets_of(self) : net::net_actor{};
+        auto nets = st.rec.network_mode == "bridge" ? nets_of(self) : net_supervisor_actor{};
         if (!nets) return erase();
-        self->request(nets, std::chrono::seconds(30), detach_atom_v, id, std::string{})
+        self->request(nets, std::chrono::seconds(30), release_atom_v, id, std::string{})
             .then([erase] { erase(); }, [self, erase](caf::error& err) {
               vm_log.error("container={} cannot release its addresses: {}", self->state.short_id(), describe(err));
               erase();

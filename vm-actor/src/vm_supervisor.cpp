@@ -4,10 +4,11 @@
 
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/random.hpp"
+#include "berth/os/time.hpp"
 #include "berth/actors/supervision.hpp"
-#include "berth/image/image_actor.hpp"
-#include "berth/net/net_actor.hpp"
+#include "berth/image/image_supervisor.hpp"
+#include "berth/net/net_supervisor.hpp"
 #include "berth/vm/container.hpp"
 #include "berth/vm/disk.hpp"
 #include "berth/vm/health.hpp"
@@ -189,15 +190,15 @@ caf::error volume_conflict(const vms_state& st, const container_record& rec) {
   return {};
 }
 
-net::net_actor nets_of(self_ptr self) {
-  return self->home_system().registry().get<net::net_actor>(caf::atom_from_string(net::net_supervisor_name));
+net_supervisor_actor nets_of(self_ptr self) {
+  return self->home_system().registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
 }
 
 // A create that failed after its leases were taken: they go again.
 void release_leases(self_ptr self, const container_record& rec) {
   if (rec.endpoints.empty()) return;
   if (auto nets = nets_of(self))
-    self->request(nets, std::chrono::seconds(30), detach_atom_v, rec.id, std::string{})
+    self->request(nets, std::chrono::seconds(30), release_atom_v, rec.id, std::string{})
         .then([] {}, [id = rec.id.substr(0, 12)](caf::error& err) {
           sup_log.warn("container={} cannot release its addresses: {}", id, describe(err));
         });
@@ -308,7 +309,7 @@ void attach_and_finish(self_ptr self, caf::typed_response_promise<api::created> 
   }
   auto id = rec.id;
   auto name = rec.name;
-  self->request(nets, std::chrono::seconds(60), attach_atom_v, id, name, network, ip, aliases)
+  self->request(nets, std::chrono::seconds(60), lease_atom_v, id, name, network, ip, aliases)
       .then(
           [self, rp, rec](api::endpoint& ep) mutable {
             rec.endpoints = {std::move(ep)};
@@ -371,7 +372,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
     auto& st = self->state;
     for (auto it = st.containers.begin(); it != st.containers.end(); ++it) {
       if (it->second.vm.address() != msg.source) continue;
-      if (!msg.reason || msg.reason == caf::exit_reason::normal) {
+      if (!is_crash(msg.reason)) {
         st.containers.erase(it);  // removed
       } else {
         auto id = it->first;
@@ -429,8 +430,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         if (auto err = check_healthcheck(spec.healthcheck)) return err;
         auto missing = check_mounts(st, spec.mounts);
         if (!missing) return missing.error();
-        auto images = self->home_system().registry().get<image::image_actor>(
-            caf::atom_from_string(image::image_supervisor_name));
+        auto images = self->home_system().registry().get<image_supervisor_actor>(
+            caf::atom_from_string(image_supervisor_name));
         if (!images) return make_error(errc::unavailable, "the image service is not running");
         st.reserved.insert(spec.name);
         auto rp = self->make_response_promise<api::created>();

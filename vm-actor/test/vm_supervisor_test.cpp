@@ -5,7 +5,7 @@
 #include "berth/vm/vm_supervisor.hpp"
 
 #include "berth/actors/testing/deterministic.hpp"
-#include "berth/image/image_actor.hpp"
+#include "berth/image/image_supervisor.hpp"
 #include "berth/vm/container.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -46,7 +46,7 @@ store_actor::behavior_type fake_store(store_actor::pointer, std::shared_ptr<fake
   };
 }
 
-image::image_actor::behavior_type fake_images(image::image_actor::pointer) {
+image_supervisor_actor::behavior_type fake_images(image_supervisor_actor::pointer) {
   return {
       [](load_atom, const std::string&) -> caf::result<std::vector<api::image_info>> {
         return make_error(errc::unsupported, "not here");
@@ -109,7 +109,7 @@ struct fixture : testing::deterministic {
     sys.registry().put(caf::atom_from_string(store_name), store);
     auto images = sys.spawn(fake_images);
     owned.push_back(caf::actor_cast<caf::actor>(images));
-    sys.registry().put(caf::atom_from_string(image::image_supervisor_name), images);
+    sys.registry().put(caf::atom_from_string(image_supervisor_name), images);
     auto out = std::make_shared<vm_supervisor_actor>();
     owned.push_back(caf::actor_cast<caf::actor>(sys.spawn([out, e = env](caf::event_based_actor* self) {
       *out = spawn_vm_supervisor(self, e);
@@ -122,7 +122,7 @@ struct fixture : testing::deterministic {
 
   ~fixture() {
     sys.registry().erase(caf::atom_from_string(store_name));
-    sys.registry().erase(caf::atom_from_string(image::image_supervisor_name));
+    sys.registry().erase(caf::atom_from_string(image_supervisor_name));
   }
 
   // Sends a request and runs the system until it is answered.

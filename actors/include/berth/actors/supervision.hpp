@@ -45,6 +45,11 @@ struct child_spec {
   std::function<caf::actor(caf::local_actor* supervisor)> start;
 };
 
+/// Whether an actor that exited with `reason` crashed: it ended abnormally, not by finishing its
+/// work (normal), by a clean stop (user_shutdown) or by being killed on purpose (kill). The one
+/// definition every supervisor of the tree uses.
+bool is_crash(const caf::error& reason);
+
 /// Whether a child that exited with `reason` is restarted under `policy`.
 bool should_restart(restart_policy policy, const caf::error& reason);
 

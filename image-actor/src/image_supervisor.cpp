@@ -1,10 +1,11 @@
-// image_actor.cpp: the image supervisor: image records, pullers, loads, pushes, saves, logins and
+// image_supervisor.cpp: the image supervisor: image records, pullers, loads, pushes, saves, logins and
 // garbage collection, with every blocking step on a worker thread.
-#include "berth/image/image_actor.hpp"
+#include "berth/image/image_supervisor.hpp"
 
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
-#include "berth/actors/os.hpp"
+#include "berth/os/random.hpp"
+#include "berth/os/time.hpp"
 #include "berth/actors/store.hpp"
 #include "berth/image/content_store.hpp"
 #include "berth/image/credentials.hpp"
@@ -157,7 +158,7 @@ struct images_state {
   static inline const char* name = "images";
 };
 
-using self_ptr = image_actor::stateful_pointer<images_state>;
+using self_ptr = image_supervisor_actor::stateful_pointer<images_state>;
 
 void close_lease(self_ptr self, uint64_t id) {
   if (id == 0) return;
@@ -510,7 +511,9 @@ void untag_all(image_record& rec, api::removed& out) {
 
 // -- pulls in the actor ---------------------------------------------------------------------------
 
-bool is_crash(const caf::error& err) { return err && err.category() != caf::atom("berth"); }
+// A pull request that ended without the puller's answer (its exception, or it vanished), as
+// opposed to a pull that failed and said why with a berth error.
+bool puller_crashed(const caf::error& err) { return err && err.category() != caf::atom("berth"); }
 
 void start_puller(self_ptr self, const std::string& key);
 
@@ -568,13 +571,13 @@ void start_puller(self_ptr self, const std::string& key) {
               auto& st = self->state;
               auto i = st.pulls.find(key);
               if (i == st.pulls.end()) return;
-              if (is_crash(err) && i->second.starts <= st.opts.max_pull_restarts &&
+              if (puller_crashed(err) && i->second.starts <= st.opts.max_pull_restarts &&
                   !i->second.shared->cancel.load()) {
                 images_log.warn("puller of {} crashed ({}); restarting it", key, describe(err));
                 start_puller(self, key);
                 return;
               }
-              if (is_crash(err))
+              if (puller_crashed(err))
                 err = make_error(errc::internal, fmt::format("the pull crashed {} times; last: {}",
                                                              i->second.starts, describe(err)));
               finish_pull(self, key, std::move(err));
@@ -615,7 +618,7 @@ class chunk_sender {
   std::vector<char> buf_;
 };
 
-image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
+image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.creds = std::make_shared<credential_store>(st.opts.data_root / "credentials.json", st.opts.docker_config);
@@ -969,13 +972,13 @@ image_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
 
 }  // namespace
 
-image_actor spawn_image_supervisor(caf::local_actor* parent, fs::path data_root) {
+image_supervisor_actor spawn_image_supervisor(caf::local_actor* parent, fs::path data_root) {
   image_options opts;
   opts.data_root = std::move(data_root);
   return spawn_image_supervisor(parent, std::move(opts));
 }
 
-image_actor spawn_image_supervisor(caf::local_actor* parent, image_options options) {
+image_supervisor_actor spawn_image_supervisor(caf::local_actor* parent, image_options options) {
   return parent->spawn<caf::linked>(images_behavior, std::move(options));
 }
 

@@ -1,117 +1,20 @@
-// os.cpp: file descriptors, durable writes and process spawning.
-#include "berth/actors/os.hpp"
+// process.cpp: fork/exec with only async-signal-safe calls between them, run-to-completion
+// with captured output and a time limit, waiting and liveness probes.
+#include "berth/os/process.hpp"
+
+#include "berth/os/fd.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 
 namespace berth::os {
-
-namespace fs = std::filesystem;
-
-void unique_fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
-std::system_error sys_error(int err, std::string_view what) {
-  return std::system_error(err, std::generic_category(), std::string(what));
-}
-
-namespace {
-
-void write_all(int fd, const char* p, std::size_t n, std::string_view what) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw sys_error(errno, what);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-}  // namespace
-
-void fsync_dir(const fs::path& dir) {
-  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) throw sys_error(errno, "open " + dir.string());
-  if (::fsync(fd.get()) != 0) throw sys_error(errno, "fsync " + dir.string());
-}
-
-void write_file_atomic(const fs::path& path, std::string_view data, mode_t mode) {
-  auto dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  auto tmp = dir / ("." + path.filename().string() + ".tmp-" + random_hex(6));
-  unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (!fd) throw sys_error(errno, "create " + tmp.string());
-  try {
-    write_all(fd.get(), data.data(), data.size(), "write " + tmp.string());
-    if (::fsync(fd.get()) != 0) throw sys_error(errno, "fsync " + tmp.string());
-    fd.reset();
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw sys_error(errno, "rename " + path.string());
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  fsync_dir(dir);
-}
-
-std::string read_file(const fs::path& path, std::size_t max_bytes) {
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw sys_error(errno, "open " + path.string());
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    auto n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw sys_error(errno, "read " + path.string());
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > max_bytes)
-      throw sys_error(EFBIG, "read " + path.string());
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
-int64_t unix_time_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  std::size_t got = 0;
-  while (got < bytes) {
-    auto n = ::getrandom(raw.data() + got, bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw sys_error(errno, "getrandom");
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char c : raw) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
 
 pid_t spawn(const std::vector<std::string>& argv, const spawn_options& opts) {
   if (argv.empty()) throw sys_error(EINVAL, "spawn: empty argv");

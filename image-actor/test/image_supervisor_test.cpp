@@ -4,7 +4,7 @@
 #include "registry_support.hpp"
 
 #include "berth/actors/store.hpp"
-#include "berth/image/image_actor.hpp"
+#include "berth/image/image_supervisor.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -105,7 +105,7 @@ struct fixture {
   caf::scoped_actor self{sys};
   temp_dir data;
   store_actor store;
-  image_actor images;
+  image_supervisor_actor images;
 
   explicit fixture(image_options opts = {}) {
     store = sys.spawn(mem_store);
