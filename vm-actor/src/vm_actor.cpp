@@ -13,7 +13,7 @@
 #include "berth/os/random.hpp"
 #include "berth/os/time.hpp"
 #include "berth/actors/supervision.hpp"
-#include "berth/net/net_supervisor.hpp"
+#include "berth/actors/nets.hpp"
 #include "berth/rpc/codec.hpp"
 #include "berth/vm/container.hpp"
 #include "berth/vm/disk.hpp"

@@ -5,7 +5,7 @@
 #include "berth/vm/vm_supervisor.hpp"
 
 #include "berth/actors/testing/deterministic.hpp"
-#include "berth/image/image_supervisor.hpp"
+#include "berth/actors/images.hpp"
 #include "berth/vm/container.hpp"
 
 #include <caf/actor_registry.hpp>
