@@ -20,7 +20,7 @@ packages="
   libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   qemu-system-x86 erofs-utils e2fsprogs nftables iproute2 kmod cpio xz-utils zstd
   busybox-static docker-registry skopeo umoci apache2-utils hyperfine
-  clang libclang-rt-dev llvm
+  clang libclang-rt-dev llvm clang-format
 "
 
 if [ "$(id -u)" -ne 0 ]; then

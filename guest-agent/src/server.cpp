@@ -82,6 +82,11 @@ constexpr std::size_t max_stdin_queued = 8u << 20;
 // (berth::rpc::limits::max_message), counted with whatever else it has buffered.
 constexpr std::size_t max_answer = 7u << 20;
 
+// Exited exec processes (those that joined another) whose exit the agent still answers `wait`
+// for; older ones are forgotten, so a long-lived container with frequent execs or health checks
+// does not grow the agent's table. Their exit notifications were queued when they exited.
+constexpr std::size_t max_exited_execs = 32;
+
 // Bytes for a process's stdin, or its end, waiting to be written.
 struct stdin_op {
   std::vector<char> data;
@@ -99,6 +104,7 @@ struct process {
   int in_fd = -1;         // write end of the stdin pipe (not with a terminal)
   int tty_fd = -1;        // a terminal's master, for stdin and resize
   bool terminal = false;
+  bool joined = false;  // an exec in another process's namespaces, not a container's main process
   stdin_state input = stdin_state::none;
   std::deque<stdin_op> pending;  // stdin not written yet, in call order
   std::size_t pending_bytes = 0;
@@ -174,6 +180,7 @@ struct server::impl {
   bool run_once(int timeout_ms) {
     if (finished_) return false;
     probe_if_due();
+    forget_old_execs();
 
     std::vector<pollfd> fds;
     fds.push_back({stop_fd_, POLLIN, 0});
@@ -552,6 +559,7 @@ struct server::impl {
     p->in_fd = sp.in_fd;
     p->tty_fd = sp.tty_fd;
     p->terminal = spec.terminal;
+    p->joined = !spec.join.empty();
     if (spec.open_stdin && p->input_fd() >= 0) p->input = stdin_state::open;
     by_pid_[sp.pid] = p.get();
     procs_[spec.id] = std::move(p);
@@ -764,6 +772,7 @@ struct server::impl {
     p.exited = true;
     p.status = status_of(p.id, wstatus);
     by_pid_.erase(p.pid);
+    if (p.joined) exited_execs_.push_back(p.id);
     out_.notification(rpc::encode_notification(notice::exit, p.status));
     for (auto w : p.waiters) reply(w, p.status);
     p.waiters.clear();
@@ -771,6 +780,15 @@ struct server::impl {
       log("process %s (pid %d) was killed by signal %d", p.id.c_str(), p.pid, p.status.signal);
     else
       log("process %s (pid %d) exited with %d", p.id.c_str(), p.pid, p.status.exit_code);
+  }
+
+  // Drops the oldest exited execs beyond max_exited_execs. Called where no pointer into the table
+  // is held (the top of an iteration of the loop).
+  void forget_old_execs() {
+    while (exited_execs_.size() > max_exited_execs) {
+      procs_.erase(exited_execs_.front());
+      exited_execs_.pop_front();
+    }
   }
 
   // Reaps what exited; returns false when the agent has no children left at all.
@@ -855,6 +873,7 @@ struct server::impl {
   std::atomic<std::size_t> high_water_{0};
   std::map<std::string, std::unique_ptr<process>> procs_;
   std::unordered_map<pid_t, process*> by_pid_;
+  std::deque<std::string> exited_execs_;  // ids of exited execs still kept, oldest first
   clock_type::time_point next_probe_{};
   std::vector<char> buf_;
   bool shutdown_requested_ = false;

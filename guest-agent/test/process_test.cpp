@@ -164,6 +164,31 @@ TEST_CASE("when the process joined exits, the kernel ends the processes that joi
   CHECK(f.client.until_exit("exec1").signal == SIGKILL);
 }
 
+TEST_CASE("the agent forgets the oldest exited execs, so frequent execs do not grow its table") {
+  agent_fixture f;
+  f.start(command("main", {"sleep", "1000"}));
+  constexpr int execs = 40;  // more than the agent keeps (32)
+  for (int i = 0; i < execs; ++i) {
+    auto spec = command("exec" + std::to_string(i), {"true"});
+    spec.join = "main";
+    f.start(spec);
+    REQUIRE(f.client.until_exit(spec.id).exit_code == 0);
+  }
+  // One more start after the last exit: the agent trims its table at the top of its loop.
+  auto last = command("last", {"true"});
+  last.join = "main";
+  f.start(last);
+  f.client.until_exit("last");
+  auto oldest = f.client.call(method::wait, process_ref{"exec0"});
+  CHECK(rpc::error_of(oldest).code == errc::not_found);
+  auto recent = rpc::result_as<exit_status>(f.client.call(method::wait, process_ref{"exec39"}));
+  CHECK(recent.exit_code == 0);
+  // The container's main process is never forgotten.
+  f.client.call(method::signal, signal_request{"main", SIGKILL});
+  auto main_exit = rpc::result_as<exit_status>(f.client.call(method::wait, process_ref{"main"}));
+  CHECK(main_exit.signal == SIGKILL);
+}
+
 TEST_CASE("join names an unknown or exited process: not_found") {
   agent_fixture f;
   auto spec = command("exec1", {"true"});

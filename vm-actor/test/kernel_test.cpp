@@ -4,6 +4,8 @@
 
 #include "berth/actors/testing/temp_dir.hpp"
 
+#include "berth/testing/skip.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -66,8 +68,7 @@ TEST_CASE("a builtin module is skipped and an unknown one is not_found") {
 
 TEST_CASE("the installed Debian kernel resolves every guest module and unpacks to a vmlinux") {
   if (!fs::exists(installed_kernel)) {
-    WARN("no kernel at " << installed_kernel << " (scripts/install-deps.sh fetches it)");
-    return;
+    BERTH_SKIP("no kernel at " << installed_kernel << " (scripts/install-deps.sh fetches it)");
   }
   auto info = prepare_kernel(installed_kernel, fs::path(BERTH_TEST_CACHE));
   REQUIRE(info);
