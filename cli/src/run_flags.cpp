@@ -6,6 +6,9 @@
 #include "format.hpp"
 #include "health_flags.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <utility>
 
@@ -38,10 +41,31 @@ std::pair<uint16_t, uint16_t> parse_port_range(const std::string& text, const st
   return {a, b};
 }
 
+// The whole of `text` as a number, or nullopt ("1.5x", "" and "nan" are not numbers).
+std::optional<double> whole_number(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// The whole of `text` as an int, or nullopt.
+std::optional<int32_t> whole_int(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(text.c_str(), &end, 10);
+  if (end != text.c_str() + text.size() || errno != 0 || v < INT32_MIN || v > INT32_MAX)
+    return std::nullopt;
+  return static_cast<int32_t>(v);
+}
+
 // -e values: KEY=VALUE as given, KEY alone from our environment (or dropped when unset).
 std::vector<std::string> env_from(const std::vector<std::string>& values) {
   std::vector<std::string> out;
   for (auto& e : values) {
+    if (e.empty() || e[0] == '=') fail("invalid environment variable: " + e);
     if (e.find('=') != std::string::npos) {
       out.push_back(e);
     } else if (const char* v = std::getenv(e.c_str())) {
@@ -221,12 +245,10 @@ run_options run_options_from(const parsed& p) {
     spec.entrypoint = {p.get("entrypoint")};
   }
   if (p.has("cpus")) {
-    try {
-      spec.cpus = std::stod(p.get("cpus"));
-    } catch (...) {
-      fail("invalid --cpus value: " + p.get("cpus"));
-    }
-    if (spec.cpus <= 0) fail("--cpus must be positive");
+    auto cpus = whole_number(p.get("cpus"));
+    if (!cpus) fail("invalid --cpus value: " + p.get("cpus"));
+    if (*cpus <= 0) fail("--cpus must be positive");
+    spec.cpus = *cpus;
   }
   if (p.has("memory")) {
     try {
@@ -240,6 +262,11 @@ run_options run_options_from(const parsed& p) {
   spec.open_stdin = p.has("interactive");
   spec.init = p.has("init");
   spec.restart = p.get("restart");
+  if (!parse_restart_policy(spec.restart))
+    fail("invalid restart policy \"" + spec.restart +
+         "\": use no, always, unless-stopped or on-failure[:N]");
+  if (spec.auto_remove && parse_restart_policy(spec.restart)->name != "no")
+    fail("conflicting options: --restart and --rm");
   spec.read_only = p.has("read-only");
   for (auto& v : p.all("volume")) spec.mounts.push_back(parse_volume_flag(v));
   for (auto& v : p.all("mount")) spec.mounts.push_back(parse_mount_flag(v));
@@ -255,11 +282,9 @@ run_options run_options_from(const parsed& p) {
   spec.publish_all = p.has("publish-all");
   spec.stop_signal = p.get("stop-signal");
   if (p.has("stop-timeout")) {
-    try {
-      spec.stop_timeout = std::stoi(p.get("stop-timeout"));
-    } catch (...) {
-      fail("invalid --stop-timeout value: " + p.get("stop-timeout"));
-    }
+    auto t = whole_int(p.get("stop-timeout"));
+    if (!t || *t < -1) fail("invalid --stop-timeout value: " + p.get("stop-timeout"));
+    spec.stop_timeout = *t;
   }
   try {
     spec.healthcheck = healthcheck_from(p);
@@ -272,6 +297,24 @@ run_options run_options_from(const parsed& p) {
     fail("invalid --pull value \"" + out.pull + "\" (missing, always or never)");
   out.platform = p.get("platform");
   return out;
+}
+
+std::optional<restart_policy> parse_restart_policy(const std::string& text) {
+  restart_policy p;
+  if (text.empty() || text == "no") return p;
+  if (text == "always" || text == "unless-stopped") {
+    p.name = text;
+    return p;
+  }
+  if (text.rfind("on-failure", 0) != 0) return std::nullopt;
+  p.name = "on-failure";
+  auto rest = text.substr(10);
+  if (rest.empty()) return p;
+  if (rest[0] != ':' || rest.size() < 2 || rest.size() > 9 ||
+      rest.find_first_not_of("0123456789", 1) != std::string::npos)
+    return std::nullopt;
+  p.max_retries = static_cast<uint32_t>(std::stoul(rest.substr(1)));
+  return p;
 }
 
 }  // namespace berth::cli

@@ -61,6 +61,10 @@ TEST_CASE("-e sets variables in order and KEY alone takes its value from the cal
         std::vector<std::string>{"A=1", "B=2=3", "C=", "BERTH_RUN_FLAGS_TEST=from here"});
 }
 
+TEST_CASE("-e without a name is refused") {
+  CHECK(error_of({"-e", "=x", "busybox"}) == "invalid environment variable: =x");
+}
+
 TEST_CASE("-v names a volume, or a host directory when the source is absolute") {
   auto o = run({"-v", "data:/data", "-v", "/srv/www:/www:ro", "-v", "logs:/logs:rw", "busybox"});
   REQUIRE(o.spec.mounts.size() == 3);
@@ -158,6 +162,20 @@ TEST_CASE("--restart takes Docker's policies and is stored as given") {
     CHECK(run({"--restart", policy, "busybox"}).spec.restart == policy);
 }
 
+TEST_CASE("--restart refuses an unknown policy or a bad retry count") {
+  for (std::string policy :
+       {"sometimes", "on-failure:", "on-failure:x", "on-failure:-1", "always:3"})
+    CHECK(error_of({"--restart", policy, "busybox"}) ==
+          "invalid restart policy \"" + policy +
+              "\": use no, always, unless-stopped or on-failure[:N]");
+}
+
+TEST_CASE("--rm with a restart policy other than no is a conflict") {
+  CHECK(error_of({"--rm", "--restart", "always", "busybox"}) ==
+        "conflicting options: --restart and --rm");
+  CHECK(run({"--rm", "--restart", "no", "busybox"}).spec.auto_remove);
+}
+
 TEST_CASE("--memory and -m read sizes with binary units") {
   CHECK(run({"--memory", "512m", "busybox"}).spec.memory == 512ll << 20);
   CHECK(run({"-m", "1g", "busybox"}).spec.memory == 1ll << 30);
@@ -175,10 +193,12 @@ TEST_CASE("--cpus takes a positive number, fractions too") {
   CHECK(run({"--cpus=1.5", "busybox"}).spec.cpus == 1.5);
 }
 
-TEST_CASE("--cpus refuses zero, negatives and what is not a number") {
+TEST_CASE("--cpus refuses zero, negatives and what is not wholly a number") {
   CHECK(error_of({"--cpus", "0", "busybox"}) == "--cpus must be positive");
   CHECK(error_of({"--cpus", "-1", "busybox"}) == "--cpus must be positive");
   CHECK(error_of({"--cpus", "two", "busybox"}) == "invalid --cpus value: two");
+  CHECK(error_of({"--cpus", "1.5x", "busybox"}) == "invalid --cpus value: 1.5x");
+  CHECK(error_of({"--cpus", "nan", "busybox"}) == "invalid --cpus value: nan");
 }
 
 TEST_CASE("the health flags make the container's check") {
@@ -254,6 +274,12 @@ TEST_CASE("the scalar flags are copied as given") {
   CHECK(o.spec.stop_timeout == 30);
 }
 
+TEST_CASE("--stop-timeout refuses what is not a whole number of seconds") {
+  CHECK(error_of({"--stop-timeout", "10s", "busybox"}) == "invalid --stop-timeout value: 10s");
+  CHECK(error_of({"--stop-timeout", "-5", "busybox"}) == "invalid --stop-timeout value: -5");
+  CHECK(run({"--stop-timeout", "-1", "busybox"}).spec.stop_timeout == -1);
+}
+
 TEST_CASE("--pull and --platform are the client's, and --pull takes three values") {
   auto o = run({"--pull", "always", "--platform", "linux/arm64", "busybox"});
   CHECK(o.pull == "always");
@@ -261,4 +287,17 @@ TEST_CASE("--pull and --platform are the client's, and --pull takes three values
   CHECK(run({"--pull=never", "busybox"}).pull == "never");
   CHECK(error_of({"--pull", "sometimes", "busybox"}) ==
         "invalid --pull value \"sometimes\" (missing, always or never)");
+}
+
+TEST_CASE("the restart policy parser reads the stored forms berthd writes") {
+  CHECK(parse_restart_policy("")->name == "no");
+  CHECK(parse_restart_policy("no")->name == "no");
+  CHECK(parse_restart_policy("unless-stopped")->name == "unless-stopped");
+  auto p = parse_restart_policy("on-failure:5");
+  REQUIRE(p);
+  CHECK(p->name == "on-failure");
+  CHECK(p->max_retries == 5);
+  CHECK(parse_restart_policy("on-failure")->max_retries == 0);
+  CHECK_FALSE(parse_restart_policy("on-failure:5:6"));
+  CHECK_FALSE(parse_restart_policy("never"));
 }
