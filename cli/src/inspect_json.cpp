@@ -2,6 +2,7 @@
 #include "inspect_json.hpp"
 
 #include "format.hpp"
+#include "run_flags.hpp"
 
 namespace berth::cli {
 
@@ -50,6 +51,12 @@ json health_json(const api::health_state& h) {
 
 }  // namespace
 
+json restart_policy_json(const std::string& policy) {
+  // berthd stores only policies it parsed; anything else is shown by name, as it is.
+  auto p = parse_restart_policy(policy).value_or(restart_policy{policy, 0});
+  return {{"Name", p.name}, {"MaximumRetryCount", p.max_retries}};
+}
+
 json healthcheck_json(const api::healthcheck& h) {
   return {{"Test", h.test},
           {"Interval", h.interval},
@@ -95,7 +102,7 @@ json container_json(const api::container_info& c) {
              {"AutoRemove", c.auto_remove},
              {"NanoCpus", int64_t(c.cpus) * 1000000000},
              {"Memory", c.memory},
-             {"RestartPolicy", c.restart},
+             {"RestartPolicy", restart_policy_json(c.restart)},
              {"ReadonlyRootfs", c.read_only}}}};
   if (!c.healthcheck.test.empty()) out["Config"]["Healthcheck"] = healthcheck_json(c.healthcheck);
   if (!c.health.status.empty()) out["State"]["Health"] = health_json(c.health);

@@ -13,6 +13,10 @@ namespace berth::cli {
 /// A container as docker inspect shows it (Id, Name, Config, State, NetworkSettings, HostConfig).
 nlohmann::json container_json(const api::container_info& c);
 
+/// HostConfig.RestartPolicy from a stored policy ("no", "always", "unless-stopped",
+/// "on-failure[:N]"): {"Name": ..., "MaximumRetryCount": N}; "" is "no".
+nlohmann::json restart_policy_json(const std::string& policy);
+
 /// A health check as Docker's Config.Healthcheck (durations in ns; zero: the default).
 nlohmann::json healthcheck_json(const api::healthcheck& h);
 

@@ -7,6 +7,27 @@ using namespace berth;
 using namespace berth::cli;
 using json = nlohmann::json;
 
+TEST_CASE("RestartPolicy is an object with a name and a maximum retry count") {
+  CHECK(restart_policy_json("on-failure:3") ==
+        json({{"Name", "on-failure"}, {"MaximumRetryCount", 3}}));
+  CHECK(restart_policy_json("on-failure") ==
+        json({{"Name", "on-failure"}, {"MaximumRetryCount", 0}}));
+  CHECK(restart_policy_json("always") == json({{"Name", "always"}, {"MaximumRetryCount", 0}}));
+  CHECK(restart_policy_json("unless-stopped") ==
+        json({{"Name", "unless-stopped"}, {"MaximumRetryCount", 0}}));
+  CHECK(restart_policy_json("no") == json({{"Name", "no"}, {"MaximumRetryCount", 0}}));
+  CHECK(restart_policy_json("") == json({{"Name", "no"}, {"MaximumRetryCount", 0}}));
+}
+
+TEST_CASE("a container's HostConfig carries its restart policy as Docker's object") {
+  api::container_info c;
+  c.id = "abc";
+  c.restart = "on-failure:5";
+  auto j = container_json(c);
+  CHECK(j["HostConfig"]["RestartPolicy"]["Name"] == "on-failure");
+  CHECK(j["HostConfig"]["RestartPolicy"]["MaximumRetryCount"] == 5);
+}
+
 TEST_CASE("a container's JSON has Docker's sections and states") {
   api::container_info c;
   c.id = "abc";
