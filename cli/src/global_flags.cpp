@@ -5,7 +5,7 @@ namespace berth::cli {
 
 global_options parse_global_flags(const std::vector<std::string>& args, const char* env_host) {
   global_options out;
-  out.host = env_host ? env_host : default_host;
+  out.host = env_host && *env_host ? env_host : default_host;
   auto fail = [&](std::string message) {
     out.what = global_options::action::error;
     out.error = std::move(message);

@@ -1,5 +1,6 @@
 // global_flags: the flags before the command (-H/--host, -v/--version, -h/--help) and which
-// daemon berth talks to: -H, else $BERTH_HOST when it is set, else berthd's default socket.
+// daemon berth talks to: -H, else $BERTH_HOST when it is set and not empty, else berthd's
+// default socket.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +29,7 @@ struct global_options {
 };
 
 /// Reads the global flags at the start of `args` (the arguments after the program's name).
-/// `env_host` is $BERTH_HOST (nullptr when unset).
+/// `env_host` is $BERTH_HOST (nullptr when unset; empty counts as unset).
 global_options parse_global_flags(const std::vector<std::string>& args, const char* env_host);
 
 }  // namespace berth::cli

@@ -13,12 +13,16 @@ TEST_CASE("without -H or BERTH_HOST berth talks to the default socket") {
   CHECK(g.command == 0);
 }
 
+TEST_CASE("an empty BERTH_HOST counts as unset") {
+  CHECK(parse_global_flags({"ps"}, "").host == default_host);
+}
+
 TEST_CASE("BERTH_HOST names the daemon and -H overrides it") {
   CHECK(parse_global_flags({"ps"}, "unix:///tmp/b.sock").host == "unix:///tmp/b.sock");
   auto g = parse_global_flags({"-H", "unix:///tmp/h.sock", "ps", "-a"}, "unix:///tmp/b.sock");
   CHECK(g.host == "unix:///tmp/h.sock");
   CHECK(g.command == 2);
-  CHECK(parse_global_flags({"--host=unix:///x", "ps"}, nullptr).host == "unix:///x");
+  CHECK(parse_global_flags({"--host=unix:///x", "ps"}, "").host == "unix:///x");
 }
 
 TEST_CASE("the version and help flags end the parse") {
