@@ -7,6 +7,7 @@
 #include "format.hpp"
 #include "inspect_json.hpp"
 #include "progress.hpp"
+#include "reference.hpp"
 #include "stream_io.hpp"
 
 #include "berth/rpc/api.hpp"
@@ -58,8 +59,13 @@ int cmd_image_pull(context& ctx, const parsed& p) {
   try {
     auto img =
         c.call<api::image_info>(api::method::image_pull, api::pull_request{ref, p.get("platform")});
+    // Quiet, Docker prints the full reference and nothing else, for scripts.
+    if (quiet) {
+      std::printf("%s\n", full_reference(ref).c_str());
+      return 0;
+    }
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (!quiet) std::printf("Digest: %s\n", img.manifest_digest.c_str());
+    std::printf("Digest: %s\n", img.manifest_digest.c_str());
     std::printf("%s: pulled %s (%s) in %.1fs\n",
                 img.tags.empty() ? img.id.c_str() : img.tags.front().c_str(),
                 short_id(img.id).c_str(), human_size(img.size).c_str(), secs);
@@ -201,7 +207,7 @@ std::vector<command> image_commands() {
        "[OPTIONS] NAME[:TAG|@DIGEST]",
        "Download an image from a registry",
        {{"platform", 0, true, "OS/ARCH", "Platform to pull (default linux/amd64)"},
-        {"quiet", 'q', false, "", "Suppress progress"}},
+        {"quiet", 'q', false, "", "Suppress progress; print only the image's full reference"}},
        false,
        1,
        1,
