@@ -1,10 +1,11 @@
-// container_view.cpp: ps, logs, inspect and stats.
+// container_view.cpp: ps (in a table sized to its content), logs, inspect and stats.
 #include "commands/container_view.hpp"
 
 #include "commands/common.hpp"
 #include "format.hpp"
 #include "inspect_json.hpp"
 #include "stream_io.hpp"
+#include "table.hpp"
 
 #include "berth/rpc/api.hpp"
 
@@ -47,17 +48,13 @@ int cmd_ps(context& ctx, const parsed& p) {
   }
   if (p.has("format")) throw cli_error(1, "unsupported --format (use json)");
   auto now = now_ns();
-  std::printf("%-14s%-22s%-24s%-18s%-28s%-29s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
-              "STATUS", "PORTS", "NAMES");
-  for (auto& c : list) {
-    auto created = human_duration((now - c.created) / 1000000000) + " ago";
-    auto ports = c.state == "running" ? ports_text(c.ports) : std::string{};
-    std::printf(
-        "%-14s%-22s%-24s%-18s%-28s%-29s %s\n", short_id(c.id).c_str(),
-        c.image.substr(0, 20).c_str(), command_text(c.command, 22).c_str(), created.c_str(),
-        status_text(c.state, c.exit_code, c.started, c.finished, now, c.health.status).c_str(),
-        ports.c_str(), c.name.c_str());
-  }
+  table_rows rows{{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
+  for (auto& c : list)
+    rows.push_back({short_id(c.id), c.image.substr(0, 20), command_text(c.command, 22),
+                    human_duration((now - c.created) / 1000000000) + " ago",
+                    status_text(c.state, c.exit_code, c.started, c.finished, now, c.health.status),
+                    c.state == "running" ? ports_text(c.ports) : std::string{}, c.name});
+  std::fputs(format_table(rows).c_str(), stdout);
   return 0;
 }
 
