@@ -1,9 +1,11 @@
-// container_view.cpp: ps (in a table sized to its content), logs, inspect and stats.
+// container_view.cpp: ps (with --filter, in a table sized to its content), logs, inspect and
+// stats.
 #include "commands/container_view.hpp"
 
 #include "commands/common.hpp"
 #include "format.hpp"
 #include "inspect_json.hpp"
+#include "ps_filter.hpp"
 #include "stream_io.hpp"
 #include "table.hpp"
 
@@ -34,8 +36,10 @@ std::string ports_text(const std::vector<api::port_mapping>& ports) {
 }
 
 int cmd_ps(context& ctx, const parsed& p) {
-  auto list = ctx.conn().call<std::vector<api::container_info>>(api::method::container_list,
-                                                                api::list_request{p.has("all")});
+  auto filter = ps_filter::parse(p.all("filter"));
+  auto list = ctx.conn().call<std::vector<api::container_info>>(
+      api::method::container_list, api::list_request{p.has("all") || filter.needs_all()});
+  std::erase_if(list, [&](const api::container_info& c) { return !filter.matches(c); });
   if (p.has("quiet")) {
     for (auto& c : list) std::printf("%s\n", short_id(c.id).c_str());
     return 0;
@@ -170,6 +174,8 @@ command ps_command() {
           "[OPTIONS]",
           "List containers",
           {{"all", 'a', false, "", "Show all containers (default shows just running)"},
+           {"filter", 'f', true, "KEY=VALUE",
+            "Filter: status, name, id, ancestor, network, health or exited (repeatable)"},
            {"quiet", 'q', false, "", "Only display container IDs"},
            {"format", 0, true, "json", "Print as JSON"}},
           false,

@@ -6,7 +6,7 @@
 
 namespace berth::cli {
 
-/// `berth ps`: the list of containers.
+/// `berth ps`: the list, with Docker's --filter.
 command ps_command();
 /// `berth logs`: the log of the main process, or the VM's console (--boot).
 command logs_command();
