@@ -82,17 +82,25 @@ void stream_printer::on_end(const api::stream_end& e) {
   error_ = e.error;
 }
 
-raw_terminal::raw_terminal() {
-  if (!::isatty(STDIN_FILENO)) return;
+raw_terminal::raw_terminal(bool input, bool output) {
   termios t{};
-  if (::tcgetattr(STDIN_FILENO, &t) != 0) return;
-  saved_ = t;
-  ::cfmakeraw(&t);
-  ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+  if (input && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &t) == 0) {
+    saved_in_ = t;
+    ::cfmakeraw(&t);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+  }
+  // Read after stdin's change: when both are one terminal, its output is raw already.
+  if (output && ::isatty(STDOUT_FILENO) && ::tcgetattr(STDOUT_FILENO, &t) == 0 &&
+      (t.c_oflag & OPOST) != 0) {
+    saved_out_ = t;
+    t.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+    ::tcsetattr(STDOUT_FILENO, TCSANOW, &t);
+  }
 }
 
 raw_terminal::~raw_terminal() {
-  if (saved_) ::tcsetattr(STDIN_FILENO, TCSANOW, &*saved_);
+  if (saved_out_) ::tcsetattr(STDOUT_FILENO, TCSADRAIN, &*saved_out_);
+  if (saved_in_) ::tcsetattr(STDIN_FILENO, TCSANOW, &*saved_in_);
 }
 
 std::optional<std::pair<uint16_t, uint16_t>> terminal_size() {

@@ -4,8 +4,9 @@
 // stdin is sent one chunk at a time: the next chunk is read only after the daemon answered the
 // previous one, which it does once the bytes are written in the guest, so a fast producer is
 // held back end to end instead of filling memory anywhere in between. With a terminal (-t) the
-// local terminal is in raw mode while the stream runs, so Ctrl-C and Ctrl-D reach the
-// container's terminal as they would a local one.
+// local terminal is in raw mode while the stream runs: with -i its input, so Ctrl-C and Ctrl-D
+// reach the container's terminal as they would a local one, and always its output, so the
+// container's "\r\n" is shown as it is.
 #pragma once
 
 #include "berth/rpc/api.hpp"
@@ -54,16 +55,20 @@ struct stream_options {
                                 ///< (docker's sig-proxy, without -t); empty: not forwarded.
 };
 
-/// Puts the local terminal in raw mode for its lifetime (if stdin is a terminal).
+/// Puts the local terminal in raw mode for its lifetime, where stdin and stdout are terminals.
 class raw_terminal {
  public:
-  raw_terminal();
+  /// With `input`, stdin's terminal is raw: keys reach the container as typed (Ctrl-C too).
+  /// With `output`, stdout's terminal stops translating output ("\n" to "\r\n"): the
+  /// container's terminal did that already, and twice would end lines with "\r\r\n".
+  raw_terminal(bool input, bool output);
   ~raw_terminal();
   raw_terminal(const raw_terminal&) = delete;
   raw_terminal& operator=(const raw_terminal&) = delete;
 
  private:
-  std::optional<termios> saved_;
+  std::optional<termios> saved_in_;
+  std::optional<termios> saved_out_;
 };
 
 /// The local terminal's size, or nullopt if stdout is not a terminal.
@@ -94,8 +99,9 @@ class stream_pump {
 
 template <class Done>
 void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done) {
+  // As Docker: with a terminal in the container, ours is raw, whether or not stdin is sent.
   std::optional<raw_terminal> raw;
-  if (opts.tty && opts.send_stdin) raw.emplace();
+  if (opts.tty) raw.emplace(opts.send_stdin, true);
   stream_pump pump(c, stream, opts);
   while (!(printer.ended() && done())) pump.step(1000);
 }

@@ -130,3 +130,12 @@ TEST_CASE("create then start -a -i runs the command with stdin attached") {
   CHECK(r.exit_code == 0);
   d.ok({"rm", "catter"});
 }
+
+TEST_CASE("run -t without -i ends lines with CR LF once: the local terminal is raw") {
+  auto& d = daemon::get();
+  pty_session t(d, {"run", "--rm", "-t", "busybox", "sh", "-c", "echo one; echo two"});
+  CHECK(t.wait(seconds(90)) == 0);
+  INFO("output: " << t.output());
+  CHECK(t.output().find("one\r\ntwo\r\n") != std::string::npos);
+  CHECK(t.output().find("\r\r\n") == std::string::npos);
+}
