@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <utility>
 
 namespace berth::cli {
 
@@ -135,6 +136,25 @@ stream_pump::~stream_pump() {
   if (signal_pipe_[1] >= 0) ::close(signal_pipe_[1]);
 }
 
+void stream_pump::take_typed_ahead() {
+  if (!stdin_open_ || !::isatty(STDIN_FILENO)) return;
+  // Cooked, stdin is readable only with a whole line or an end of file waiting: no read blocks.
+  pollfd p{STDIN_FILENO, POLLIN, 0};
+  while (::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0) {
+    char buf[4096];
+    auto got = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    if (got == 0) {
+      termios t{};
+      bool have = ::tcgetattr(STDIN_FILENO, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE;
+      typed_ahead_.push_back(have ? static_cast<char>(t.c_cc[VEOF]) : '\x04');
+      break;
+    }
+    typed_ahead_.insert(typed_ahead_.end(), buf, buf + got);
+  }
+}
+
 void stream_pump::step(int timeout_ms) {
   // Answers we do not wait for are consumed as they come, so they do not pile up.
   std::erase_if(fire_and_forget_, [&](uint32_t id) {
@@ -149,6 +169,11 @@ void stream_pump::step(int timeout_ms) {
       stdin_open_ = false;  // the process is gone or its stdin closed: stop reading ours
     }
     pending_stdin_.reset();
+  }
+  // What take_typed_ahead read goes first, one call at a time like the rest of stdin.
+  if (stdin_open_ && !pending_stdin_ && !typed_ahead_.empty()) {
+    pending_stdin_ = c_.send(api::method::stream_stdin,
+                             api::stdin_request{stream_, std::exchange(typed_ahead_, {})});
   }
   pollfd fds[3];
   int n = 0;

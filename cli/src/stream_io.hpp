@@ -86,6 +86,12 @@ class stream_pump {
   ~stream_pump();
   /// Waits for input (socket, stdin, signals) at most `timeout_ms` and handles it.
   void step(int timeout_ms);
+  /// Reads what was typed on the still-cooked terminal: whole lines, and an end of file (Ctrl-D,
+  /// or what `script` sends when its own stdin ends). Called just before the terminal goes raw:
+  /// the kernel keeps a cooked end of file as a NUL byte that a raw read returns, which the
+  /// container's terminal would echo as "^@". Sent first; the end of file as the terminal's
+  /// EOF character (Ctrl-D), as a raw terminal would have passed it on.
+  void take_typed_ahead();
 
  private:
   rpc::client& c_;
@@ -93,16 +99,20 @@ class stream_pump {
   stream_options opts_;
   bool stdin_open_ = false;
   std::optional<uint32_t> pending_stdin_;  ///< Id of the stream.stdin request in flight.
+  std::vector<char> typed_ahead_;          ///< Read by take_typed_ahead, not sent yet.
   std::vector<uint32_t> fire_and_forget_;  ///< resize/kill requests whose answers we drop.
   int signal_pipe_[2] = {-1, -1};
 };
 
 template <class Done>
 void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done) {
+  stream_pump pump(c, stream, opts);
   // As Docker: with a terminal in the container, ours is raw, whether or not stdin is sent.
   std::optional<raw_terminal> raw;
-  if (opts.tty) raw.emplace(opts.send_stdin, true);
-  stream_pump pump(c, stream, opts);
+  if (opts.tty) {
+    pump.take_typed_ahead();
+    raw.emplace(opts.send_stdin, true);
+  }
   while (!(printer.ended() && done())) pump.step(1000);
 }
 

@@ -139,3 +139,16 @@ TEST_CASE("run -t without -i ends lines with CR LF once: the local terminal is r
   CHECK(t.output().find("one\r\ntwo\r\n") != std::string::npos);
   CHECK(t.output().find("\r\r\n") == std::string::npos);
 }
+
+TEST_CASE("run -it passes an end of file typed before the container ran as Ctrl-D, not as ^@") {
+  // `script -c 'berth run -it ...' < /dev/null` types Ctrl-D at once, while the terminal is
+  // still cooked; the kernel keeps that end of file as a NUL byte for a later raw read.
+  auto& d = daemon::get();
+  pty_session t(d, {"run", "--rm", "-it", "busybox", "sh", "-c", "sleep 1; echo after-eof"});
+  t.type("\x04");
+  REQUIRE(t.expect("after-eof", seconds(90)));
+  CHECK(t.wait() == 0);
+  INFO("output: " << t.output());
+  CHECK(t.output().find("^@") == std::string::npos);
+  CHECK(t.output().find('\0') == std::string::npos);
+}
