@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,6 +36,22 @@ int for_each_name(const std::vector<std::string>& names,
 /// daemon does not know is printed as "Error: ..." on stderr. 0 when all were found, else 1.
 int inspect_each(const std::vector<std::string>& names,
                  const std::function<nlohmann::json(const std::string&)>& fn);
+
+/// Prints `list` as -q asks (`id_of` of each, a line each) or as --format json does (an array
+/// of `json_of` of each, indented by 2); true when it did, false when the caller's table is
+/// wanted.
+template <class T, class IdOf, class JsonOf>
+bool print_quiet_or_json(const parsed& p, const std::vector<T>& list, IdOf id_of, JsonOf json_of) {
+  if (p.has("quiet")) {
+    for (auto& item : list) std::printf("%s\n", std::string(id_of(item)).c_str());
+    return true;
+  }
+  if (p.get("format") != "json") return false;
+  auto out = nlohmann::json::array();
+  for (auto& item : list) out.push_back(json_of(item));
+  std::printf("%s\n", out.dump(2).c_str());
+  return true;
+}
 
 /// Asks `question` and whether to continue, unless -f/--force was given.
 bool confirm(const parsed& p, const char* question);

@@ -40,16 +40,9 @@ int cmd_ps(context& ctx, const parsed& p) {
   auto list = ctx.conn().call<std::vector<api::container_info>>(
       api::method::container_list, api::list_request{p.has("all") || filter.needs_all()});
   std::erase_if(list, [&](const api::container_info& c) { return !filter.matches(c); });
-  if (p.has("quiet")) {
-    for (auto& c : list) std::printf("%s\n", short_id(c.id).c_str());
+  if (print_quiet_or_json(
+          p, list, [](auto& c) { return short_id(c.id); }, container_json))
     return 0;
-  }
-  if (p.get("format") == "json") {
-    json out = json::array();
-    for (auto& c : list) out.push_back(container_json(c));
-    std::printf("%s\n", out.dump(2).c_str());
-    return 0;
-  }
   if (p.has("format")) throw cli_error(1, "unsupported --format (use json)");
   auto now = now_ns();
   table_rows rows{{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};

@@ -22,8 +22,6 @@
 
 namespace berth::cli {
 
-using json = nlohmann::json;
-
 namespace {
 
 int image_exit_code(const rpc::call_error& e) {
@@ -154,16 +152,9 @@ int cmd_image_inspect(context& ctx, const parsed& p) {
 
 int cmd_image_ls(context& ctx, const parsed& p) {
   auto list = ctx.conn().call<std::vector<api::image_info>>(api::method::image_list);
-  if (p.has("quiet")) {
-    for (auto& i : list) std::printf("%s\n", short_id(i.id).c_str());
+  if (print_quiet_or_json(
+          p, list, [](auto& i) { return short_id(i.id); }, image_list_json))
     return 0;
-  }
-  if (p.get("format") == "json") {
-    json out = json::array();
-    for (auto& i : list) out.push_back(image_list_json(i));
-    std::printf("%s\n", out.dump(2).c_str());
-    return 0;
-  }
   if (p.has("format")) throw cli_error(1, "unsupported --format (use json)");
   auto now = now_ns() / 1000000000;
   std::printf("%-34s%-12s%-15s%-16s%s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");

@@ -10,8 +10,6 @@
 
 namespace berth::cli {
 
-using json = nlohmann::json;
-
 namespace {
 
 int cmd_network_create(context& ctx, const parsed& p) {
@@ -28,16 +26,9 @@ int cmd_network_create(context& ctx, const parsed& p) {
 int cmd_network_ls(context& ctx, const parsed& p) {
   auto list =
       ctx.conn().call<std::vector<api::network_info>>(api::method::network_list, api::empty{});
-  if (p.has("quiet")) {
-    for (auto& n : list) std::printf("%s\n", n.id.substr(0, 12).c_str());
+  if (print_quiet_or_json(
+          p, list, [](auto& n) { return n.id.substr(0, 12); }, network_json))
     return 0;
-  }
-  if (p.get("format") == "json") {
-    json out = json::array();
-    for (auto& n : list) out.push_back(network_json(n));
-    std::printf("%s\n", out.dump(2).c_str());
-    return 0;
-  }
   if (p.has("format")) throw cli_error(1, "unsupported --format (use json)");
   std::printf("%-14s%-22s%-10s%-18s%s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL");
   for (auto& n : list)

@@ -11,8 +11,6 @@
 
 namespace berth::cli {
 
-using json = nlohmann::json;
-
 namespace {
 
 int cmd_volume_create(context& ctx, const parsed& p) {
@@ -34,16 +32,9 @@ int cmd_volume_create(context& ctx, const parsed& p) {
 int cmd_volume_ls(context& ctx, const parsed& p) {
   auto list =
       ctx.conn().call<std::vector<api::volume_info>>(api::method::volume_list, api::empty{});
-  if (p.has("quiet")) {
-    for (auto& v : list) std::printf("%s\n", v.name.c_str());
+  if (print_quiet_or_json(
+          p, list, [](auto& v) { return v.name; }, volume_json))
     return 0;
-  }
-  if (p.get("format") == "json") {
-    json out = json::array();
-    for (auto& v : list) out.push_back(volume_json(v));
-    std::printf("%s\n", out.dump(2).c_str());
-    return 0;
-  }
   std::printf("%-12s%-34s%-12s%s\n", "DRIVER", "VOLUME NAME", "SIZE", "USED");
   for (auto& v : list)
     std::printf("%-12s%-34s%-12s%s\n", v.driver.c_str(), v.name.c_str(),
