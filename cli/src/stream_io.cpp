@@ -121,6 +121,8 @@ stream_pump::stream_pump(rpc::client& c, uint32_t stream, const stream_options& 
     if (opts_.tty) ::sigaction(SIGWINCH, &sa, nullptr);
     if (!opts_.kill_container.empty())
       for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+    else if (opts_.tty)
+      for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(s, &sa, nullptr);
   }
   if (opts_.tty)
     if (auto size = terminal_size())
@@ -212,6 +214,8 @@ void stream_pump::step(int timeout_ms) {
       } else if (!opts_.kill_container.empty()) {
         fire_and_forget_.push_back(c_.send(api::method::container_kill,
                                            api::kill_request{opts_.kill_container, std::to_string(sig)}));
+      } else {
+        stop_signal_ = sig;  // ours to end by: run_stream restores the terminal first
       }
     }
   }

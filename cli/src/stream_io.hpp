@@ -14,6 +14,8 @@
 
 #include <termios.h>
 
+#include <csignal>
+
 #include <optional>
 #include <vector>
 
@@ -92,6 +94,10 @@ class stream_pump {
   /// container's terminal would echo as "^@". Sent first; the end of file as the terminal's
   /// EOF character (Ctrl-D), as a raw terminal would have passed it on.
   void take_typed_ahead();
+  /// A signal that ends this process (SIGINT, SIGTERM, SIGHUP, SIGQUIT) caught while the
+  /// terminal is raw and signals are not forwarded; 0 if none. run_stream then restores the
+  /// terminal and raises it again, so Ctrl-C after `run -t` leaves a sane terminal.
+  int stop_signal() const { return stop_signal_; }
 
  private:
   rpc::client& c_;
@@ -102,18 +108,24 @@ class stream_pump {
   std::vector<char> typed_ahead_;          ///< Read by take_typed_ahead, not sent yet.
   std::vector<uint32_t> fire_and_forget_;  ///< resize/kill requests whose answers we drop.
   int signal_pipe_[2] = {-1, -1};
+  int stop_signal_ = 0;
 };
 
 template <class Done>
 void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done) {
-  stream_pump pump(c, stream, opts);
-  // As Docker: with a terminal in the container, ours is raw, whether or not stdin is sent.
-  std::optional<raw_terminal> raw;
-  if (opts.tty) {
-    pump.take_typed_ahead();
-    raw.emplace(opts.send_stdin, true);
+  int stop = 0;
+  {
+    stream_pump pump(c, stream, opts);
+    // As Docker: with a terminal in the container, ours is raw, whether or not stdin is sent.
+    std::optional<raw_terminal> raw;
+    if (opts.tty) {
+      pump.take_typed_ahead();
+      raw.emplace(opts.send_stdin, true);
+    }
+    while (!(printer.ended() && done()) && (stop = pump.stop_signal()) == 0) pump.step(1000);
   }
-  while (!(printer.ended() && done())) pump.step(1000);
+  // The terminal is back as it was and the handlers are the defaults: end as the signal says.
+  if (stop != 0) ::raise(stop);
 }
 
 }  // namespace berth::cli

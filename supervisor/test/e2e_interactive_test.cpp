@@ -2,6 +2,9 @@
 // a running container, stdin through pipes, attach, logs -f/-n/-t, kill, restart, stop -s.
 #include "e2e.hpp"
 
+#include <termios.h>
+
+#include <csignal>
 #include <fstream>
 
 using namespace berth::e2e;
@@ -151,4 +154,17 @@ TEST_CASE("run -it passes an end of file typed before the container ran as Ctrl-
   INFO("output: " << t.output());
   CHECK(t.output().find("^@") == std::string::npos);
   CHECK(t.output().find('\0') == std::string::npos);
+}
+
+TEST_CASE("Ctrl-C ends run -t and leaves the terminal as it was") {
+  auto& d = daemon::get();
+  pty_session t(d, {"run", "--rm", "--name", "interrupted", "-t", "busybox", "sh", "-c",
+                    "echo waiting; sleep 60"});
+  REQUIRE(t.expect("waiting", seconds(90)));
+  t.type("\x03");  // the terminal's input is not raw without -i: this is SIGINT to the CLI
+  CHECK(t.wait(seconds(20)) == 128 + SIGINT);
+  termios settings{};
+  REQUIRE(::tcgetattr(t.master_fd(), &settings) == 0);
+  CHECK((settings.c_oflag & OPOST) != 0);
+  d.ok({"rm", "-f", "interrupted"});
 }
