@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <utility>
 
 namespace berth::cli {
 
@@ -82,17 +83,25 @@ void stream_printer::on_end(const api::stream_end& e) {
   error_ = e.error;
 }
 
-raw_terminal::raw_terminal() {
-  if (!::isatty(STDIN_FILENO)) return;
+raw_terminal::raw_terminal(bool input, bool output) {
   termios t{};
-  if (::tcgetattr(STDIN_FILENO, &t) != 0) return;
-  saved_ = t;
-  ::cfmakeraw(&t);
-  ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+  if (input && ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &t) == 0) {
+    saved_in_ = t;
+    ::cfmakeraw(&t);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+  }
+  // Read after stdin's change: when both are one terminal, its output is raw already.
+  if (output && ::isatty(STDOUT_FILENO) && ::tcgetattr(STDOUT_FILENO, &t) == 0 &&
+      (t.c_oflag & OPOST) != 0) {
+    saved_out_ = t;
+    t.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+    ::tcsetattr(STDOUT_FILENO, TCSANOW, &t);
+  }
 }
 
 raw_terminal::~raw_terminal() {
-  if (saved_) ::tcsetattr(STDIN_FILENO, TCSANOW, &*saved_);
+  if (saved_out_) ::tcsetattr(STDOUT_FILENO, TCSADRAIN, &*saved_out_);
+  if (saved_in_) ::tcsetattr(STDIN_FILENO, TCSANOW, &*saved_in_);
 }
 
 std::optional<std::pair<uint16_t, uint16_t>> terminal_size() {
@@ -112,6 +121,8 @@ stream_pump::stream_pump(rpc::client& c, uint32_t stream, const stream_options& 
     if (opts_.tty) ::sigaction(SIGWINCH, &sa, nullptr);
     if (!opts_.kill_container.empty())
       for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+    else if (opts_.tty)
+      for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(s, &sa, nullptr);
   }
   if (opts_.tty)
     if (auto size = terminal_size())
@@ -125,6 +136,25 @@ stream_pump::~stream_pump() {
   for (int s : {SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
   if (signal_pipe_[0] >= 0) ::close(signal_pipe_[0]);
   if (signal_pipe_[1] >= 0) ::close(signal_pipe_[1]);
+}
+
+void stream_pump::take_typed_ahead() {
+  if (!stdin_open_ || !::isatty(STDIN_FILENO)) return;
+  // Cooked, stdin is readable only with a whole line or an end of file waiting: no read blocks.
+  pollfd p{STDIN_FILENO, POLLIN, 0};
+  while (::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0) {
+    char buf[4096];
+    auto got = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    if (got == 0) {
+      termios t{};
+      bool have = ::tcgetattr(STDIN_FILENO, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE;
+      typed_ahead_.push_back(have ? static_cast<char>(t.c_cc[VEOF]) : '\x04');
+      break;
+    }
+    typed_ahead_.insert(typed_ahead_.end(), buf, buf + got);
+  }
 }
 
 void stream_pump::step(int timeout_ms) {
@@ -141,6 +171,11 @@ void stream_pump::step(int timeout_ms) {
       stdin_open_ = false;  // the process is gone or its stdin closed: stop reading ours
     }
     pending_stdin_.reset();
+  }
+  // What take_typed_ahead read goes first, one call at a time like the rest of stdin.
+  if (stdin_open_ && !pending_stdin_ && !typed_ahead_.empty()) {
+    pending_stdin_ = c_.send(api::method::stream_stdin,
+                             api::stdin_request{stream_, std::exchange(typed_ahead_, {})});
   }
   pollfd fds[3];
   int n = 0;
@@ -179,6 +214,8 @@ void stream_pump::step(int timeout_ms) {
       } else if (!opts_.kill_container.empty()) {
         fire_and_forget_.push_back(c_.send(api::method::container_kill,
                                            api::kill_request{opts_.kill_container, std::to_string(sig)}));
+      } else {
+        stop_signal_ = sig;  // ours to end by: run_stream restores the terminal first
       }
     }
   }

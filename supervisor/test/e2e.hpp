@@ -145,6 +145,8 @@ class pty_session {
   /// Waits for the CLI to exit; its exit code.
   int wait(std::chrono::milliseconds limit = std::chrono::seconds(60));
   const std::string& output() const { return out_; }
+  /// The pty's master side, to read the terminal's settings (tcgetattr) after the CLI ended.
+  int master_fd() const { return fd_; }
 
  private:
   int fd_ = -1;

@@ -2,6 +2,9 @@
 // a running container, stdin through pipes, attach, logs -f/-n/-t, kill, restart, stop -s.
 #include "e2e.hpp"
 
+#include <termios.h>
+
+#include <csignal>
 #include <fstream>
 
 using namespace berth::e2e;
@@ -129,4 +132,39 @@ TEST_CASE("create then start -a -i runs the command with stdin attached") {
   CHECK(r.output == "through start\n");
   CHECK(r.exit_code == 0);
   d.ok({"rm", "catter"});
+}
+
+TEST_CASE("run -t without -i ends lines with CR LF once: the local terminal is raw") {
+  auto& d = daemon::get();
+  pty_session t(d, {"run", "--rm", "-t", "busybox", "sh", "-c", "echo one; echo two"});
+  CHECK(t.wait(seconds(90)) == 0);
+  INFO("output: " << t.output());
+  CHECK(t.output().find("one\r\ntwo\r\n") != std::string::npos);
+  CHECK(t.output().find("\r\r\n") == std::string::npos);
+}
+
+TEST_CASE("run -it passes an end of file typed before the container ran as Ctrl-D, not as ^@") {
+  // `script -c 'berth run -it ...' < /dev/null` types Ctrl-D at once, while the terminal is
+  // still cooked; the kernel keeps that end of file as a NUL byte for a later raw read.
+  auto& d = daemon::get();
+  pty_session t(d, {"run", "--rm", "-it", "busybox", "sh", "-c", "sleep 1; echo after-eof"});
+  t.type("\x04");
+  REQUIRE(t.expect("after-eof", seconds(90)));
+  CHECK(t.wait() == 0);
+  INFO("output: " << t.output());
+  CHECK(t.output().find("^@") == std::string::npos);
+  CHECK(t.output().find('\0') == std::string::npos);
+}
+
+TEST_CASE("Ctrl-C ends run -t and leaves the terminal as it was") {
+  auto& d = daemon::get();
+  pty_session t(d, {"run", "--rm", "--name", "interrupted", "-t", "busybox", "sh", "-c",
+                    "echo waiting; sleep 60"});
+  REQUIRE(t.expect("waiting", seconds(90)));
+  t.type("\x03");  // the terminal's input is not raw without -i: this is SIGINT to the CLI
+  CHECK(t.wait(seconds(20)) == 128 + SIGINT);
+  termios settings{};
+  REQUIRE(::tcgetattr(t.master_fd(), &settings) == 0);
+  CHECK((settings.c_oflag & OPOST) != 0);
+  d.ok({"rm", "-f", "interrupted"});
 }

@@ -102,3 +102,41 @@ TEST_CASE("cpus and memory size the VM") {
   CHECK(d.berth({"run", "--rm", "--cpus", "64", "busybox", "true"}).code == 125);
   CHECK(d.berth({"run", "--rm", "-m", "lots", "busybox", "true"}).code == 125);
 }
+
+TEST_CASE("ps --filter selects by status, name, id, ancestor, health and exit code as Docker") {
+  auto& d = daemon::get();
+  auto running = d.ok({"run", "-d", "--name", "filter-up", "busybox", "sleep", "1000"}).substr(0, 12);
+  CHECK(d.berth({"run", "--name", "filter-three", "busybox", "sh", "-c", "exit 3"}).code == 3);
+  auto exited = d.ok({"ps", "-a", "-q", "--filter", "name=filter-three"});
+  auto created = d.ok({"create", "--name", "filter-new", "busybox", "true"}).substr(0, 12);
+  auto ids = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"ps", "-q"});
+    return d.ok(args);
+  };
+  // A status filter lists stopped containers without -a; values of one key are alternatives.
+  CHECK(ids({"--filter", "status=created"}) == created + "\n");
+  CHECK(ids({"-f", "status=exited", "-f", "name=filter-"}) == exited);
+  CHECK(ids({"-f", "status=running", "-f", "name=filter-"}) == running + "\n");
+  auto both = ids({"-f", "status=created", "-f", "status=running", "-f", "name=filter-"});
+  CHECK(both.find(created) != std::string::npos);
+  CHECK(both.find(running) != std::string::npos);
+  CHECK(both.find(exited) == std::string::npos);
+  // Without a status filter only running containers are listed, as always.
+  CHECK(ids({"-f", "name=filter-"}) == running + "\n");
+  CHECK(ids({"-a", "-f", "exited=3"}) == exited);
+  CHECK(ids({"-a", "-f", "exited=0", "-f", "name=filter-"}).empty());
+  CHECK(ids({"-f", "id=" + running.substr(0, 6)}) == running + "\n");
+  CHECK(ids({"-f", "ancestor=docker.io/library/busybox:latest", "-f", "name=filter-up"}) ==
+        running + "\n");
+  CHECK(ids({"-f", "ancestor=alpine"}).empty());
+  CHECK(ids({"-f", "health=none", "-f", "name=filter-up"}) == running + "\n");
+  auto table = d.ok({"ps", "-a", "-f", "name=filter-"});
+  CHECK(table.rfind("CONTAINER ID   IMAGE", 0) == 0);
+  CHECK(table.find("Exited (3)") != std::string::npos);
+  auto bad = d.berth({"ps", "--filter", "foo=bar"});
+  CHECK(bad.code == 1);
+  CHECK(bad.err == "berth: invalid filter 'foo'\n");
+  CHECK(d.berth({"ps", "--filter", "status=asleep"}).err ==
+        "berth: invalid filter 'status=asleep'\n");
+  d.ok({"rm", "-f", "filter-up", "filter-three", "filter-new"});
+}
