@@ -50,11 +50,11 @@ bool is_crash(const caf::error& reason) {
          reason != caf::exit_reason::kill;
 }
 
-bool should_restart(restart_policy policy, const caf::error& reason) {
+bool should_restart(child_restart policy, const caf::error& reason) {
   switch (policy) {
-    case restart_policy::permanent: return true;
-    case restart_policy::temporary: return false;
-    case restart_policy::transient:
+    case child_restart::permanent: return true;
+    case child_restart::temporary: return false;
+    case child_restart::transient:
       return is_crash(reason);
   }
   return false;
@@ -102,7 +102,7 @@ caf::behavior one_for_one_supervisor(caf::event_based_actor* self,
     if (registry.get<caf::actor>(key) == child.handle) registry.erase(key);
     child.handle = nullptr;
     if (st->stopping) return;
-    if (!should_restart(child.spec.policy, msg.reason)) {
+    if (!should_restart(child.spec.restart, msg.reason)) {
       sup_log.info("{} exited ({}); not restarted", child.spec.name, describe(msg.reason));
       return;
     }

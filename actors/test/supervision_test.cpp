@@ -24,10 +24,10 @@ caf::behavior worker(caf::event_based_actor* self, std::shared_ptr<int> starts) 
   };
 }
 
-child_spec worker_spec(std::string name, restart_policy policy, std::shared_ptr<int> starts) {
+child_spec worker_spec(std::string name, child_restart policy, std::shared_ptr<int> starts) {
   child_spec spec;
   spec.name = std::move(name);
-  spec.policy = policy;
+  spec.restart = policy;
   spec.max_restarts = 3;
   spec.window = 10s;
   spec.backoff = 100ms;
@@ -52,11 +52,11 @@ struct fixture : testing::deterministic {
 TEST_CASE("should_restart follows permanent, transient and temporary") {
   auto boom = make_error(errc::internal, "boom");
   caf::error normal = caf::exit_reason::normal;
-  CHECK(should_restart(restart_policy::permanent, normal));
-  CHECK(should_restart(restart_policy::permanent, boom));
-  CHECK_FALSE(should_restart(restart_policy::transient, normal));
-  CHECK(should_restart(restart_policy::transient, boom));
-  CHECK_FALSE(should_restart(restart_policy::temporary, boom));
+  CHECK(should_restart(child_restart::permanent, normal));
+  CHECK(should_restart(child_restart::permanent, boom));
+  CHECK_FALSE(should_restart(child_restart::transient, normal));
+  CHECK(should_restart(child_restart::transient, boom));
+  CHECK_FALSE(should_restart(child_restart::temporary, boom));
 }
 
 TEST_CASE("restart intensity allows N restarts per window and forgets old ones") {
@@ -81,7 +81,7 @@ TEST_CASE("backoff doubles per restart up to its maximum") {
 TEST_CASE_METHOD(fixture, "a crashed permanent child is restarted after its backoff") {
   auto starts = std::make_shared<int>(0);
   auto sup = spawn_owned(one_for_one_supervisor,
-                       std::vector<child_spec>{worker_spec("w", restart_policy::permanent, starts)});
+                       std::vector<child_spec>{worker_spec("w", child_restart::permanent, starts)});
   run();
   auto first = child("w");
   REQUIRE(first);
@@ -99,7 +99,7 @@ TEST_CASE_METHOD(fixture, "a crashed permanent child is restarted after its back
 TEST_CASE_METHOD(fixture, "a transient child that ends normally stays down") {
   auto starts = std::make_shared<int>(0);
   auto sup = spawn_owned(one_for_one_supervisor,
-                       std::vector<child_spec>{worker_spec("t", restart_policy::transient, starts)});
+                       std::vector<child_spec>{worker_spec("t", child_restart::transient, starts)});
   run();
   caf::anon_send(child("t"), exited_atom_v, caf::error{caf::exit_reason::normal});
   run();
@@ -111,7 +111,7 @@ TEST_CASE_METHOD(fixture, "a transient child that ends normally stays down") {
 TEST_CASE_METHOD(fixture, "a child that crashes too often makes its supervisor give up") {
   auto starts = std::make_shared<int>(0);
   auto sup = spawn_owned(one_for_one_supervisor,
-                       std::vector<child_spec>{worker_spec("w", restart_policy::permanent, starts)});
+                       std::vector<child_spec>{worker_spec("w", child_restart::permanent, starts)});
   auto sup_exit = std::make_shared<caf::error>();
   auto watcher = spawn_owned([sup, sup_exit](caf::event_based_actor* self) {
     self->monitor(sup);

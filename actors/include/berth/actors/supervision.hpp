@@ -1,8 +1,8 @@
 // supervision: child specs and the one_for_one supervisor behaviour of berth's actor tree.
 //
-// Modelled on OTP: each child has a restart policy (permanent, transient, temporary), a restart
+// Modelled on OTP: each child has a child restart (permanent, transient, temporary), a restart
 // intensity (at most N restarts in a window) and a backoff. A supervisor links to its children,
-// restarts the ones whose policy asks for it, publishes the current handle of each child in the
+// restarts the ones whose child restart asks for it, publishes the current handle of each child in the
 // actor system's registry under the child's name (a restarted child has a new handle; callers
 // look it up there), and gives up when a child restarts too often: it then exits with
 // berth::errc::unavailable, so its own supervisor (or, for the root, berthd's main) sees it.
@@ -24,7 +24,7 @@
 namespace berth {
 
 /// When a supervisor restarts a child that exited.
-enum class restart_policy {
+enum class child_restart {
   permanent,  ///< Always.
   transient,  ///< Only when it exited abnormally (not normal or user_shutdown).
   temporary,  ///< Never.
@@ -34,7 +34,7 @@ enum class restart_policy {
 struct child_spec {
   /// Registry name of the child (an atom text, at most 10 characters).
   std::string name;
-  restart_policy policy = restart_policy::permanent;
+  child_restart restart = child_restart::permanent;
   /// At most this many restarts within `window`, else the supervisor gives up.
   std::size_t max_restarts = 5;
   std::chrono::milliseconds window{std::chrono::seconds(30)};
@@ -51,7 +51,7 @@ struct child_spec {
 bool is_crash(const caf::error& reason);
 
 /// Whether a child that exited with `reason` is restarted under `policy`.
-bool should_restart(restart_policy policy, const caf::error& reason);
+bool should_restart(child_restart policy, const caf::error& reason);
 
 /// Counts restarts in a sliding window (OTP's intensity and period).
 class restart_intensity {
