@@ -15,7 +15,8 @@
 #include <type_traits>
 #include <vector>
 
-// No `using namespace berth`: inspect() must be found as CAF finds it, by argument-dependent lookup.
+// No `using namespace berth`: inspect() must be found as CAF finds it, by argument-dependent
+// lookup.
 namespace api = berth::api;
 namespace agent = berth::agent;
 namespace rpc = berth::rpc;
@@ -77,7 +78,8 @@ std::vector<std::string> keys_of(const std::string& bytes) {
   const auto& obj = handle.get();
   REQUIRE(obj.type == msgpack::type::MAP);
   std::vector<std::string> keys;
-  for (uint32_t i = 0; i < obj.via.map.size; ++i) keys.push_back(obj.via.map.ptr[i].key.as<std::string>());
+  for (uint32_t i = 0; i < obj.via.map.size; ++i)
+    keys.push_back(obj.via.map.ptr[i].key.as<std::string>());
   return keys;
 }
 

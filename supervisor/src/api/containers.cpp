@@ -63,16 +63,18 @@ void open_stream(caf::io::broker* self, const session_ptr& st, uint32_t id, bool
 
 void attach(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   auto req = rpc::arg<api::attach_request>(m);
-  open_stream(self, st, m.id, req.stdin, [self, req](const vm_supervisor_actor& vms, const caf::actor& fwd) {
-    return self->request(vms, caf::infinite, attach_atom_v, req.container, fwd);
-  });
+  open_stream(self, st, m.id, req.stdin,
+              [self, req](const vm_supervisor_actor& vms, const caf::actor& fwd) {
+                return self->request(vms, caf::infinite, attach_atom_v, req.container, fwd);
+              });
 }
 
 void logs(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   auto req = rpc::arg<api::logs_request>(m);
-  open_stream(self, st, m.id, false, [self, req](const vm_supervisor_actor& vms, const caf::actor& fwd) {
-    return self->request(vms, caf::infinite, logs_atom_v, req.container, fwd, req);
-  });
+  open_stream(self, st, m.id, false,
+              [self, req](const vm_supervisor_actor& vms, const caf::actor& fwd) {
+                return self->request(vms, caf::infinite, logs_atom_v, req.container, fwd, req);
+              });
 }
 
 // Detached: answered once the process started. Else a stream of its output that ends with its
@@ -95,7 +97,8 @@ void exec(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   self->request(vms, caf::infinite, exec_atom_v, req, s.forwarder)
       .then(
           [self, st, id, s](std::vector<std::string>& ids) {
-            stream_ready(self, *st, id, s, ids.at(0), ids.at(1), api::exec_started{ids.at(1), s.id});
+            stream_ready(self, *st, id, s, ids.at(0), ids.at(1),
+                         api::exec_started{ids.at(1), s.id});
           },
           [self, st, id, s](caf::error& err) { stream_failed(self, *st, id, s, err); });
 }
