@@ -8,8 +8,9 @@
 // an array or map, bytes of a string or binary); a decoded message has the shape the decoder
 // promises; re-encoding a message with the encoders gives bytes that decode to the
 // same message; messages stay valid while the decoder takes more bytes; and the argument of a
-// request converts to every argument type of berth::api (what rpc/src/server.cpp does), and a
-// response to every result type the CLI reads, either cleanly or with call_error.
+// request converts to every argument type of berth::api (what berthd's handlers in
+// supervisor/src/api/ do), and a response to every result type the CLI reads, either cleanly or
+// with call_error.
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/codec.hpp"
 

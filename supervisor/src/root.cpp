@@ -5,7 +5,7 @@
 #include "berth/actors/supervision.hpp"
 #include "berth/image/image_supervisor.hpp"
 #include "berth/net/net_supervisor.hpp"
-#include "berth/rpc/server.hpp"
+#include "berth/supervisor/api_server.hpp"
 #include "berth/supervisor/store.hpp"
 #include "berth/vm/vm_supervisor.hpp"
 
@@ -72,10 +72,10 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
 
   child_spec rpc;
   rpc.name = "rpc";
-  rpc::server_options server_opts{opts.host, opts.data_root / "tmp", berthd_version};
+  api_server::options server_opts{opts.host, opts.data_root / "tmp", berthd_version};
   server_opts.fault_injection = opts.fault_injection;
   rpc.start = [server = server_opts](caf::local_actor* sup) -> caf::actor {
-    auto h = rpc::spawn_rpc_server(sup, server);
+    auto h = api_server::spawn(sup, server);
     if (!h) {
       root_log.error("{}", describe(h.error()));
       return {};

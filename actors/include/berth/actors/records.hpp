@@ -1,11 +1,13 @@
 // records: what berthd keeps durably about containers and images.
 //
 // Plain structs, stored by the store actor as msgpack maps (fields can be added without a schema
-// migration), passed between actors with inspect() from vocabulary.hpp. CAF-free.
+// migration), passed between actors with inspect() from vocabulary.hpp; both from the one field
+// list of BERTH_FIELDS (rpc/fields.hpp). CAF-free.
 #pragma once
 
 #include "berth/agent/protocol.hpp"
 #include "berth/rpc/api.hpp"
+#include "berth/rpc/fields.hpp"
 
 #include <cstdint>
 #include <map>
@@ -57,10 +59,11 @@ struct container_record {
                                              ///< resolved); empty when it does not run.
   api::healthcheck healthcheck;  ///< The image's and the flags' merged; an empty test: none.
   api::health_state health;      ///< Runtime state, kept for ps and inspect; reset at each start.
-  MSGPACK_DEFINE_MAP(id, name, image, image_id, image_disk, process, stop_signal, cpus, memory,
-                     auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
-                     vsock_cid, restart, restart_count, stopped_by_user, stop_timeout, read_only,
-                     mounts, network_mode, endpoints, dns, ports, published, healthcheck, health);
+  BERTH_FIELDS(container_record, id, name, image, image_id, image_disk, process, stop_signal, cpus,
+                                 memory, auto_remove, state, exit_code, reason, created, started,
+                                 finished, qemu_pid, vsock_cid, restart, restart_count,
+                                 stopped_by_user, stop_timeout, read_only, mounts, network_mode,
+                                 endpoints, dns, ports, published, healthcheck, health);
 };
 
 /// A network: a Linux bridge, its subnet and the addresses leased on it.
@@ -73,7 +76,7 @@ struct network_record {
   bool internal = false;
   int64_t created = 0;
   std::vector<api::network_lease> leases;  ///< Addresses handed out, kept until the container is removed.
-  MSGPACK_DEFINE_MAP(id, name, subnet, gateway, bridge, internal, created, leases);
+  BERTH_FIELDS(network_record, id, name, subnet, gateway, bridge, internal, created, leases);
 };
 
 /// A named volume: an ext4 disk image of its own, kept after its containers are removed.
@@ -82,7 +85,7 @@ struct volume_record {
   std::string disk;      ///< Path of the disk image.
   int64_t size = 0;      ///< Capacity in bytes (the file is sparse).
   int64_t created = 0;   ///< Unix ns.
-  MSGPACK_DEFINE_MAP(name, disk, size, created);
+  BERTH_FIELDS(volume_record, name, disk, size, created);
 };
 
 /// An image: where its content and disk are, and its names.
@@ -112,9 +115,10 @@ struct image_record {
   std::vector<std::string> volumes;
   std::map<std::string, std::string> labels;
   api::healthcheck healthcheck;    ///< config.Healthcheck; an empty test: none.
-  MSGPACK_DEFINE_MAP(id, tags, manifest_digest, index_digest, repo_digests, os, architecture,
-                     layers, layer_types, size, disk, disk_size, created, loaded, entrypoint, cmd,
-                     env, workdir, user, stop_signal, exposed_ports, volumes, labels, healthcheck);
+  BERTH_FIELDS(image_record, id, tags, manifest_digest, index_digest, repo_digests, os,
+                             architecture, layers, layer_types, size, disk, disk_size, created,
+                             loaded, entrypoint, cmd, env, workdir, user, stop_signal,
+                             exposed_ports, volumes, labels, healthcheck);
 };
 
 /// What a container needs of its image to be created: the disk and the config defaults.
@@ -130,8 +134,8 @@ struct image_runtime {
   std::string stop_signal;
   std::vector<std::string> exposed_ports;  ///< "80/tcp", for -P.
   api::healthcheck healthcheck;            ///< config.Healthcheck; an empty test: none.
-  MSGPACK_DEFINE_MAP(id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal, exposed_ports,
-                     healthcheck);
+  BERTH_FIELDS(image_runtime, id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal,
+                              exposed_ports, healthcheck);
 };
 
 }  // namespace berth

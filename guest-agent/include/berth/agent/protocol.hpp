@@ -1,19 +1,17 @@
 // protocol: the calls berthd makes to berth-init, the guest agent that is PID 1 in every VM.
 //
-// Plain structs shared by both sides of the VM boundary. They carry MSGPACK_DEFINE_MAP for the
-// wire; actors/vocabulary.hpp adds inspect() so the host's actors can pass them around too.
+// Plain structs shared by both sides of the VM boundary. Their fields are listed once, with
+// BERTH_FIELDS (rpc/fields.hpp): a msgpack map on the wire, and through actors/vocabulary.hpp the
+// inspect() that lets the host's actors pass them around too.
 // No CAF here: berth-init is a small static binary. docs/guest-agent.md is the reference.
 #pragma once
+
+#include "berth/rpc/fields.hpp"
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#ifndef MSGPACK_NO_BOOST
-#define MSGPACK_NO_BOOST
-#endif
-#include <msgpack.hpp>
 
 namespace berth::agent {
 
@@ -65,7 +63,7 @@ struct empty {
 /// Argument of `version`: the host's clock, so the guest starts with the right time.
 struct version_request {
   int64_t host_time_ns = 0;  ///< Unix time on the host; 0 leaves the guest clock alone.
-  MSGPACK_DEFINE_MAP(host_time_ns);
+  BERTH_FIELDS(version_request, host_time_ns);
 };
 
 /// Result of `version`.
@@ -75,7 +73,7 @@ struct version_info {
   std::string kernel;           ///< uname -r of the guest.
   std::string transport;        ///< "virtio-serial" or "vsock".
   uint64_t uptime_ms = 0;       ///< Guest uptime when the call was answered.
-  MSGPACK_DEFINE_MAP(agent, protocol, kernel, transport, uptime_ms);
+  BERTH_FIELDS(version_info, agent, protocol, kernel, transport, uptime_ms);
 };
 
 /// One more filesystem mounted into the container's root, after the overlay, in list order.
@@ -86,7 +84,7 @@ struct mount_entry {
   std::string target;   ///< Absolute path in the container, created if missing.
   bool readonly = false;
   std::string options;  ///< Extra mount options ("size=64m,mode=1777" for tmpfs).
-  MSGPACK_DEFINE_MAP(type, source, target, readonly, options);
+  BERTH_FIELDS(mount_entry, type, source, target, readonly, options);
 };
 
 /// Argument of `mount_root`: which disks make the container's root filesystem.
@@ -103,7 +101,8 @@ struct mount_spec {
   std::string hostname;                ///< Content of /etc/hostname (a newline is added).
   std::string hosts;                   ///< Content of /etc/hosts; empty: not touched.
   std::string resolv_conf;             ///< Content of /etc/resolv.conf; empty: not touched.
-  MSGPACK_DEFINE_MAP(image_serial, disk_serial, readonly_root, mounts, hostname, hosts, resolv_conf);
+  BERTH_FIELDS(mount_spec, image_serial, disk_serial, readonly_root, mounts, hostname, hosts,
+                           resolv_conf);
 };
 
 /// Argument of `start`: one process to run in the container's root filesystem.
@@ -124,27 +123,27 @@ struct process_spec {
   std::string join;               ///< "": a new PID namespace whose PID 1 is this process (or its
                                   ///< init). Else the id of a running process whose PID namespace
                                   ///< this one enters (exec into a container: "main").
-  MSGPACK_DEFINE_MAP(id, args, env, cwd, user, hostname, terminal, open_stdin, rows, cols, init,
-                     join);
+  BERTH_FIELDS(process_spec, id, args, env, cwd, user, hostname, terminal, open_stdin, rows, cols,
+                             init, join);
 };
 
 /// Result of `start`.
 struct process_started {
   int64_t pid = 0;  ///< Guest pid of the process.
-  MSGPACK_DEFINE_MAP(pid);
+  BERTH_FIELDS(process_started, pid);
 };
 
 /// Argument of `wait`: names a process.
 struct process_ref {
   std::string id;
-  MSGPACK_DEFINE_MAP(id);
+  BERTH_FIELDS(process_ref, id);
 };
 
 /// Argument of `signal`.
 struct signal_request {
   std::string id;
   int32_t signal = 15;
-  MSGPACK_DEFINE_MAP(id, signal);
+  BERTH_FIELDS(signal_request, id, signal);
 };
 
 /// Result of `wait` and payload of the `exit` notification.
@@ -152,7 +151,7 @@ struct exit_status {
   std::string id;
   int32_t exit_code = 0;  ///< The exit status, or 128 + signal when a signal ended the process.
   int32_t signal = 0;     ///< The signal that ended the process, 0 if it exited.
-  MSGPACK_DEFINE_MAP(id, exit_code, signal);
+  BERTH_FIELDS(exit_status, id, exit_code, signal);
 };
 
 /// Payload of the `output` notification: bytes a process wrote to stdout (1) or stderr (2).
@@ -160,7 +159,7 @@ struct output_chunk {
   std::string id;
   uint8_t fd = 1;
   std::vector<char> data;
-  MSGPACK_DEFINE_MAP(id, fd, data);
+  BERTH_FIELDS(output_chunk, id, fd, data);
 };
 
 /// Argument of `stdin`: bytes for a process's stdin (at most 1 MiB). The answer comes once
@@ -168,7 +167,7 @@ struct output_chunk {
 struct stdin_chunk {
   std::string id;
   std::vector<char> data;
-  MSGPACK_DEFINE_MAP(id, data);
+  BERTH_FIELDS(stdin_chunk, id, data);
 };
 
 /// Argument of `resize`: a process's terminal size (the kernel sends it SIGWINCH).
@@ -176,7 +175,7 @@ struct resize_request {
   std::string id;
   uint16_t rows = 24;
   uint16_t cols = 80;
-  MSGPACK_DEFINE_MAP(id, rows, cols);
+  BERTH_FIELDS(resize_request, id, rows, cols);
 };
 
 /// I/O counters of one block device (by virtio serial) or network interface.
@@ -184,7 +183,7 @@ struct io_counter {
   std::string name;     ///< Disk serial or interface name.
   uint64_t read_bytes = 0;   ///< Disks: read; interfaces: received.
   uint64_t write_bytes = 0;  ///< Disks: written; interfaces: sent.
-  MSGPACK_DEFINE_MAP(name, read_bytes, write_bytes);
+  BERTH_FIELDS(io_counter, name, read_bytes, write_bytes);
 };
 
 /// Result of `stats`: the guest's view of its resources.
@@ -197,14 +196,14 @@ struct vm_stats {
   std::vector<io_counter> disks;
   std::vector<io_counter> networks;  ///< Without lo.
   uint64_t uptime_ms = 0;
-  MSGPACK_DEFINE_MAP(cpu_ns, cpus, memory_total, memory_used, pids, disks, networks, uptime_ms);
+  BERTH_FIELDS(vm_stats, cpu_ns, cpus, memory_total, memory_used, pids, disks, networks, uptime_ms);
 };
 
 /// Argument of `stat` and `list`: a path in the container. Paths are resolved inside the
 /// container's root (symlinks included, as if it were `/`), never outside it.
 struct path_request {
   std::string path;
-  MSGPACK_DEFINE_MAP(path);
+  BERTH_FIELDS(path_request, path);
 };
 
 /// A file in the container: the result of `stat` and `list`, the argument of `mkdir`,
@@ -218,7 +217,7 @@ struct file_info {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   std::string link;     ///< A symlink's target.
-  MSGPACK_DEFINE_MAP(path, type, mode, uid, gid, size, mtime_ns, link);
+  BERTH_FIELDS(file_info, path, type, mode, uid, gid, size, mtime_ns, link);
 };
 
 /// Argument of `read`: up to `length` (at most 1 MiB) bytes of a regular file from `offset`.
@@ -226,14 +225,14 @@ struct read_request {
   std::string path;
   uint64_t offset = 0;
   uint32_t length = 1u << 20;
-  MSGPACK_DEFINE_MAP(path, offset, length);
+  BERTH_FIELDS(read_request, path, offset, length);
 };
 
 /// Result of `read`.
 struct read_result {
   std::vector<char> data;
   bool eof = false;  ///< No bytes follow.
-  MSGPACK_DEFINE_MAP(data, eof);
+  BERTH_FIELDS(read_result, data, eof);
 };
 
 /// Argument of `write`: bytes at `offset` of a regular file. With `create` the file is made
@@ -246,7 +245,7 @@ struct write_request {
   uint32_t mode = 0644;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  MSGPACK_DEFINE_MAP(path, offset, data, create, mode, uid, gid);
+  BERTH_FIELDS(write_request, path, offset, data, create, mode, uid, gid);
 };
 
 /// One network interface of the VM, found by its MAC address.
@@ -256,7 +255,7 @@ struct interface_config {
   uint8_t prefix_len = 24;
   std::string gateway;      ///< Default route through it; empty: none (an internal network).
   uint32_t mtu = 1500;
-  MSGPACK_DEFINE_MAP(mac, address, prefix_len, gateway, mtu);
+  BERTH_FIELDS(interface_config, mac, address, prefix_len, gateway, mtu);
 };
 
 /// Argument of `configure_network`: loopback up, then each interface up with its address; the
@@ -264,7 +263,7 @@ struct interface_config {
 /// set "net" (/lib/modules/net.list), loaded on the first call.
 struct network_config {
   std::vector<interface_config> interfaces;
-  MSGPACK_DEFINE_MAP(interfaces);
+  BERTH_FIELDS(network_config, interfaces);
 };
 
 }  // namespace berth::agent
