@@ -1,0 +1,91 @@
+// heartbeat.cpp: the running container's agent is pinged; a guest silent for the heartbeat
+// timeout is killed as unresponsive, unless QEMU paused it on a disk write error: then it is
+// resumed.
+#include "vm_state.hpp"
+
+#include "berth/actors/job.hpp"
+#include "berth/rpc/codec.hpp"
+
+#include <signal.h>
+
+namespace berth::vm::detail {
+
+// Kills the VM for a reason of berthd's own; QEMU's exit then ends the container with it.
+void kill_vm(self_ptr self, std::string why) {
+  auto& st = self->state;
+  vm_log.warn("container={} {}: killing its VM", st.short_id(), why);
+  st.kill_reason = std::move(why);
+  ++st.heartbeat_gen;
+  kill_qemu(self, SIGKILL);
+}
+
+// Pings the agent every heartbeat interval while the container runs. Any answer or
+// notification is a sign of life; a guest that gives none for the heartbeat timeout (QEMU
+// stopped, the guest or its agent wedged) is unresponsive and its VM is killed, so the
+// restart policy decides what follows.
+void heartbeat(self_ptr self, uint64_t gen) {
+  auto& st = self->state;
+  if (gen != st.heartbeat_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
+  auto timeout = st.env->heartbeat_timeout;
+  auto interval = heartbeat_interval(timeout);
+  auto silent = std::chrono::steady_clock::now() - st.last_answer;
+  if (silent > timeout && !st.status_in_flight) {
+    // Silent: hung, or paused by QEMU because a write to one of its disks failed for lack of
+    // space on the host (werror=enospc keeps the write to retry rather than failing it in the
+    // guest). A paused VM is resumed: once there is room its writes go through; while there is
+    // none QEMU pauses it again, and the next interval tries again. Anything else is hung.
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
+    auto hung = "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s";
+    st.status_in_flight = true;
+    run_job(self, [qmp = st.run_dir() / "qmp.sock"]() -> caf::expected<std::string> {
+      auto status = qmp_command(qmp, "query-status", std::chrono::seconds(2));
+      if (!status) return status.error();
+      if (status->find("\"io-error\"") == std::string::npos) return *status;
+      if (auto resumed = qmp_command(qmp, "cont", std::chrono::seconds(2)); !resumed) return resumed.error();
+      return std::string("io-error");
+    }).then(
+        [self, gen, hung, timeout, interval](const std::string& status) {
+          auto& st = self->state;
+          st.status_in_flight = false;
+          if (gen != st.heartbeat_gen) return;
+          if (status != "io-error") return kill_vm(self, hung);
+          if (!st.io_paused)
+            vm_log.warn("container={} its VM paused on a disk write error (is the data root full?); resuming it "
+                        "every {} ms until the write goes through",
+                        st.short_id(), interval.count());
+          st.io_paused = true;
+          // Checked again after one more interval, not a whole timeout.
+          st.last_answer = std::chrono::steady_clock::now() - timeout + interval;
+        },
+        [self, gen, hung](caf::error&) {
+          auto& st = self->state;
+          st.status_in_flight = false;
+          if (gen == st.heartbeat_gen) kill_vm(self, hung);
+        });
+  }
+  if (st.agent && !st.ping_in_flight) {
+    st.ping_in_flight = true;
+    call_agent(self, agent::method::ping, rpc::pack(agent::empty{}), timeout)
+        .then(
+            [self](const std::string&) {
+              auto& st = self->state;
+              st.ping_in_flight = false;
+              st.last_answer = std::chrono::steady_clock::now();
+              if (std::exchange(st.io_paused, false))
+                vm_log.info("container={} its VM runs again after a disk write error", st.short_id());
+            },
+            [self](caf::error&) { self->state.ping_in_flight = false; });
+  }
+  self->delayed_send(self, interval, ping_atom_v, gen);
+}
+
+void start_heartbeat(self_ptr self) {
+  auto& st = self->state;
+  st.last_answer = std::chrono::steady_clock::now();
+  st.ping_in_flight = false;
+  auto gen = ++st.heartbeat_gen;
+  if (st.env->heartbeat_timeout.count() > 0)
+    self->delayed_send(self, heartbeat_interval(st.env->heartbeat_timeout), ping_atom_v, gen);
+}
+
+}  // namespace berth::vm::detail

@@ -1,0 +1,382 @@
+// launch.cpp: starting a container's VM: its network, disk and QEMU (on a job thread), the
+// agent connection and version handshake that says the guest is up, the guest's network and
+// root, and the workload's start.
+#include "vm_state.hpp"
+
+#include "berth/actors/job.hpp"
+#include "berth/actors/supervision.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
+#include "berth/os/time.hpp"
+#include "berth/rpc/codec.hpp"
+#include "berth/vm/disk.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+namespace berth::vm::detail {
+
+caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_record& rec,
+                                   const std::vector<net_device>& nics) {
+  std::error_code ec;
+  auto dir = env.container_dir(rec.id);
+  auto run = env.run_dir(rec.id);
+  fs::create_directories(dir, ec);
+  if (!ec) fs::create_directories(run, ec);
+  if (ec) return make_error(errc::io, "cannot create container directories: " + ec.message());
+  ::chmod(run.c_str(), 0700);
+  auto disk = dir / "rootfs.ext4";
+  if (!fs::exists(disk))
+    if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made) return std::move(made.error());
+  vm_config cfg;
+  cfg.qemu = env.qemu;
+  cfg.accel = env.accel.name;
+  cfg.tsc_khz = env.tsc_khz;
+  cfg.cpus = std::max<uint32_t>(rec.cpus, 1);
+  auto memory = rec.memory > 0 ? rec.memory : env.default_memory;
+  cfg.memory_mib = static_cast<uint64_t>((memory + (1 << 20) - 1) >> 20) + guest_overhead_mib;
+  cfg.kernel = env.kernel.boot_image;
+  cfg.initramfs = env.initramfs;
+  cfg.transport = env.transport;
+  cfg.vsock_cid = rec.vsock_cid;
+  cfg.image_disk = rec.image_disk;
+  cfg.rootfs_disk = disk;
+  cfg.console_log = dir / "console.log";
+  cfg.debug = env.debug;
+  cfg.nics = nics;
+  for (auto& m : rec.mounts) {
+    if (m.type == "volume") {
+      auto path = env.volume_disk(m.source);
+      if (!fs::exists(path)) return make_error(errc::not_found, "volume " + m.source + " has no disk");
+      cfg.disks.push_back({path, "vol" + std::to_string(cfg.disks.size()), m.readonly});
+    } else if (m.type == "bind") {
+      // Docker creates a missing host directory for -v.
+      fs::create_directories(m.source, ec);
+      if (!fs::is_directory(m.source))
+        return make_error(errc::invalid_argument, "bind source " + m.source + " is not a directory");
+      cfg.shares.push_back({m.source, "share" + std::to_string(cfg.shares.size()), m.readonly});
+    }
+  }
+  auto qmp = listen_unix(run / "qmp.sock");
+  if (!qmp) return qmp.error();
+  os::unique_fd qmp_fd(*qmp);
+  os::unique_fd agent_fd;
+  cfg.qmp_fd = qmp_fd.get();
+  if (env.transport != "vsock") {
+    auto agent = listen_unix(run / "agent.sock");
+    if (!agent) return agent.error();
+    agent_fd.reset(*agent);
+    cfg.agent_fd = agent_fd.get();
+  }
+  // qemu.log holds this run's messages only, so a failed start can quote them.
+  os::unique_fd out(::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  os::spawn_options opts;
+  opts.stdout_fd = out.get();
+  opts.stderr_fd = out.get();
+  opts.keep_fds = {qmp_fd.get()};
+  if (agent_fd) opts.keep_fds.push_back(agent_fd.get());
+  opts.new_session = true;
+  pid_t pid;
+  try {
+    pid = os::spawn(qemu_argv(cfg), opts);
+  } catch (const std::system_error& e) {
+    return make_error(errc::unavailable, std::string("cannot start QEMU: ") + e.what());
+  }
+  try {
+    os::write_file_atomic(run / "qemu.pid", std::to_string(pid) + "\n", 0600);
+  } catch (const std::system_error& e) {
+    vm_log.warn("container={} {}", rec.id.substr(0, 12), e.what());
+  }
+  return static_cast<int64_t>(pid);
+}
+
+// The last lines of the console log, to explain a VM that died while booting.
+std::string console_tail(const fs::path& console, std::size_t lines) {
+  std::string text;
+  try {
+    text = os::read_file(console, 64u << 20);
+  } catch (...) {
+    return {};
+  }
+  if (text.size() > 64 * 1024) text.erase(0, text.size() - 64 * 1024);
+  std::size_t pos = text.size();
+  for (std::size_t n = 0; n <= lines && pos > 0; ++n) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+  }
+  auto tail = text.substr(pos);
+  while (!tail.empty() && (tail.front() == '\n' || tail.front() == '\r')) tail.erase(0, 1);
+  return tail;
+}
+
+// The workload's mounts as berth-init needs them, numbered as launch_qemu attached them.
+agent::mount_spec mount_spec_of(const container_record& rec) {
+  agent::mount_spec spec;
+  spec.readonly_root = rec.read_only;
+  spec.hostname = rec.process.hostname;
+  spec.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  std::string nameserver;
+  if (rec.network_mode == "bridge" && !rec.endpoints.empty()) {
+    auto& e = rec.endpoints.front();
+    spec.hosts += e.ip + "\t" + rec.process.hostname + (rec.name != rec.process.hostname ? " " + rec.name : "") + "\n";
+    nameserver = e.gateway;  // the network's DNS responder (empty on an internal network)
+  } else if (rec.network_mode == "user") {
+    spec.hosts += "10.0.2.15\t" + rec.process.hostname + "\n";
+    nameserver = "10.0.2.3";  // QEMU's user-mode resolver
+  } else {
+    spec.hosts += "127.0.1.1\t" + rec.process.hostname + "\n";
+  }
+  if (!rec.dns.empty()) {
+    for (auto& d : rec.dns) spec.resolv_conf += "nameserver " + d + "\n";
+  } else if (!nameserver.empty()) {
+    spec.resolv_conf = "nameserver " + nameserver + "\n";
+  }
+  if (!spec.resolv_conf.empty()) spec.resolv_conf += "options ndots:0\n";
+  std::size_t disks = 0, shares = 0;
+  for (auto& m : rec.mounts) {
+    agent::mount_entry e;
+    e.target = m.target;
+    e.readonly = m.readonly;
+    e.options = m.options;
+    if (m.type == "volume") {
+      e.type = "disk";
+      e.source = "vol" + std::to_string(disks++);
+      // A read-only disk cannot replay ext4's journal: mount what is checkpointed (a volume
+      // another container writes is seen as of its last checkpoint).
+      if (m.readonly) e.options = "noload";
+    } else if (m.type == "bind") {
+      e.type = "9p";
+      e.source = "share" + std::to_string(shares++);
+    } else {
+      e.type = "tmpfs";
+    }
+    spec.mounts.push_back(std::move(e));
+  }
+  return spec;
+}
+
+// The VM is up and the agent answers: mount the root, start the workload.
+void start_workload(self_ptr self) {
+  call_agent(self, agent::method::mount_root, rpc::pack(mount_spec_of(self->state.rec)))
+      .then(
+          [self](const std::string&) {
+            auto& st = self->state;
+            if (st.ph != phase::booting) return;
+            call_agent(self, agent::method::start, rpc::pack(st.rec.process))
+                .then(
+                    [self](const std::string& packed) {
+                      auto& st = self->state;
+                      if (st.ph != phase::booting) return;
+                      auto started = rpc::unpack_as<agent::process_started>(packed);
+                      st.ph = phase::running;
+                      st.rec.state = state::running;
+                      st.rec.started = os::unix_time_ns();
+                      vm_log.info("container={} running (guest pid {}, qemu pid {})", st.short_id(),
+                                  started.pid, st.qemu_pid);
+                      start_health(self);
+                      persist(self);
+                      start_heartbeat(self);
+                      for (auto& rp : st.starters) rp.deliver(caf::unit);
+                      st.starters.clear();
+                    },
+                    [self](caf::error& err) { fail_start(self, std::move(err)); });
+          },
+          [self](caf::error& err) { fail_start(self, std::move(err)); });
+}
+
+// The guest's interfaces (lo alone with --network none), then the workload.
+void configure_network(self_ptr self) {
+  auto& st = self->state;
+  agent::network_config cfg;
+  if (st.rec.network_mode == "bridge") {
+    for (auto& e : st.rec.endpoints) {
+      agent::interface_config i;
+      i.mac = e.mac;
+      i.address = e.ip;
+      i.prefix_len = e.prefix_len;
+      i.gateway = e.gateway;
+      cfg.interfaces.push_back(i);
+    }
+  } else if (st.rec.network_mode == "user") {
+    agent::interface_config i;
+    i.mac = user_mode_mac(st.rec.id);
+    i.address = "10.0.2.15";
+    i.prefix_len = 24;
+    i.gateway = "10.0.2.2";
+    cfg.interfaces.push_back(i);
+  }
+  call_agent(self, agent::method::configure_network, rpc::pack(cfg))
+      .then(
+          [self](const std::string&) {
+            if (self->state.ph != phase::booting) return;
+            start_workload(self);
+          },
+          [self](caf::error& err) {
+            fail_start(self, make_error(code_of(err), "cannot configure the guest's network: " + describe(err)));
+          });
+}
+
+// The agent connection is up: ask for the agent's version (the guest is ready when it answers),
+// then mount the root and start the workload.
+void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point started) {
+  auto& st = self->state;
+  st.agent = spawn_agent_session(self->home_system(), fd, caf::actor_cast<caf::actor>(self));
+  agent::version_request req;
+  req.host_time_ns = os::unix_time_ns();
+  call_agent(self, agent::method::version, rpc::pack(req), st.env->boot_timeout)
+      .then(
+          [self, started](const std::string& packed) {
+            auto& st = self->state;
+            if (st.ph != phase::booting) return;
+            auto info = rpc::unpack_as<agent::version_info>(packed);
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+            vm_log.info("container={} guest up in {} ms: {} on {}, {}", st.short_id(), ms,
+                        info.agent, info.kernel, info.transport);
+            if (info.protocol != agent::protocol_version)
+              return fail_start(self, make_error(errc::unsupported,
+                                                 "guest agent speaks protocol " +
+                                                     std::to_string(info.protocol) + ", berthd " +
+                                                     std::to_string(agent::protocol_version)));
+            configure_network(self);
+          },
+          [self](caf::error& err) {
+            if (code_of(err) == errc::timeout)
+              err = make_error(errc::timeout, "the VM did not boot within " +
+                                                  std::to_string(self->state.env->boot_timeout.count()) +
+                                                  " ms (see berth logs --boot)");
+            fail_start(self, std::move(err));
+          });
+}
+
+// Watches QEMU `pid` and tells this actor when it ends. Reaped if it is our child; waitpid on
+// another's (a QEMU adopted from a berthd that died) fails at once and the status is unknown.
+void watch_qemu(self_ptr self, pid_t pid) {
+  auto handle = caf::actor_cast<caf::actor>(self);
+  self->state.watch = std::make_unique<process_watch>(pid, true, [handle, pid](int status) {
+    caf::anon_send(handle, exited_atom_v, static_cast<int64_t>(pid), static_cast<int32_t>(status));
+  });
+}
+
+void on_launched(self_ptr self, int64_t pid) {
+  auto& st = self->state;
+  st.qemu_pid = static_cast<pid_t>(pid);
+  st.rec.qemu_pid = pid;
+  watch_qemu(self, st.qemu_pid);
+  persist(self);
+  st.ph = phase::booting;
+  if (st.cancel) {
+    // Stopped or removed while QEMU was being started.
+    if (!st.start_error) st.start_error = make_error(errc::cancelled, "stopped before it started");
+    st.rec.exit_code = 137;
+    st.rec.reason = "stopped before it started";
+    shutdown_vm(self);
+    return;
+  }
+  open_log(st);
+  auto started = std::chrono::steady_clock::now();
+  if (st.env->transport != "vsock") {
+    // The unix socket was bound before QEMU started: connect now; QEMU holds what we send
+    // until the guest opens its port.
+    auto fd = connect_unix(st.run_dir() / "agent.sock");
+    if (!fd) return fail_start(self, fd.error());
+    return handshake(self, *fd, started);
+  }
+  // vsock: nothing listens until berth-init is up, so a job retries until then.
+  run_job(self, [cid = st.rec.vsock_cid, pid = st.qemu_pid, timeout = st.env->boot_timeout]() -> caf::expected<int> {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto fd = connect_vsock(cid, agent::vsock_port);
+      if (fd) return fd;
+      if (!os::process_alive(pid)) return make_error(errc::unavailable, "the VM exited while booting");
+      if (std::chrono::steady_clock::now() > deadline) return make_error(errc::timeout, describe(fd.error()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }).then([self, started](int fd) {
+        if (self->state.ph != phase::booting) {
+          ::close(fd);
+          return;
+        }
+        handshake(self, fd, started);
+      },
+      [self](caf::error& err) { fail_start(self, std::move(err)); });
+}
+
+void launch(self_ptr self) {
+  auto& st = self->state;
+  st.ph = phase::launching;
+  st.main_exited = false;
+  st.start_error = caf::error{};
+  st.rec.state = state::starting;
+  st.rec.exit_code = 0;
+  st.rec.reason.clear();
+  st.rec.finished = 0;
+  st.rec.health = api::health_state{};
+  st.kill_reason.clear();
+  if (st.env->transport == "vsock") st.rec.vsock_cid = random_vsock_cid();
+  st.nics.clear();
+  st.rec.published.clear();
+  auto failed = [self](caf::error err) {
+    unplug(self);
+    fail_start(self, std::move(err));  // no VM was started: nothing to shut down
+    finalize(self);
+  };
+  auto start_qemu = [self, failed] {
+    auto& st = self->state;
+    persist(self);
+    run_job(self, [env = st.env, rec = st.rec, nics = st.nics] { return launch_qemu(*env, rec, nics); })
+        .then([self](int64_t pid) { on_launched(self, pid); }, [failed](caf::error& err) { failed(std::move(err)); });
+  };
+  if (st.rec.network_mode == "user") {
+    net_device nic;
+    nic.mac = user_mode_mac(st.rec.id);
+    for (auto m : st.rec.ports) {
+      if (m.host_port == 0) {
+        auto p = free_port(m.host_ip, m.protocol);
+        if (!p) return failed(p.error());
+        m.host_port = *p;
+      } else if (!port_free(m.host_ip, m.host_port, m.protocol)) {
+        return failed(make_error(errc::conflict, "host port " + (m.host_ip.empty() ? std::string("0.0.0.0") : m.host_ip) +
+                                                     ":" + std::to_string(m.host_port) + "/" + m.protocol +
+                                                     " is already in use"));
+      }
+      nic.hostfwd.push_back(m.protocol + ":" + m.host_ip + ":" + std::to_string(m.host_port) + "-:" +
+                            std::to_string(m.container_port));
+      st.rec.published.push_back(m);
+    }
+    st.nics.push_back(std::move(nic));
+    return start_qemu();
+  }
+  if (st.rec.network_mode != "bridge" || st.rec.endpoints.empty()) return start_qemu();
+  auto nets = nets_of(self);
+  if (!nets) return failed(make_error(errc::unavailable, "the network service is not running"));
+  // Saved as starting before its taps exist: a berthd killed from here on finds the record
+  // live and cleans up after it.
+  persist(self);
+  self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.ports)
+      .then(
+          [self, nets, start_qemu, failed](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
+            auto& st = self->state;
+            st.plugged = true;
+            if (taps.size() != st.rec.endpoints.size())
+              return failed(make_error(errc::internal, "plug answered " + std::to_string(taps.size()) + " taps for " +
+                                                           std::to_string(st.rec.endpoints.size()) + " endpoints"));
+            if (st.cancel) return failed(make_error(errc::cancelled, "stopped before it started"));
+            for (std::size_t i = 0; i < taps.size(); ++i) st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
+            st.rec.published = std::move(ports);
+            watch_nets(self, nets);
+            start_qemu();
+          },
+          [self, failed](caf::error& err) {
+            self->state.plugged = true;  // whatever a failed plug left is undone by it; unplug is harmless
+            failed(std::move(err));
+          });
+}
+
+}  // namespace berth::vm::detail
