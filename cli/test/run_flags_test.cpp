@@ -52,7 +52,7 @@ TEST_CASE("nothing given leaves every field to the image and the daemon") {
   CHECK(o.pull == "missing");
 }
 
-TEST_CASE("-e sets variables in order and KEY alone takes its value from the caller") {
+TEST_CASE("run flag -e sets variables in order and KEY alone takes its value from the caller") {
   ::setenv("BERTH_RUN_FLAGS_TEST", "from here", 1);
   ::unsetenv("BERTH_RUN_FLAGS_UNSET");
   auto o = run({"-e", "A=1", "-eB=2=3", "--env", "C=", "-e", "BERTH_RUN_FLAGS_TEST", "-e",
@@ -61,11 +61,11 @@ TEST_CASE("-e sets variables in order and KEY alone takes its value from the cal
         std::vector<std::string>{"A=1", "B=2=3", "C=", "BERTH_RUN_FLAGS_TEST=from here"});
 }
 
-TEST_CASE("-e without a name is refused") {
+TEST_CASE("run flag -e without a name is refused") {
   CHECK(error_of({"-e", "=x", "busybox"}) == "invalid environment variable: =x");
 }
 
-TEST_CASE("-v names a volume, or a host directory when the source is absolute") {
+TEST_CASE("run flag -v names a volume, or a host directory when the source is absolute") {
   auto o = run({"-v", "data:/data", "-v", "/srv/www:/www:ro", "-v", "logs:/logs:rw", "busybox"});
   REQUIRE(o.spec.mounts.size() == 3);
   CHECK(o.spec.mounts[0].type == "volume");
@@ -78,7 +78,7 @@ TEST_CASE("-v names a volume, or a host directory when the source is absolute") 
   CHECK_FALSE(o.spec.mounts[2].readonly);
 }
 
-TEST_CASE("-v without a destination or with a bad mode is refused") {
+TEST_CASE("run flag -v without a destination or with a bad mode is refused") {
   CHECK(error_of({"-v", "/data", "busybox"}) ==
         "invalid volume \"/data\": anonymous volumes need SRC:DST");
   CHECK(error_of({"-v", "a:/b:ro:x", "busybox"}) ==
@@ -86,7 +86,7 @@ TEST_CASE("-v without a destination or with a bad mode is refused") {
   CHECK(error_of({"-v", "a:/b:rx", "busybox"}) == "invalid volume mode \"rx\" (ro or rw)");
 }
 
-TEST_CASE("--mount reads Docker's fields and their aliases") {
+TEST_CASE("run flag --mount reads Docker's fields and their aliases") {
   auto o =
       run({"--mount", "type=bind,src=/srv,dst=/srv,readonly", "--mount", "source=data,target=/data",
            "--mount", "type=tmpfs,destination=/scratch,tmpfs-size=64m,tmpfs-mode=1777", "busybox"});
@@ -101,12 +101,12 @@ TEST_CASE("--mount reads Docker's fields and their aliases") {
   CHECK(o.spec.mounts[2].options == "size=64m,mode=1777");
 }
 
-TEST_CASE("--mount with an unknown field is refused") {
+TEST_CASE("run flag --mount with an unknown field is refused") {
   CHECK(error_of({"--mount", "type=bind,src=/a,dst=/b,colour=red", "busybox"}) ==
         "unknown --mount field: colour");
 }
 
-TEST_CASE("-v, --mount and --tmpfs keep their order within each flag") {
+TEST_CASE("run flag -v, --mount and --tmpfs keep their order within each flag") {
   auto o = run({"--tmpfs", "/run:size=1m", "-v", "a:/a", "--tmpfs", "/tmp", "busybox"});
   REQUIRE(o.spec.mounts.size() == 3);
   CHECK(o.spec.mounts[0].target == "/a");
@@ -117,7 +117,7 @@ TEST_CASE("-v, --mount and --tmpfs keep their order within each flag") {
   CHECK(o.spec.mounts[2].options.empty());
 }
 
-TEST_CASE("-p publishes a port, a range, a host address and udp") {
+TEST_CASE("run flag -p publishes a port, a range, a host address and udp") {
   auto o = run({"-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "-p", "9000-9001:7000-7001", "-p",
                 "443", "busybox"});
   REQUIRE(o.spec.ports.size() == 5);
@@ -134,13 +134,13 @@ TEST_CASE("-p publishes a port, a range, a host address and udp") {
   CHECK(o.spec.ports[4].container_port == 443);
 }
 
-TEST_CASE("-p with a host range for one container port takes the first host port") {
+TEST_CASE("run flag -p with a host range for one container port takes the first host port") {
   auto o = run({"-p", "8000-8010:80", "busybox"});
   REQUIRE(o.spec.ports.size() == 1);
   CHECK(o.spec.ports[0].host_port == 8000);
 }
 
-TEST_CASE("-p refuses bad ports, protocols, uneven ranges and IPv6 hosts") {
+TEST_CASE("run flag -p refuses bad ports, protocols, uneven ranges and IPv6 hosts") {
   CHECK(error_of({"-p", "80/sctp", "busybox"}) ==
         "invalid protocol \"sctp\" in -p 80/sctp (tcp or udp)");
   CHECK(error_of({"-p", "70000:80", "busybox"}) == "invalid port \"70000\" in -p 70000:80");
@@ -153,16 +153,16 @@ TEST_CASE("-p refuses bad ports, protocols, uneven ranges and IPv6 hosts") {
         "IPv6 host addresses are not supported: -p [::1]:80:80");
 }
 
-TEST_CASE("-P publishes every exposed port") {
+TEST_CASE("run flag -P publishes every exposed port") {
   CHECK(run({"-P", "busybox"}).spec.publish_all);
 }
 
-TEST_CASE("--restart takes Docker's policies and is stored as given") {
+TEST_CASE("run flag --restart takes Docker's policies and is stored as given") {
   for (auto policy : {"no", "always", "unless-stopped", "on-failure", "on-failure:3"})
     CHECK(run({"--restart", policy, "busybox"}).spec.restart == policy);
 }
 
-TEST_CASE("--restart refuses an unknown policy or a bad retry count") {
+TEST_CASE("run flag --restart refuses an unknown policy or a bad retry count") {
   for (std::string policy :
        {"sometimes", "on-failure:", "on-failure:x", "on-failure:-1", "always:3"})
     CHECK(error_of({"--restart", policy, "busybox"}) ==
@@ -170,30 +170,30 @@ TEST_CASE("--restart refuses an unknown policy or a bad retry count") {
               "\": use no, always, unless-stopped or on-failure[:N]");
 }
 
-TEST_CASE("--rm with a restart policy other than no is a conflict") {
+TEST_CASE("run flag --rm with a restart policy other than no is a conflict") {
   CHECK(error_of({"--rm", "--restart", "always", "busybox"}) ==
         "conflicting options: --restart and --rm");
   CHECK(run({"--rm", "--restart", "no", "busybox"}).spec.auto_remove);
 }
 
-TEST_CASE("--memory and -m read sizes with binary units") {
+TEST_CASE("run flag --memory and -m read sizes with binary units") {
   CHECK(run({"--memory", "512m", "busybox"}).spec.memory == 512ll << 20);
   CHECK(run({"-m", "1g", "busybox"}).spec.memory == 1ll << 30);
   CHECK(run({"-m2048", "busybox"}).spec.memory == 2048);
 }
 
-TEST_CASE("--memory refuses what is not a size") {
+TEST_CASE("run flag --memory refuses what is not a size") {
   CHECK(error_of({"-m", "lots", "busybox"}) == "invalid --memory value: lots");
   CHECK(error_of({"-m", "512x", "busybox"}) == "invalid --memory value: 512x");
   CHECK(error_of({"-m", "-1m", "busybox"}) == "invalid --memory value: -1m");
 }
 
-TEST_CASE("--cpus takes a positive number, fractions too") {
+TEST_CASE("run flag --cpus takes a positive number, fractions too") {
   CHECK(run({"--cpus", "2", "busybox"}).spec.cpus == 2.0);
   CHECK(run({"--cpus=1.5", "busybox"}).spec.cpus == 1.5);
 }
 
-TEST_CASE("--cpus refuses zero, negatives and what is not wholly a number") {
+TEST_CASE("run flag --cpus refuses zero, negatives and what is not wholly a number") {
   CHECK(error_of({"--cpus", "0", "busybox"}) == "--cpus must be positive");
   CHECK(error_of({"--cpus", "-1", "busybox"}) == "--cpus must be positive");
   CHECK(error_of({"--cpus", "two", "busybox"}) == "invalid --cpus value: two");
@@ -218,7 +218,7 @@ TEST_CASE("a bad health flag is an error of run with exit code 125") {
   CHECK(error_of({"--no-healthcheck", "--health-cmd", "true", "busybox"}) != "(no error)");
 }
 
-TEST_CASE("--network, --ip, --network-alias and --dns name the container's place on a network") {
+TEST_CASE("run flag --network, --ip, --network-alias and --dns name the container's place on a network") {
   auto o = run({"--network", "backend", "--ip", "10.90.5.7", "--network-alias", "db",
                 "--network-alias", "store", "--dns", "1.1.1.1", "--dns", "9.9.9.9", "busybox"});
   CHECK(o.spec.network == "backend");
@@ -228,7 +228,7 @@ TEST_CASE("--network, --ip, --network-alias and --dns name the container's place
   CHECK(run({"--network=none", "busybox"}).spec.network == "none");
 }
 
-TEST_CASE("--entrypoint replaces the image's, and an empty one is still given") {
+TEST_CASE("run flag --entrypoint replaces the image's, and an empty one is still given") {
   auto o = run({"--entrypoint", "/bin/echo", "busybox", "hi"});
   CHECK(o.spec.entrypoint_set);
   CHECK(o.spec.entrypoint == std::vector<std::string>{"/bin/echo"});
@@ -238,7 +238,7 @@ TEST_CASE("--entrypoint replaces the image's, and an empty one is still given") 
   CHECK(empty.spec.entrypoint == std::vector<std::string>{""});
 }
 
-TEST_CASE("-it gives the container a terminal and keeps its stdin open") {
+TEST_CASE("run flag -it gives the container a terminal and keeps its stdin open") {
   auto o = run({"-it", "busybox", "sh"});
   CHECK(o.spec.tty);
   CHECK(o.spec.open_stdin);
@@ -250,7 +250,7 @@ TEST_CASE("-it gives the container a terminal and keeps its stdin open") {
   CHECK(i.spec.open_stdin);
 }
 
-TEST_CASE("--rm with -d removes a detached container when it exits") {
+TEST_CASE("run flag --rm with -d removes a detached container when it exits") {
   auto o = run({"--rm", "-d", "busybox", "sleep", "1"});
   CHECK(o.spec.auto_remove);
   CHECK(o.detach);
@@ -274,13 +274,13 @@ TEST_CASE("the scalar flags are copied as given") {
   CHECK(o.spec.stop_timeout == 30);
 }
 
-TEST_CASE("--stop-timeout refuses what is not a whole number of seconds") {
+TEST_CASE("run flag --stop-timeout refuses what is not a whole number of seconds") {
   CHECK(error_of({"--stop-timeout", "10s", "busybox"}) == "invalid --stop-timeout value: 10s");
   CHECK(error_of({"--stop-timeout", "-5", "busybox"}) == "invalid --stop-timeout value: -5");
   CHECK(run({"--stop-timeout", "-1", "busybox"}).spec.stop_timeout == -1);
 }
 
-TEST_CASE("--pull and --platform are the client's, and --pull takes three values") {
+TEST_CASE("run flag --pull and --platform are the client's, and --pull takes three values") {
   auto o = run({"--pull", "always", "--platform", "linux/arm64", "busybox"});
   CHECK(o.pull == "always");
   CHECK(o.platform == "linux/arm64");
