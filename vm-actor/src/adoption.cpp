@@ -14,33 +14,6 @@
 
 namespace berth::vm::detail {
 
-// Whether `pid` is this container's QEMU: alive, and its command line names the container's
-// console log (a pid the kernel gave to another process since does not).
-bool is_our_qemu(pid_t pid, const fs::path& dir) {
-  if (!os::process_alive(pid)) return false;
-  std::string cmdline;
-  try {
-    cmdline = os::read_file("/proc/" + std::to_string(pid) + "/cmdline", 1u << 20);
-  } catch (const std::system_error&) {
-    return false;
-  }
-  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-  return cmdline.find("path=" + (dir / "console.log").string() + ",") != std::string::npos;
-}
-
-// Every QEMU of this container, including one a berthd started and died before recording.
-std::vector<pid_t> qemus_of(const fs::path& dir) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator("/proc", ec)) {
-    auto name = e.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    auto pid = static_cast<pid_t>(std::stol(name));
-    if (pid != ::getpid() && is_our_qemu(pid, dir)) out.push_back(pid);
-  }
-  return out;
-}
-
 // Takes up a container whose VM kept running while this actor (or berthd) was gone: watch its
 // QEMU, reconnect to the agent, reopen the log, plug its network again, and ask the guest
 // whether the workload still runs. Output the guest queued meanwhile arrives first.
@@ -50,22 +23,23 @@ void adopt(self_ptr self) {
   bool was_stopping = st.rec.state == state::stopping;
   st.qemu_pid = pid;
   auto handle = caf::actor_cast<caf::actor>(self);
-  watch_qemu(self, pid);
+  watch_vm(self, pid);
   st.ph = phase::running;
   st.rec.state = state::running;
+  // For the backoff, it has run since the record says (berthd's clock is not the guest's).
+  st.running_since = now(self) - std::chrono::nanoseconds(std::max<int64_t>(0, os::unix_time_ns() - st.rec.started));
   open_log(st);
   vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
   if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty()) {
     if (auto nets = nets_of(self)) plug_again(self, nets, "adopted");
     else vm_log.warn("container={} adopted without its network: the network service is not running", st.short_id());
   }
-  auto fd = st.env->transport == "vsock" ? connect_vsock(st.rec.vsock_cid, agent::vsock_port)
-                                         : connect_unix(st.run_dir() / "agent.sock");
-  if (!fd) {
+  auto agent = st.backend().connect_agent(self->home_system(), *st.env, st.rec, pid, handle, false);
+  if (!agent) {
     persist(self);
-    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " + describe(fd.error()));
+    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " + describe(agent.error()));
   }
-  st.agent = spawn_agent_session(self->home_system(), *fd, handle);
+  st.agent = std::move(*agent);
   start_heartbeat(self);
   agent::version_request req;
   req.host_time_ns = os::unix_time_ns();
@@ -104,9 +78,9 @@ void adopt(self_ptr self) {
 // restart policy applies, or its taps go (a restart's plug takes them up instead).
 void mark_lost(self_ptr self) {
   auto& st = self->state;
-  for (auto pid : qemus_of(st.dir())) {
+  for (auto pid : st.backend().strays(*st.env, st.rec)) {
     vm_log.warn("container={} ending its QEMU {}, which berthd cannot adopt", st.short_id(), pid);
-    ::kill(pid, SIGKILL);
+    st.backend().kill(pid, SIGKILL);
   }
   std::error_code ec;
   fs::remove_all(st.run_dir(), ec);
@@ -121,7 +95,7 @@ void mark_lost(self_ptr self) {
   vm_log.warn("container={} {}", st.short_id(), st.rec.reason);
   persist(self);
   if (restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user)) {
-    self->send(self, restart_atom_v, ++st.restart_gen);
+    self->send(self, backoff_atom_v, ++st.restart_gen);
     return;
   }
   // Its taps, if the net supervisor did not clean them up (berthd was killed): plug adopts

@@ -16,7 +16,7 @@ void kill_vm(self_ptr self, std::string why) {
   vm_log.warn("container={} {}: killing its VM", st.short_id(), why);
   st.kill_reason = std::move(why);
   ++st.heartbeat_gen;
-  kill_qemu(self, SIGKILL);
+  signal_vm(self, SIGKILL);
 }
 
 // Pings the agent every heartbeat interval while the container runs. Any answer or
@@ -28,7 +28,7 @@ void heartbeat(self_ptr self, uint64_t gen) {
   if (gen != st.heartbeat_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
   auto timeout = st.env->heartbeat_timeout;
   auto interval = heartbeat_interval(timeout);
-  auto silent = std::chrono::steady_clock::now() - st.last_answer;
+  auto silent = now(self) - st.last_answer;
   if (silent > timeout && !st.status_in_flight) {
     // Silent: hung, or paused by QEMU because a write to one of its disks failed for lack of
     // space on the host (werror=enospc keeps the write to retry rather than failing it in the
@@ -37,11 +37,13 @@ void heartbeat(self_ptr self, uint64_t gen) {
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
     auto hung = "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s";
     st.status_in_flight = true;
-    run_job(self, [qmp = st.run_dir() / "qmp.sock"]() -> caf::expected<std::string> {
-      auto status = qmp_command(qmp, "query-status", std::chrono::seconds(2));
+    run_job(self, [env = st.env, rec = st.rec]() -> caf::expected<std::string> {
+      auto& vm = *env->backend;
+      auto status = vm.monitor(*env, rec, "query-status", std::chrono::seconds(2));
       if (!status) return status.error();
       if (status->find("\"io-error\"") == std::string::npos) return *status;
-      if (auto resumed = qmp_command(qmp, "cont", std::chrono::seconds(2)); !resumed) return resumed.error();
+      if (auto resumed = vm.monitor(*env, rec, "cont", std::chrono::seconds(2)); !resumed)
+        return resumed.error();
       return std::string("io-error");
     }).then(
         [self, gen, hung, timeout, interval](const std::string& status) {
@@ -55,7 +57,7 @@ void heartbeat(self_ptr self, uint64_t gen) {
                         st.short_id(), interval.count());
           st.io_paused = true;
           // Checked again after one more interval, not a whole timeout.
-          st.last_answer = std::chrono::steady_clock::now() - timeout + interval;
+          st.last_answer = now(self) - timeout + interval;
         },
         [self, gen, hung](caf::error&) {
           auto& st = self->state;
@@ -70,22 +72,22 @@ void heartbeat(self_ptr self, uint64_t gen) {
             [self](const std::string&) {
               auto& st = self->state;
               st.ping_in_flight = false;
-              st.last_answer = std::chrono::steady_clock::now();
+              st.last_answer = now(self);
               if (std::exchange(st.io_paused, false))
                 vm_log.info("container={} its VM runs again after a disk write error", st.short_id());
             },
             [self](caf::error&) { self->state.ping_in_flight = false; });
   }
-  self->delayed_send(self, interval, ping_atom_v, gen);
+  self->delayed_send(self, interval, beat_atom_v, gen);
 }
 
 void start_heartbeat(self_ptr self) {
   auto& st = self->state;
-  st.last_answer = std::chrono::steady_clock::now();
+  st.last_answer = now(self);
   st.ping_in_flight = false;
   auto gen = ++st.heartbeat_gen;
   if (st.env->heartbeat_timeout.count() > 0)
-    self->delayed_send(self, heartbeat_interval(st.env->heartbeat_timeout), ping_atom_v, gen);
+    self->delayed_send(self, heartbeat_interval(st.env->heartbeat_timeout), beat_atom_v, gen);
 }
 
 }  // namespace berth::vm::detail

@@ -6,91 +6,11 @@
 #include "berth/actors/job.hpp"
 #include "berth/actors/supervision.hpp"
 #include "berth/os/file.hpp"
-#include "berth/os/process.hpp"
 #include "berth/os/time.hpp"
 #include "berth/rpc/codec.hpp"
-#include "berth/vm/disk.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
-#include <thread>
 
 namespace berth::vm::detail {
-
-caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_record& rec,
-                                   const std::vector<net_device>& nics) {
-  std::error_code ec;
-  auto dir = env.container_dir(rec.id);
-  auto run = env.run_dir(rec.id);
-  fs::create_directories(dir, ec);
-  if (!ec) fs::create_directories(run, ec);
-  if (ec) return make_error(errc::io, "cannot create container directories: " + ec.message());
-  ::chmod(run.c_str(), 0700);
-  auto disk = dir / "rootfs.ext4";
-  if (!fs::exists(disk))
-    if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made) return std::move(made.error());
-  vm_config cfg;
-  cfg.qemu = env.qemu;
-  cfg.accel = env.accel.name;
-  cfg.tsc_khz = env.tsc_khz;
-  cfg.cpus = std::max<uint32_t>(rec.cpus, 1);
-  auto memory = rec.memory > 0 ? rec.memory : env.default_memory;
-  cfg.memory_mib = static_cast<uint64_t>((memory + (1 << 20) - 1) >> 20) + guest_overhead_mib;
-  cfg.kernel = env.kernel.boot_image;
-  cfg.initramfs = env.initramfs;
-  cfg.transport = env.transport;
-  cfg.vsock_cid = rec.vsock_cid;
-  cfg.image_disk = rec.image_disk;
-  cfg.rootfs_disk = disk;
-  cfg.console_log = dir / "console.log";
-  cfg.debug = env.debug;
-  cfg.nics = nics;
-  for (auto& m : rec.mounts) {
-    if (m.type == "volume") {
-      auto path = env.volume_disk(m.source);
-      if (!fs::exists(path)) return make_error(errc::not_found, "volume " + m.source + " has no disk");
-      cfg.disks.push_back({path, "vol" + std::to_string(cfg.disks.size()), m.readonly});
-    } else if (m.type == "bind") {
-      // Docker creates a missing host directory for -v.
-      fs::create_directories(m.source, ec);
-      if (!fs::is_directory(m.source))
-        return make_error(errc::invalid_argument, "bind source " + m.source + " is not a directory");
-      cfg.shares.push_back({m.source, "share" + std::to_string(cfg.shares.size()), m.readonly});
-    }
-  }
-  auto qmp = listen_unix(run / "qmp.sock");
-  if (!qmp) return qmp.error();
-  os::unique_fd qmp_fd(*qmp);
-  os::unique_fd agent_fd;
-  cfg.qmp_fd = qmp_fd.get();
-  if (env.transport != "vsock") {
-    auto agent = listen_unix(run / "agent.sock");
-    if (!agent) return agent.error();
-    agent_fd.reset(*agent);
-    cfg.agent_fd = agent_fd.get();
-  }
-  // qemu.log holds this run's messages only, so a failed start can quote them.
-  os::unique_fd out(::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  os::spawn_options opts;
-  opts.stdout_fd = out.get();
-  opts.stderr_fd = out.get();
-  opts.keep_fds = {qmp_fd.get()};
-  if (agent_fd) opts.keep_fds.push_back(agent_fd.get());
-  opts.new_session = true;
-  pid_t pid;
-  try {
-    pid = os::spawn(qemu_argv(cfg), opts);
-  } catch (const std::system_error& e) {
-    return make_error(errc::unavailable, std::string("cannot start QEMU: ") + e.what());
-  }
-  try {
-    os::write_file_atomic(run / "qemu.pid", std::to_string(pid) + "\n", 0600);
-  } catch (const std::system_error& e) {
-    vm_log.warn("container={} {}", rec.id.substr(0, 12), e.what());
-  }
-  return static_cast<int64_t>(pid);
-}
 
 // The last lines of the console log, to explain a VM that died while booting.
 std::string console_tail(const fs::path& console, std::size_t lines) {
@@ -176,6 +96,7 @@ void start_workload(self_ptr self) {
                       st.ph = phase::running;
                       st.rec.state = state::running;
                       st.rec.started = os::unix_time_ns();
+                      st.running_since = now(self);
                       vm_log.info("container={} running (guest pid {}, qemu pid {})", st.short_id(),
                                   started.pid, st.qemu_pid);
                       start_health(self);
@@ -223,9 +144,9 @@ void configure_network(self_ptr self) {
 
 // The agent connection is up: ask for the agent's version (the guest is ready when it answers),
 // then mount the root and start the workload.
-void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point started) {
+void handshake(self_ptr self, caf::actor agent, caf::actor_clock::time_point started) {
   auto& st = self->state;
-  st.agent = spawn_agent_session(self->home_system(), fd, caf::actor_cast<caf::actor>(self));
+  st.agent = std::move(agent);
   agent::version_request req;
   req.host_time_ns = os::unix_time_ns();
   call_agent(self, agent::method::version, rpc::pack(req), st.env->boot_timeout)
@@ -234,9 +155,7 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
             auto& st = self->state;
             if (st.ph != phase::booting) return;
             auto info = rpc::unpack_as<agent::version_info>(packed);
-            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now(self) - started).count();
             vm_log.info("container={} guest up in {} ms: {} on {}, {}", st.short_id(), ms,
                         info.agent, info.kernel, info.transport);
             if (info.protocol != agent::protocol_version)
@@ -255,11 +174,12 @@ void handshake(self_ptr self, int fd, std::chrono::steady_clock::time_point star
           });
 }
 
-// Watches QEMU `pid` and tells this actor when it ends. Reaped if it is our child; waitpid on
-// another's (a QEMU adopted from a berthd that died) fails at once and the status is unknown.
-void watch_qemu(self_ptr self, pid_t pid) {
+// Watches the VM process `pid` and tells this actor when it ends. Reaped if it is our child;
+// waitpid on another's (a QEMU adopted from a berthd that died) fails at once and the status is
+// unknown.
+void watch_vm(self_ptr self, pid_t pid) {
   auto handle = caf::actor_cast<caf::actor>(self);
-  self->state.watch = std::make_unique<process_watch>(pid, true, [handle, pid](int status) {
+  self->state.watch = self->state.backend().watch(pid, true, [handle, pid](int status) {
     caf::anon_send(handle, exited_atom_v, static_cast<int64_t>(pid), static_cast<int32_t>(status));
   });
 }
@@ -268,7 +188,7 @@ void on_launched(self_ptr self, int64_t pid) {
   auto& st = self->state;
   st.qemu_pid = static_cast<pid_t>(pid);
   st.rec.qemu_pid = pid;
-  watch_qemu(self, st.qemu_pid);
+  watch_vm(self, st.qemu_pid);
   persist(self);
   st.ph = phase::booting;
   if (st.cancel) {
@@ -280,30 +200,18 @@ void on_launched(self_ptr self, int64_t pid) {
     return;
   }
   open_log(st);
-  auto started = std::chrono::steady_clock::now();
-  if (st.env->transport != "vsock") {
-    // The unix socket was bound before QEMU started: connect now; QEMU holds what we send
-    // until the guest opens its port.
-    auto fd = connect_unix(st.run_dir() / "agent.sock");
-    if (!fd) return fail_start(self, fd.error());
-    return handshake(self, *fd, started);
-  }
-  // vsock: nothing listens until berth-init is up, so a job retries until then.
-  run_job(self, [cid = st.rec.vsock_cid, pid = st.qemu_pid, timeout = st.env->boot_timeout]() -> caf::expected<int> {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      auto fd = connect_vsock(cid, agent::vsock_port);
-      if (fd) return fd;
-      if (!os::process_alive(pid)) return make_error(errc::unavailable, "the VM exited while booting");
-      if (std::chrono::steady_clock::now() > deadline) return make_error(errc::timeout, describe(fd.error()));
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }).then([self, started](int fd) {
+  auto started = now(self);
+  // A job: with vsock nothing listens until berth-init is up, and connecting retries until then.
+  auto& sys = self->home_system();
+  run_job(self, [&sys, env = st.env, rec = st.rec, pid = st.qemu_pid,
+                 owner = caf::actor_cast<caf::actor>(self)] {
+    return env->backend->connect_agent(sys, *env, rec, pid, owner, true);
+  }).then([self, started](caf::actor& agent) {
         if (self->state.ph != phase::booting) {
-          ::close(fd);
+          caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
           return;
         }
-        handshake(self, fd, started);
+        handshake(self, std::move(agent), started);
       },
       [self](caf::error& err) { fail_start(self, std::move(err)); });
 }
@@ -330,7 +238,7 @@ void launch(self_ptr self) {
   auto start_qemu = [self, failed] {
     auto& st = self->state;
     persist(self);
-    run_job(self, [env = st.env, rec = st.rec, nics = st.nics] { return launch_qemu(*env, rec, nics); })
+    run_job(self, [env = st.env, rec = st.rec, nics = st.nics] { return env->backend->launch(*env, rec, nics); })
         .then([self](int64_t pid) { on_launched(self, pid); }, [failed](caf::error& err) { failed(std::move(err)); });
   };
   if (st.rec.network_mode == "user") {

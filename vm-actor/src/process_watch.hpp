@@ -6,6 +6,8 @@
 // actor or the actor system.
 #pragma once
 
+#include "berth/vm/backend.hpp"
+
 #include <sys/types.h>
 
 #include <functional>
@@ -14,12 +16,12 @@
 namespace berth::vm {
 
 /// Watches one process until it exits or the watch is destroyed.
-class process_watch {
+class process_watch : public vm_watch {
  public:
   /// Starts watching `pid`; calls `on_exit(status)` once, on the watch thread, when it exits.
   /// `status` is the exit code, 128 + signal, or -1 when `pid` is not our child.
   process_watch(pid_t pid, bool own_child, std::function<void(int)> on_exit);
-  ~process_watch();
+  ~process_watch() override;
   process_watch(const process_watch&) = delete;
   process_watch& operator=(const process_watch&) = delete;
 

@@ -212,11 +212,11 @@ caf::result<api::ping_result> ping_agent(self_ptr self) {
     auto& st = self->state;
     if (st.ph != phase::running || !st.agent) return not_running(st);
     auto rp = self->make_response_promise<api::ping_result>();
-    auto sent = std::chrono::steady_clock::now();
+    auto sent = now(self);
     call_agent(self, agent::method::ping, rpc::pack(agent::empty{}), std::chrono::seconds(10))
         .then(
-            [rp, sent](const std::string&) mutable {
-              auto rtt = std::chrono::steady_clock::now() - sent;
+            [self, rp, sent](const std::string&) mutable {
+              auto rtt = now(self) - sent;
               rp.deliver(api::ping_result{static_cast<uint64_t>(
                   std::chrono::duration_cast<std::chrono::nanoseconds>(rtt).count())});
             },

@@ -27,9 +27,9 @@ void persist(self_ptr self) {
   if (st.listener) caf::anon_send(st.listener, save_atom_v, st.rec);
 }
 
-void kill_qemu(self_ptr self, int sig) {
+void signal_vm(self_ptr self, int sig) {
   auto& st = self->state;
-  if (st.qemu_pid > 0) ::kill(st.qemu_pid, sig);
+  if (st.qemu_pid > 0) st.backend().kill(st.qemu_pid, sig);
 }
 
 // Ends the VM: a clean shutdown through the agent when there is one, QMP quit when not, and
@@ -46,13 +46,13 @@ void shutdown_vm(self_ptr self) {
               [self](caf::error& err) {
                 vm_log.warn("container={} agent did not shut down ({}); killing the VM",
                             self->state.short_id(), describe(err));
-                kill_qemu(self, SIGKILL);
+                signal_vm(self, SIGKILL);
               });
     return;
   }
-  auto qmp = st.run_dir() / "qmp.sock";
-  run_job(self, [qmp] { return qmp_command(qmp, "quit", std::chrono::seconds(5)); })
-      .then([](const std::string&) {}, [self](caf::error&) { kill_qemu(self, SIGKILL); });
+  run_job(self, [env = st.env, rec = st.rec] {
+    return env->backend->monitor(*env, rec, "quit", std::chrono::seconds(5));
+  }).then([](const std::string&) {}, [self](caf::error&) { signal_vm(self, SIGKILL); });
 }
 
 void fail_start(self_ptr self, caf::error err) {
@@ -125,7 +125,9 @@ void finish_removal(self_ptr self) {
 // `restart` or the restart policy.
 void finalize(self_ptr self) {
   auto& st = self->state;
-  bool ran_long = st.rec.started > 0 && os::unix_time_ns() - st.rec.started > 10'000'000'000;
+  bool ran_long = st.running_since != caf::actor_clock::time_point{} &&
+                  now(self) - st.running_since > std::chrono::seconds(10);
+  st.running_since = {};
   st.ph = phase::idle;
   st.qemu_pid = 0;
   st.rec.qemu_pid = 0;
@@ -181,7 +183,7 @@ void finalize(self_ptr self) {
     auto delay = restart_delay(st.backoff_step);
     vm_log.info("container={} restart {} by policy {} in {} ms", st.short_id(), st.rec.restart_count + 1,
                 st.rec.restart, delay.count());
-    self->delayed_send(self, delay, restart_atom_v, ++st.restart_gen);
+    self->delayed_send(self, delay, backoff_atom_v, ++st.restart_gen);
   }
   persist(self);
   for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
@@ -245,7 +247,7 @@ void main_exit(self_ptr self, const agent::exit_status& status) {
 
 void on_notice(self_ptr self, const std::string& method, const std::string& packed) {
   auto& st = self->state;
-  st.last_answer = std::chrono::steady_clock::now();
+  st.last_answer = now(self);
   if (method == agent::notice::output) {
     auto chunk = rpc::unpack_as<agent::output_chunk>(packed);
     auto time = os::unix_time_ns();
@@ -346,7 +348,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
   if (auto p = parse_restart_policy(st.rec.restart)) st.policy = *p;
   bool was_live = st.rec.state != state::created && st.rec.state != state::exited;
   bool adoptable = (st.rec.state == state::running || st.rec.state == state::stopping) &&
-                   is_our_qemu(static_cast<pid_t>(st.rec.qemu_pid), st.dir());
+                   st.backend().owns(static_cast<pid_t>(st.rec.qemu_pid), *st.env, st.rec);
   if (was_live && adoptable) {
     adopt(self);
   } else if (was_live) {
@@ -354,7 +356,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
   } else if ((st.policy.name == "always" || (st.policy.name == "unless-stopped" && !st.rec.stopped_by_user)) &&
              st.rec.state == state::exited) {
     // always, and unless-stopped unless the user stopped it, come back with berthd.
-    self->send(self, restart_atom_v, ++st.restart_gen);
+    self->send(self, backoff_atom_v, ++st.restart_gen);
   }
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
@@ -473,7 +475,7 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
             st.cancel = true;  // on_launched ends the VM
           } else {
             st.kill_reason = "killed by a forced removal";
-            kill_qemu(self, SIGKILL);
+            signal_vm(self, SIGKILL);
           }
           return rp;
         }
@@ -515,17 +517,17 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
           shutdown_vm(self);  // the agent did not deliver SIGKILL either
         } else if (st.ph == phase::shutting_down) {
           vm_log.warn("container={} VM did not power off: SIGKILL to QEMU", st.short_id());
-          kill_qemu(self, SIGKILL);
+          signal_vm(self, SIGKILL);
         }
       },
-      [self](restart_atom, uint64_t gen) {
+      [self](backoff_atom, uint64_t gen) {
         auto& st = self->state;
         if (gen != st.restart_gen || st.ph != phase::idle || st.removing) return;
         ++st.rec.restart_count;
         st.policy_launch = true;
         launch(self);
       },
-      [self](ping_atom, uint64_t gen) { heartbeat(self, gen); },
+      [self](beat_atom, uint64_t gen) { heartbeat(self, gen); },
       [self](plug_atom, uint64_t gen) { replug(self, gen); },
       [self](health_atom, uint64_t gen) { run_probe(self, gen); },
       [self](expire_atom, uint64_t seq) { expire_probe(self, seq); },

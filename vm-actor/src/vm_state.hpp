@@ -8,15 +8,16 @@
 #pragma once
 
 #include "agent_session.hpp"
-#include "process_watch.hpp"
 
 #include "berth/actors/log.hpp"
 #include "berth/actors/nets.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/vm/health.hpp"
+#include "berth/vm/backend.hpp"
 #include "berth/vm/qemu.hpp"
 #include "berth/vm/vm_actor.hpp"
 
+#include <caf/actor_clock.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/send.hpp>
@@ -48,12 +49,12 @@ using vm_impl = vm_actor::extend<
     caf::reacts_to<exited_atom, int64_t, int32_t>,
     /// A timer of generation `gen` fired.
     caf::reacts_to<tick_atom, uint64_t>,
-    /// A restart the policy scheduled, of generation `gen`.
-    caf::reacts_to<restart_atom, uint64_t>,
+    /// A restart the policy scheduled, of generation `gen`, is due (its backoff passed).
+    caf::reacts_to<backoff_atom, uint64_t>,
     /// Plug the running container again (generation `gen`): the net supervisor restarted.
     caf::reacts_to<plug_atom, uint64_t>,
     /// A heartbeat of generation `gen` is due.
-    caf::reacts_to<ping_atom, uint64_t>,
+    caf::reacts_to<beat_atom, uint64_t>,
     /// A health check of generation `gen` is due.
     caf::reacts_to<health_atom, uint64_t>,
     /// Health check number `seq` ran out of time.
@@ -87,7 +88,7 @@ struct vm_state {
   store_actor store;
   caf::actor listener;
   caf::actor agent;
-  std::unique_ptr<process_watch> watch;
+  std::unique_ptr<vm_watch> watch;
   pid_t qemu_pid = 0;
   phase ph = phase::idle;
   std::vector<caf::response_promise> starters;
@@ -103,6 +104,7 @@ struct vm_state {
   uint64_t timer_gen = 0;
   uint64_t restart_gen = 0;
   uint32_t backoff_step = 0;  ///< Restarts in a row without a 10 s run in between.
+  caf::actor_clock::time_point running_since{};  ///< When the workload started (actor clock).
   bool policy_launch = false;  ///< This launch is a restart the policy made.
   bool main_exited = false;
   bool removing = false;
@@ -121,7 +123,7 @@ struct vm_state {
   bool ping_in_flight = false;
   bool status_in_flight = false;  ///< Asking QMP why a silent guest is silent.
   bool io_paused = false;         ///< QEMU paused the VM on a write error (the host is out of space).
-  std::chrono::steady_clock::time_point last_answer;  ///< When the agent last gave a sign of life.
+  caf::actor_clock::time_point last_answer;  ///< When the agent last gave a sign of life.
   uint64_t health_gen = 0;  ///< Bumped when checks start or stop: older timers are stale.
   uint64_t probe_seq = 0;
   std::optional<health_probe> probe;  ///< The check that runs now, if one does.
@@ -132,6 +134,7 @@ struct vm_state {
     if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
   }
 
+  const vm_backend& backend() const { return *env->backend; }
   fs::path dir() const { return env->container_dir(rec.id); }
   fs::path run_dir() const { return env->run_dir(rec.id); }
   std::string short_id() const { return rec.id.substr(0, 12); }
@@ -144,7 +147,7 @@ using self_ptr = vm_impl::stateful_pointer<vm_state>;
 
 // vm_actor.cpp: the state machine.
 void persist(self_ptr self);
-void kill_qemu(self_ptr self, int sig);
+void signal_vm(self_ptr self, int sig);
 void shutdown_vm(self_ptr self);
 void fail_start(self_ptr self, caf::error err);
 void finish_removal(self_ptr self);
@@ -157,6 +160,9 @@ void begin_stop(self_ptr self, int32_t timeout, int signal);
 caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, int32_t signal = 0);
 caf::error not_running(const vm_state& st);
 
+// Now, on the actor's clock (the test coordinator's in tests).
+inline caf::actor_clock::time_point now(self_ptr self) { return self->clock().now(); }
+
 // A request to the agent; its answer is the packed result.
 inline auto call_agent(self_ptr self, std::string_view method, std::string packed,
                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
@@ -164,15 +170,12 @@ inline auto call_agent(self_ptr self, std::string_view method, std::string packe
 }
 
 // launch.cpp: QEMU, the boot handshake and the workload's start.
-caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_record& rec,
-                                   const std::vector<net_device>& nics);
 std::string console_tail(const fs::path& console, std::size_t lines);
 agent::mount_spec mount_spec_of(const container_record& rec);
-void watch_qemu(self_ptr self, pid_t pid);
+void watch_vm(self_ptr self, pid_t pid);
 void launch(self_ptr self);
 
 // adoption.cpp: a container whose record says live when its actor starts.
-bool is_our_qemu(pid_t pid, const fs::path& dir);
 void adopt(self_ptr self);
 void mark_lost(self_ptr self);
 

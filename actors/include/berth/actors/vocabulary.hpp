@@ -197,5 +197,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(berth, caf::first_custom_type_id)
   CAF_ADD_ATOM(berth, berth, crash_atom, "crash")
   CAF_ADD_ATOM(berth, berth, lease_atom, "lease")
   CAF_ADD_ATOM(berth, berth, release_atom, "release")
+  CAF_ADD_ATOM(berth, berth, beat_atom, "beat")
+  CAF_ADD_ATOM(berth, berth, backoff_atom, "backoff")
 
 CAF_END_TYPE_ID_BLOCK(berth)

@@ -19,6 +19,7 @@
 #include "berth/actors/records.hpp"
 #include "berth/actors/store.hpp"
 #include "berth/actors/vocabulary.hpp"
+#include "berth/vm/backend.hpp"
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
 
@@ -52,6 +53,8 @@ struct vm_environment {
   /// A running VM whose agent has answered nothing for this long is unresponsive: it is killed
   /// and its restart policy applies. Zero turns the heartbeat off.
   std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(30)};
+  /// What runs the VMs: QEMU processes of this host (tests give a fake).
+  std::shared_ptr<const vm_backend> backend = qemu_backend();
 
   /// DATA/containers/<id>: the container's disk, logs and console.
   std::filesystem::path container_dir(const std::string& id) const {

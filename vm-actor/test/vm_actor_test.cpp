@@ -1,0 +1,384 @@
+// Tests of the vm actor's state machine on CAF's test coordinator with a fake backend: restart
+// policies and their backoff, the stop timeout, the heartbeat and the io-error resume, adoption
+// versus marking a container lost, and removal while starting. Time moves only when a test
+// advances it, and no VM is booted: each case runs in milliseconds. The e2e suites test the same
+// paths against real QEMU.
+#include "fake_backend.hpp"
+
+#include "berth/actors/testing/deterministic.hpp"
+#include "berth/os/time.hpp"
+#include "berth/vm/vm_actor.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <type_traits>
+
+using namespace berth;
+using namespace berth::vm;
+using namespace std::chrono_literals;
+using berth::vm::testing::fake_backend;
+using berth::vm::testing::fake_vm;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A request's answer, once there is one.
+template <class T>
+struct reply {
+  bool done = false;
+  caf::error error;
+  std::optional<T> value;
+  bool ok() const { return done && !error; }
+};
+
+struct none {};
+
+/// What the vm actor told its listener.
+struct heard {
+  std::vector<container_record> saves;
+  bool erased = false;
+};
+
+struct fixture : berth::testing::deterministic {
+  std::shared_ptr<fake_backend> vms = std::make_shared<fake_backend>();
+  std::shared_ptr<vm_environment> env = std::make_shared<vm_environment>();
+  std::shared_ptr<heard> listener_heard = std::make_shared<heard>();
+  fs::path root;
+  caf::actor vm;
+
+  fixture() {
+    char tmpl[] = "/tmp/berth-vm-actor-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    root = tmpl;
+    env->data_root = root / "data";
+    env->run_root = root / "run";
+    env->backend = vms;
+    env->heartbeat_timeout = 0ms;  // off, unless a case turns it on
+  }
+
+  ~fixture() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+
+  static container_record record(std::string restart = "no") {
+    container_record rec;
+    rec.id = std::string(64, 'c');
+    rec.name = "web";
+    rec.process.id = rec.id;
+    rec.process.args = {"sh"};
+    rec.restart = std::move(restart);
+    rec.network_mode = "none";
+    return rec;
+  }
+
+  // Spawns the vm actor of `rec` the way the vm supervisor does, with a listener that records.
+  void spawn(container_record rec) {
+    auto h = listener_heard;
+    auto listener = spawn_owned([h](caf::event_based_actor*) -> caf::behavior {
+      return {
+          [h](save_atom, const container_record& r) { h->saves.push_back(r); },
+          [h](erase_atom, container_atom, const std::string&) { h->erased = true; },
+      };
+    });
+    auto out = std::make_shared<vm_actor>();
+    spawn_owned([out, e = env, rec, listener](caf::event_based_actor* self) {
+      *out = spawn_vm(self, e, rec, store_actor{}, listener);
+      return caf::behavior{[](info_atom) {}};
+    });
+    run();
+    vm = caf::actor_cast<caf::actor>(*out);
+    owned.push_back(vm);
+  }
+
+  // Sends a request to the vm actor without running the system; see the answer once it ran.
+  template <class T = none, class... Ts>
+  std::shared_ptr<reply<T>> post(Ts... xs) {
+    auto out = std::make_shared<reply<T>>();
+    auto h = vm;
+    sys.spawn([=](caf::event_based_actor* self) {
+      auto fail = [=](caf::error& err) {
+        out->done = true;
+        out->error = err;
+      };
+      if constexpr (std::is_same_v<T, none>)
+        self->request(h, caf::infinite, xs...).then([=] { out->done = true; }, fail);
+      else
+        self->request(h, caf::infinite, xs...).then(
+            [=](T& value) {
+              out->done = true;
+              out->value = std::move(value);
+            },
+            fail);
+    });
+    return out;
+  }
+
+  // Sends a request and runs the system until nothing is left to do.
+  template <class T = none, class... Ts>
+  std::shared_ptr<reply<T>> ask(Ts... xs) {
+    auto out = post<T>(xs...);
+    run();
+    return out;
+  }
+
+  container_record current() {
+    auto r = ask<container_record>(inspect_atom_v);
+    REQUIRE(r->ok());
+    return *r->value;
+  }
+
+  // Starts the container and checks it runs.
+  std::shared_ptr<fake_vm> start() {
+    auto r = ask(start_atom_v);
+    REQUIRE(r->ok());
+    REQUIRE(current().state == state::running);
+    return vms->last();
+  }
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(fixture, "a start boots the VM, sets up its network and root, then starts the workload") {
+  spawn(record());
+  auto vm = start();
+  CHECK(vm->calls == std::vector<std::string>{"version", "configure_network", "mount_root", "start"});
+  CHECK(vms->launches == 1);
+  auto rec = current();
+  CHECK(rec.qemu_pid == vm->pid);
+  REQUIRE(listener_heard->saves.size() >= 2);
+  CHECK(listener_heard->saves.front().state == state::starting);
+  CHECK(listener_heard->saves.back().state == state::running);
+}
+
+TEST_CASE_METHOD(fixture, "a workload's exit ends its VM and answers wait with the exit code") {
+  spawn(record());
+  auto vm = start();
+  auto waiting = post<api::exit_info>(wait_atom_v);
+  run();
+  CHECK_FALSE(waiting->done);
+  fake_backend::exit_workload(*vm, 3);
+  run();
+  REQUIRE(waiting->ok());
+  CHECK(waiting->value->exit_code == 3);
+  CHECK_FALSE(vm->alive);
+  CHECK(vm->count("shutdown") == 1);
+  auto rec = current();
+  CHECK(rec.state == state::exited);
+  CHECK(rec.exit_code == 3);
+  CHECK(rec.qemu_pid == 0);
+}
+
+TEST_CASE_METHOD(fixture, "on-failure restarts with a doubling backoff and stops at its limit") {
+  spawn(record("on-failure:2"));
+  fake_backend::exit_workload(*start(), 1);
+  run();
+  CHECK(current().state == state::exited);
+  advance(99ms);
+  CHECK(vms->launches == 1);
+  advance(1ms);
+  CHECK(vms->launches == 2);
+  CHECK(current().state == state::running);
+  CHECK(current().restart_count == 1);
+
+  fake_backend::exit_workload(*vms->last(), 1);
+  run();
+  advance(199ms);
+  CHECK(vms->launches == 2);
+  advance(1ms);
+  CHECK(vms->launches == 3);
+  CHECK(current().restart_count == 2);
+
+  fake_backend::exit_workload(*vms->last(), 1);
+  run();
+  advance(10min);
+  CHECK(vms->launches == 3);
+  auto rec = current();
+  CHECK(rec.state == state::exited);
+  CHECK(rec.exit_code == 1);
+}
+
+TEST_CASE_METHOD(fixture, "on-failure leaves a clean exit alone") {
+  spawn(record("on-failure"));
+  fake_backend::exit_workload(*start(), 0);
+  run();
+  advance(10min);
+  CHECK(vms->launches == 1);
+  CHECK(current().state == state::exited);
+}
+
+TEST_CASE_METHOD(fixture, "a run of more than ten seconds starts the backoff over") {
+  spawn(record("always"));
+  fake_backend::exit_workload(*start(), 0);
+  run();
+  advance(100ms);
+  REQUIRE(vms->launches == 2);
+  fake_backend::exit_workload(*vms->last(), 0);
+  run();
+  advance(200ms);
+  REQUIRE(vms->launches == 3);
+  // This run lasts 11 s: the next restart waits 100 ms again, not 400.
+  advance(11s);
+  fake_backend::exit_workload(*vms->last(), 0);
+  run();
+  advance(99ms);
+  CHECK(vms->launches == 3);
+  advance(1ms);
+  CHECK(vms->launches == 4);
+}
+
+TEST_CASE_METHOD(fixture, "a stop by the user ends the restarts of always") {
+  spawn(record("always"));
+  auto vm = start();
+  auto stopped = ask(stop_atom_v, int32_t{10}, int32_t{0});
+  REQUIRE(stopped->ok());
+  CHECK(vm->signals == std::vector<int>{SIGTERM});
+  advance(10min);
+  CHECK(vms->launches == 1);
+  auto rec = current();
+  CHECK(rec.state == state::exited);
+  CHECK(rec.stopped_by_user);
+  CHECK(rec.exit_code == 128 + SIGTERM);
+}
+
+TEST_CASE_METHOD(fixture, "a workload that ignores the stop signal is killed when the stop timeout passes") {
+  vms->ignores_sigterm = true;
+  spawn(record());
+  auto vm = start();
+  auto stopped = post(stop_atom_v, int32_t{5}, int32_t{0});
+  run();
+  CHECK(vm->signals == std::vector<int>{SIGTERM});
+  CHECK(current().state == state::stopping);
+  advance(4999ms);
+  CHECK_FALSE(stopped->done);
+  advance(1ms);
+  CHECK(vm->signals == std::vector<int>{SIGTERM, SIGKILL});
+  REQUIRE(stopped->ok());
+  CHECK(current().exit_code == 128 + SIGKILL);
+}
+
+TEST_CASE_METHOD(fixture, "a guest that stops answering is killed as unresponsive after the heartbeat timeout") {
+  env->heartbeat_timeout = 3s;  // pinged every second
+  spawn(record("on-failure"));
+  auto vm = start();
+  vms->agent_silent = true;
+  advance(1s);
+  advance(1s);
+  advance(1s);
+  CHECK(vm->alive);  // silent for 3 s: not more than the timeout yet
+  advance(1s);
+  CHECK_FALSE(vm->alive);
+  // Asked why first: QEMU says the guest runs, so it is hung (quit follows the kill, and fails).
+  REQUIRE_FALSE(vms->monitor_calls.empty());
+  CHECK(vms->monitor_calls.front() == "query-status");
+  auto rec = current();
+  CHECK(rec.exit_code == 137);
+  CHECK_THAT(rec.reason, Catch::Contains("unresponsive"));
+  // Its policy applies: the container comes back after the backoff.
+  vms->agent_silent = false;
+  advance(100ms);
+  CHECK(vms->launches == 2);
+  CHECK(current().state == state::running);
+}
+
+TEST_CASE_METHOD(fixture, "a guest paused on a disk write error is resumed, not killed") {
+  env->heartbeat_timeout = 3s;
+  spawn(record());
+  auto vm = start();
+  vms->agent_silent = true;
+  vms->status = R"({"status":"io-error","running":false})";
+  for (int i = 0; i < 4; ++i) advance(1s);
+  CHECK(vm->alive);
+  CHECK(vms->monitor_calls == std::vector<std::string>{"query-status", "cont"});
+  // The write went through: the guest runs again, answers what it was asked, and stays up.
+  vms->agent_silent = false;
+  fake_backend::wake(*vm);
+  for (int i = 0; i < 10; ++i) advance(1s);
+  CHECK(vm->alive);
+  CHECK(vms->monitor_calls.size() == 2);
+  CHECK(current().state == state::running);
+}
+
+TEST_CASE_METHOD(fixture, "a VM that still runs is adopted: its agent is asked for the workload's end") {
+  auto rec = record();
+  rec.state = state::running;
+  rec.qemu_pid = 777;
+  rec.started = os::unix_time_ns();
+  auto vm = vms->running(777, rec.id);
+  spawn(rec);
+  CHECK(vms->launches == 0);
+  CHECK(current().state == state::running);
+  CHECK(vm->count("version") == 1);
+  CHECK(vm->count("wait") == 1);
+  fake_backend::exit_workload(*vm, 4);
+  run();
+  auto after = current();
+  CHECK(after.state == state::exited);
+  CHECK(after.exit_code == 4);
+  CHECK_FALSE(vm->alive);
+}
+
+TEST_CASE_METHOD(fixture, "a VM that is not ours is not adopted: the container is marked lost and its policy applies") {
+  auto rec = record("always");
+  rec.state = state::running;
+  rec.qemu_pid = 778;  // a pid the kernel gave to another process meanwhile
+  auto stray = vms->running(779, rec.id);  // a QEMU of this container nobody recorded
+  vms->ours.erase(779);
+  spawn(rec);
+  CHECK(std::find(vms->kills.begin(), vms->kills.end(), std::make_pair(pid_t{779}, SIGKILL)) !=
+        vms->kills.end());
+  CHECK_FALSE(stray->alive);
+  REQUIRE_FALSE(listener_heard->saves.empty());
+  auto lost = listener_heard->saves.front();
+  CHECK(lost.state == state::exited);
+  CHECK(lost.exit_code == 137);
+  CHECK(lost.reason == "its VM ended while berthd was not running");
+  // always: it starts again at once.
+  CHECK(vms->launches == 1);
+  CHECK(current().state == state::running);
+}
+
+TEST_CASE_METHOD(fixture, "a container lost while starting is marked exited; a policy out of retries leaves it so") {
+  auto rec = record("on-failure:1");
+  rec.state = state::starting;
+  rec.restart_count = 1;
+  spawn(rec);
+  auto after = current();
+  CHECK(after.state == state::exited);
+  CHECK(after.reason == "berthd restarted while the container was starting");
+  advance(10min);
+  CHECK(vms->launches == 0);
+}
+
+TEST_CASE_METHOD(fixture, "a forced removal while the VM is launched ends it once it is there, then removes the container") {
+  spawn(record());
+  auto started = post(start_atom_v);
+  auto removed = post(remove_atom_v, true);
+  run();
+  REQUIRE(removed->ok());
+  CHECK(listener_heard->erased);
+  CHECK(vms->launches == 1);
+  CHECK_FALSE(vms->last()->alive);
+  CHECK(vms->last()->count("start") == 0);  // the workload never started
+  REQUIRE(started->done);
+  CHECK(code_of(started->error) == errc::cancelled);
+  CHECK_FALSE(fs::exists(env->container_dir(record().id)));
+}
+
+TEST_CASE_METHOD(fixture, "a launch that fails answers start with its reason and leaves the container exited") {
+  vms->launch_fails = true;
+  spawn(record("always"));
+  auto r = ask(start_atom_v);
+  REQUIRE(r->done);
+  CHECK(code_of(r->error) == errc::unavailable);
+  auto rec = current();
+  CHECK(rec.state == state::exited);
+  CHECK_THAT(rec.reason, Catch::Contains("fake failure"));
+  // A start someone asked for is answered with its error, not retried by the policy.
+  advance(10min);
+  CHECK(vms->launches == 1);
+}
