@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   os::run({"mkfs.ext4", "-q", "-F", "-m", "0", rootfs.string()});
   auto accel = vm::choose_accelerator("auto");
   vm::vm_config cfg;
-  cfg.accel = accel.name;
+  cfg.accel = accel.kind.value_or(vm::accelerator::tcg);
   cfg.tsc_khz = vm::tsc_khz();
   cfg.cpus = 1;
   cfg.memory_mib = 512 + vm::guest_overhead_mib;
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     return seconds_since(t);
   };
 
-  std::printf("run_bench: %d runs each, accelerator %s, kernel %s, QEMU %s\n", runs, accel.name.c_str(),
+  std::printf("run_bench: %d runs each, accelerator %s, kernel %s, QEMU %s\n", runs, std::string(vm::to_string(cfg.accel)).c_str(),
               kernel->release.c_str(), vm::qemu_version("qemu-system-x86_64").c_str());
   berth_run();  // warm-up: page cache, first disk
   floor_boot();

@@ -182,9 +182,9 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   env->boot_timeout = std::chrono::seconds(o.boot_timeout_s);
   env->heartbeat_timeout = std::chrono::seconds(o.heartbeat_timeout_s);
   env->accel = vm::choose_accelerator(o.accel);
-  if (env->accel.name.empty()) die(env->accel.note);
+  if (!env->accel.kind) die(env->accel.note);
   env->tsc_khz = vm::tsc_khz();
-  env->transport = vm::agent_transport();
+  env->transport = vm::detect_transport();
   env->qemu_version = vm::qemu_version(o.qemu);
   if (env->qemu_version.empty()) die("cannot run " + o.qemu + " (install qemu-system-x86)");
   auto cache = o.data_root / "cache";
@@ -192,7 +192,7 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   if (!kernel) die(describe(kernel.error()) + " (scripts/install-deps.sh fetches a kernel, or pass --kernel)");
   env->kernel = *kernel;
   auto agent = o.agent.empty() ? default_agent() : o.agent;
-  auto initramfs = vm::build_initramfs(env->kernel, agent, vm::guest_modules(env->transport == "vsock"),
+  auto initramfs = vm::build_initramfs(env->kernel, agent, vm::guest_modules(env->transport == vm::agent_transport::vsock),
                                        vm::optional_module_sets(), cache);
   if (!initramfs) die(describe(initramfs.error()));
   env->initramfs = initramfs->path;
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   auto env = prepare(opts);
   daemon_log.info("version {}: {}; kernel {} ({}); agent over {}; data root {}", berthd_version,
                   env->accel.note, env->kernel.release, env->kernel.boot_image.string(),
-                  env->transport, opts.data_root.string());
+                  vm::to_string(env->transport), opts.data_root.string());
 
   int exit_code = 0;
   {

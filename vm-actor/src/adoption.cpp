@@ -30,10 +30,7 @@ void adopt(self_ptr self) {
   st.running_since = now(self) - std::chrono::nanoseconds(std::max<int64_t>(0, os::unix_time_ns() - st.rec.started));
   open_log(st);
   vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
-  if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty()) {
-    if (auto nets = nets_of(self)) plug_again(self, nets, "adopted");
-    else vm_log.warn("container={} adopted without its network: the network service is not running", st.short_id());
-  }
+  attachment_of(st.rec).adopt(self);
   auto agent = st.backend().connect_agent(self->home_system(), *st.env, st.rec, pid, handle, false);
   if (!agent) {
     persist(self);
@@ -98,17 +95,7 @@ void mark_lost(self_ptr self) {
     self->send(self, backoff_atom_v, ++st.restart_gen);
     return;
   }
-  // Its taps, if the net supervisor did not clean them up (berthd was killed): plug adopts
-  // them, unplug deletes them.
-  if (st.rec.network_mode == "bridge" && !st.rec.endpoints.empty())
-    if (auto nets = nets_of(self)) {
-      auto id = st.rec.id;
-      self->request(nets, std::chrono::seconds(60), plug_atom_v, id, st.rec.endpoints, std::vector<api::port_mapping>{})
-          .then([self, nets, id](std::vector<std::string>&, std::vector<api::port_mapping>&) {
-                  self->request(nets, std::chrono::seconds(30), unplug_atom_v, id).then([] {}, [](caf::error&) {});
-                },
-                [](caf::error&) {});
-    }
+  attachment_of(st.rec).forget(self);
 }
 
 }  // namespace berth::vm::detail

@@ -47,7 +47,7 @@ bool has_flag(const std::string& flags, std::string_view flag) {
 
 accel_choice choose_accelerator(std::string_view requested, std::string_view cpuinfo_path,
                                 std::string_view kvm_device) {
-  if (requested == "tcg") return {"tcg", "TCG (software emulation), as requested"};
+  if (requested == "tcg") return {accelerator::tcg, "TCG (software emulation), as requested"};
   auto flags = cpuinfo_field(cpuinfo_path, "flags");
   bool vt = has_flag(flags, "vmx") || has_flag(flags, "svm");
   bool kvm_ok = false;
@@ -55,12 +55,12 @@ accel_choice choose_accelerator(std::string_view requested, std::string_view cpu
     os::unique_fd fd(::open(std::string(kvm_device).c_str(), O_RDWR | O_CLOEXEC));
     kvm_ok = fd && ::ioctl(fd.get(), KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
   }
-  if (vt && kvm_ok) return {"kvm", "KVM: the CPU has hardware virtualisation and /dev/kvm answers"};
+  if (vt && kvm_ok) return {accelerator::kvm, "KVM: the CPU has hardware virtualisation and /dev/kvm answers"};
   std::string why = !vt ? "the CPU advertises no vmx/svm (a PVM or nested host cannot boot a "
                           "normal kernel under KVM)"
                         : "/dev/kvm is missing or does not answer";
-  if (requested == "kvm") return {"", "KVM requested but unavailable: " + why};
-  return {"tcg", "TCG (software emulation): " + why};
+  if (requested == "kvm") return {std::nullopt, "KVM requested but unavailable: " + why};
+  return {accelerator::tcg, "TCG (software emulation): " + why};
 }
 
 uint64_t tsc_khz(std::string_view cpuinfo_path) {
@@ -73,9 +73,16 @@ uint64_t tsc_khz(std::string_view cpuinfo_path) {
   }
 }
 
-std::string agent_transport(std::string_view vhost_vsock_device) {
-  return ::access(std::string(vhost_vsock_device).c_str(), R_OK | W_OK) == 0 ? "vsock"
-                                                                              : "virtio-serial";
+agent_transport detect_transport(std::string_view vhost_vsock_device) {
+  return ::access(std::string(vhost_vsock_device).c_str(), R_OK | W_OK) == 0
+             ? agent_transport::vsock
+             : agent_transport::virtio_serial;
+}
+
+std::string_view to_string(accelerator a) { return a == accelerator::kvm ? "kvm" : "tcg"; }
+
+std::string_view to_string(agent_transport t) {
+  return t == agent_transport::vsock ? "vsock" : "virtio-serial";
 }
 
 std::string qemu_version(const std::string& qemu_binary) {

@@ -40,17 +40,9 @@ agent::mount_spec mount_spec_of(const container_record& rec) {
   spec.readonly_root = rec.read_only;
   spec.hostname = rec.process.hostname;
   spec.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  std::string nameserver;
-  if (rec.network_mode == "bridge" && !rec.endpoints.empty()) {
-    auto& e = rec.endpoints.front();
-    spec.hosts += e.ip + "\t" + rec.process.hostname + (rec.name != rec.process.hostname ? " " + rec.name : "") + "\n";
-    nameserver = e.gateway;  // the network's DNS responder (empty on an internal network)
-  } else if (rec.network_mode == "user") {
-    spec.hosts += "10.0.2.15\t" + rec.process.hostname + "\n";
-    nameserver = "10.0.2.3";  // QEMU's user-mode resolver
-  } else {
-    spec.hosts += "127.0.1.1\t" + rec.process.hostname + "\n";
-  }
+  auto& net = attachment_of(rec);
+  spec.hosts += net.hosts_entry(rec) + "\n";
+  auto nameserver = net.resolver(rec);
   if (!rec.dns.empty()) {
     for (auto& d : rec.dns) spec.resolv_conf += "nameserver " + d + "\n";
   } else if (!nameserver.empty()) {
@@ -113,24 +105,7 @@ void start_workload(self_ptr self) {
 // The guest's interfaces (lo alone with --network none), then the workload.
 void configure_network(self_ptr self) {
   auto& st = self->state;
-  agent::network_config cfg;
-  if (st.rec.network_mode == "bridge") {
-    for (auto& e : st.rec.endpoints) {
-      agent::interface_config i;
-      i.mac = e.mac;
-      i.address = e.ip;
-      i.prefix_len = e.prefix_len;
-      i.gateway = e.gateway;
-      cfg.interfaces.push_back(i);
-    }
-  } else if (st.rec.network_mode == "user") {
-    agent::interface_config i;
-    i.mac = user_mode_mac(st.rec.id);
-    i.address = "10.0.2.15";
-    i.prefix_len = 24;
-    i.gateway = "10.0.2.2";
-    cfg.interfaces.push_back(i);
-  }
+  auto cfg = attachment_of(st.rec).guest_network(st);
   call_agent(self, agent::method::configure_network, rpc::pack(cfg))
       .then(
           [self](const std::string&) {
@@ -227,64 +202,27 @@ void launch(self_ptr self) {
   st.rec.finished = 0;
   st.rec.health = api::health_state{};
   st.kill_reason.clear();
-  if (st.env->transport == "vsock") st.rec.vsock_cid = random_vsock_cid();
+  if (st.env->transport == agent_transport::vsock) st.rec.vsock_cid = random_vsock_cid();
   st.nics.clear();
   st.rec.published.clear();
-  auto failed = [self](caf::error err) {
-    unplug(self);
-    fail_start(self, std::move(err));  // no VM was started: nothing to shut down
-    finalize(self);
-  };
-  auto start_qemu = [self, failed] {
+  auto& net = attachment_of(st.rec);
+  net.plug(self, [self, &net](caf::error err) {
+    if (err) {
+      net.unplug(self);
+      fail_start(self, std::move(err));  // no VM was started: nothing to shut down
+      finalize(self);
+      return;
+    }
     auto& st = self->state;
     persist(self);
     run_job(self, [env = st.env, rec = st.rec, nics = st.nics] { return env->backend->launch(*env, rec, nics); })
-        .then([self](int64_t pid) { on_launched(self, pid); }, [failed](caf::error& err) { failed(std::move(err)); });
-  };
-  if (st.rec.network_mode == "user") {
-    net_device nic;
-    nic.mac = user_mode_mac(st.rec.id);
-    for (auto m : st.rec.ports) {
-      if (m.host_port == 0) {
-        auto p = free_port(m.host_ip, m.protocol);
-        if (!p) return failed(p.error());
-        m.host_port = *p;
-      } else if (!port_free(m.host_ip, m.host_port, m.protocol)) {
-        return failed(make_error(errc::conflict, "host port " + (m.host_ip.empty() ? std::string("0.0.0.0") : m.host_ip) +
-                                                     ":" + std::to_string(m.host_port) + "/" + m.protocol +
-                                                     " is already in use"));
-      }
-      nic.hostfwd.push_back(m.protocol + ":" + m.host_ip + ":" + std::to_string(m.host_port) + "-:" +
-                            std::to_string(m.container_port));
-      st.rec.published.push_back(m);
-    }
-    st.nics.push_back(std::move(nic));
-    return start_qemu();
-  }
-  if (st.rec.network_mode != "bridge" || st.rec.endpoints.empty()) return start_qemu();
-  auto nets = nets_of(self);
-  if (!nets) return failed(make_error(errc::unavailable, "the network service is not running"));
-  // Saved as starting before its taps exist: a berthd killed from here on finds the record
-  // live and cleans up after it.
-  persist(self);
-  self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.ports)
-      .then(
-          [self, nets, start_qemu, failed](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
-            auto& st = self->state;
-            st.plugged = true;
-            if (taps.size() != st.rec.endpoints.size())
-              return failed(make_error(errc::internal, "plug answered " + std::to_string(taps.size()) + " taps for " +
-                                                           std::to_string(st.rec.endpoints.size()) + " endpoints"));
-            if (st.cancel) return failed(make_error(errc::cancelled, "stopped before it started"));
-            for (std::size_t i = 0; i < taps.size(); ++i) st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
-            st.rec.published = std::move(ports);
-            watch_nets(self, nets);
-            start_qemu();
-          },
-          [self, failed](caf::error& err) {
-            self->state.plugged = true;  // whatever a failed plug left is undone by it; unplug is harmless
-            failed(std::move(err));
-          });
+        .then([self](int64_t pid) { on_launched(self, pid); },
+              [self, &net](caf::error& err) {
+                net.unplug(self);
+                fail_start(self, std::move(err));
+                finalize(self);
+              });
+  });
 }
 
 }  // namespace berth::vm::detail

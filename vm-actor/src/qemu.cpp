@@ -27,7 +27,7 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   };
   // microvm without legacy PIC/PIT: fewer devices to emulate; the RTC gives the guest the date.
   add("-M", "microvm,pit=off,pic=off,rtc=on");
-  if (cfg.accel == "kvm") {
+  if (cfg.accel == accelerator::kvm) {
     add("-accel", "kvm");
     add("-cpu", "host");
   } else {
@@ -42,8 +42,8 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
 
   std::string cmdline = "console=ttyS0 panic=-1 reboot=t rdinit=/init";
   cmdline += cfg.debug ? " loglevel=7 berth.debug=1" : " quiet";
-  if (cfg.accel != "kvm" && cfg.tsc_khz > 0) cmdline += " tsc_early_khz=" + std::to_string(cfg.tsc_khz);
-  cmdline += " berth.transport=" + cfg.transport;
+  if (cfg.accel != accelerator::kvm && cfg.tsc_khz > 0) cmdline += " tsc_early_khz=" + std::to_string(cfg.tsc_khz);
+  cmdline += " berth.transport=" + std::string(to_string(cfg.transport));
   for (auto& extra : cfg.extra_cmdline) cmdline += " " + extra;
   add("-kernel", cfg.kernel.string());
   add("-initrd", cfg.initramfs.string());
@@ -55,7 +55,7 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
     add("-chardev", "socket,id=qmp,fd=" + std::to_string(cfg.qmp_fd) + ",server=on,wait=off");
     add("-mon", "chardev=qmp,mode=control");
   }
-  if (cfg.transport == "vsock") {
+  if (cfg.transport == agent_transport::vsock) {
     add("-device", "vhost-vsock-device,guest-cid=" + std::to_string(cfg.vsock_cid));
   } else {
     add("-device", "virtio-serial-device");

@@ -45,7 +45,7 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
     if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made) return std::move(made.error());
   vm_config cfg;
   cfg.qemu = env.qemu;
-  cfg.accel = env.accel.name;
+  cfg.accel = env.accel.kind.value_or(accelerator::tcg);
   cfg.tsc_khz = env.tsc_khz;
   cfg.cpus = std::max<uint32_t>(rec.cpus, 1);
   auto memory = rec.memory > 0 ? rec.memory : env.default_memory;
@@ -77,7 +77,7 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   os::unique_fd qmp_fd(*qmp);
   os::unique_fd agent_fd;
   cfg.qmp_fd = qmp_fd.get();
-  if (env.transport != "vsock") {
+  if (env.transport != agent_transport::vsock) {
     auto agent = listen_unix(run / "agent.sock");
     if (!agent) return agent.error();
     agent_fd.reset(*agent);
@@ -152,7 +152,7 @@ class qemu : public vm_backend {
                                           const container_record& rec, pid_t pid, caf::actor owner,
                                           bool booting) const override {
     caf::expected<int> fd = make_error(errc::internal, "not connected");
-    if (env.transport != "vsock") {
+    if (env.transport != agent_transport::vsock) {
       // The unix socket was bound before QEMU started: QEMU holds what we send until the guest
       // opens its port, so one attempt is enough even while it boots.
       fd = connect_unix(env.run_dir(rec.id) / "agent.sock");

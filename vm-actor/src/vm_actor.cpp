@@ -100,14 +100,7 @@ void finish_removal(self_ptr self) {
                 done();
               });
         };
-        // Its leases go with it (before the record, so no lease outlives its container).
-        auto nets = st.rec.network_mode == "bridge" ? nets_of(self) : net_supervisor_actor{};
-        if (!nets) return erase();
-        self->request(nets, std::chrono::seconds(30), release_atom_v, id, std::string{})
-            .then([erase] { erase(); }, [self, erase](caf::error& err) {
-              vm_log.error("container={} cannot release its addresses: {}", self->state.short_id(), describe(err));
-              erase();
-            });
+        attachment_of(st.rec).release(self, erase);
       },
       [self](caf::error& err) {
         auto& st = self->state;
@@ -209,7 +202,7 @@ void on_qemu_exit(self_ptr self, int status) {
   }
   std::error_code ec;
   fs::remove_all(st.run_dir(), ec);
-  unplug(self);
+  attachment_of(st.rec).unplug(self);
   if (!st.main_exited && !st.start_error && !st.kill_reason.empty()) {
     // berthd killed it: unresponsive, or unreachable once adopted.
     st.rec.exit_code = 137;

@@ -25,6 +25,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -192,14 +193,40 @@ void run_probe(self_ptr self, uint64_t gen);
 void expire_probe(self_ptr self, uint64_t seq);
 
 // attachment.cpp: the container's network.
-net_supervisor_actor nets_of(self_ptr self);
-void watch_nets(self_ptr self, const net_supervisor_actor& nets);
-void plug_again(self_ptr self, const net_supervisor_actor& nets, const char* why);
+
+/// A container's --network, as the record names it.
+enum class network_mode { none, bridge, user };
+network_mode network_mode_of(const container_record& rec);
+
+/// How a container's VM is attached to its network: one for each network mode (bridge without
+/// endpoints is none). The vm actor calls it at each step of the VM's life and never asks which
+/// mode it is.
+class attachment {
+ public:
+  virtual ~attachment() = default;
+  /// Before launch: sets this run's NICs and published ports; `done` with an error if it cannot.
+  virtual void plug(self_ptr self, std::function<void(caf::error)> done) const = 0;
+  /// The guest's interfaces.
+  virtual agent::network_config guest_network(const vm_state& st) const = 0;
+  /// The guest's own line in its /etc/hosts: its address and names.
+  virtual std::string hosts_entry(const container_record& rec) const = 0;
+  /// The guest's resolver when no --dns is given; empty: none.
+  virtual std::string resolver(const container_record& rec) const = 0;
+  /// A running VM was adopted: its network is taken up again.
+  virtual void adopt(self_ptr self) const = 0;
+  /// The VM ended or never started: this run's NICs and published ports go.
+  virtual void unplug(self_ptr self) const = 0;
+  /// The VM was lost while berthd was away: whatever it left on the host goes.
+  virtual void forget(self_ptr self) const = 0;
+  /// The container is being removed: its addresses go; then `done`.
+  virtual void release(self_ptr self, std::function<void()> done) const = 0;
+};
+
+/// The attachment of `rec`'s network mode.
+const attachment& attachment_of(const container_record& rec);
+
+/// The net supervisor that plugged the running container went down: plug it into its successor.
 void replug(self_ptr self, uint64_t gen);
-void unplug(self_ptr self);
-std::string user_mode_mac(const std::string& id);
-caf::expected<uint16_t> free_port(const std::string& ip, const std::string& proto);
-bool port_free(const std::string& ip, uint16_t port, const std::string& proto);
 
 // processes.cpp: exec, stdio, logs and figures of the running container.
 void append_log(vm_state& st, int64_t time, uint8_t fd, const std::vector<char>& data);

@@ -760,11 +760,11 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       [self](info_atom) {
         auto& st = self->state;
         api::system_info info;
-        info.accelerator = st.env->accel.name;
+        info.accelerator = std::string(to_string(st.env->accel.kind.value_or(accelerator::tcg)));
         info.accelerator_note = st.env->accel.note;
         info.kernel = st.env->kernel.source.string();
         info.kernel_version = st.env->kernel.release;
-        info.agent_transport = st.env->transport;
+        info.agent_transport = std::string(to_string(st.env->transport));
         info.data_root = st.env->data_root.string();
         info.qemu = st.env->qemu_version;
         for (auto& [id, e] : st.containers) {

@@ -36,6 +36,7 @@ struct fake_vm {
   caf::actor owner;                  ///< The vm actor its agent talks to.
   caf::actor agent;                  ///< The agent session, while connected.
   std::vector<std::string> calls;    ///< Agent methods called, in order.
+  std::map<std::string, std::string> args;  ///< The last packed argument of each method.
   std::vector<int> signals;          ///< Signals sent to the workload.
   std::optional<agent::exit_status> exited;         ///< The workload's end, once it ended.
   std::vector<caf::response_promise> waits;         ///< `wait` calls not answered yet.
@@ -193,6 +194,7 @@ class fake_backend : public vm_backend {
         [self, vm, backend](call_atom, const std::string& method,
                             const std::string& packed) -> caf::result<std::string> {
           vm->calls.push_back(method);
+          vm->args[method] = packed;
           auto empty = rpc::pack(agent::empty{});
           if (method == agent::method::version) {
             agent::version_info info;

@@ -24,25 +24,25 @@ struct fake_cpuinfo {
 TEST_CASE("a CPU without vmx or svm gets TCG even where /dev/kvm exists") {
   fake_cpuinfo cpu("fpu sse2 constant_tsc hypervisor");
   auto choice = choose_accelerator("auto", cpu.path.string(), "/dev/null");
-  CHECK(choice.name == "tcg");
+  CHECK(choice.kind == accelerator::tcg);
   CHECK(choice.note.find("vmx") != std::string::npos);
 }
 
 TEST_CASE("a CPU with vmx but no working /dev/kvm gets TCG") {
   fake_cpuinfo cpu("fpu vmx sse2");
   auto choice = choose_accelerator("auto", cpu.path.string(), "/nonexistent/kvm");
-  CHECK(choice.name == "tcg");
+  CHECK(choice.kind == accelerator::tcg);
 }
 
-TEST_CASE("asking for KVM where it cannot work is an empty choice with the reason") {
+TEST_CASE("asking for KVM where it cannot work is no choice, with the reason") {
   fake_cpuinfo cpu("fpu sse2");
   auto choice = choose_accelerator("kvm", cpu.path.string(), "/nonexistent/kvm");
-  CHECK(choice.name.empty());
+  CHECK_FALSE(choice.kind.has_value());
   CHECK_FALSE(choice.note.empty());
 }
 
 TEST_CASE("asking for TCG always gets TCG") {
-  CHECK(choose_accelerator("tcg").name == "tcg");
+  CHECK(choose_accelerator("tcg").kind == accelerator::tcg);
 }
 
 TEST_CASE("the TSC rate is read from cpu MHz in kHz") {
@@ -52,5 +52,7 @@ TEST_CASE("the TSC rate is read from cpu MHz in kHz") {
 }
 
 TEST_CASE("without /dev/vhost-vsock the agent uses virtio-serial") {
-  CHECK(agent_transport("/nonexistent/vhost-vsock") == "virtio-serial");
+  CHECK(detect_transport("/nonexistent/vhost-vsock") == agent_transport::virtio_serial);
+  CHECK(to_string(agent_transport::virtio_serial) == "virtio-serial");
+  CHECK(to_string(agent_transport::vsock) == "vsock");
 }

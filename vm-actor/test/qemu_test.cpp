@@ -52,7 +52,7 @@ TEST_CASE("a TCG microvm caps the translation buffer and tells the guest the TSC
 
 TEST_CASE("under KVM the guest is not told a TSC rate and uses the host CPU") {
   auto cfg = base();
-  cfg.accel = "kvm";
+  cfg.accel = accelerator::kvm;
   auto argv = qemu_argv(cfg);
   CHECK(has(argv, "-accel", "kvm"));
   CHECK(has(argv, "-cpu", "host"));
@@ -78,7 +78,7 @@ TEST_CASE("virtio-serial carries the agent on a pre-bound socket, with QMP besid
 
 TEST_CASE("vsock replaces the serial port with a vhost-vsock device") {
   auto cfg = base();
-  cfg.transport = "vsock";
+  cfg.transport = agent_transport::vsock;
   cfg.vsock_cid = 42;
   auto argv = qemu_argv(cfg);
   CHECK(has(argv, "-device", "vhost-vsock-device,guest-cid=42"));

@@ -155,6 +155,42 @@ TEST_CASE_METHOD(fixture, "a start boots the VM, sets up its network and root, t
   CHECK(listener_heard->saves.back().state == state::running);
 }
 
+TEST_CASE_METHOD(fixture, "each network mode gives the guest its interfaces, hosts entry and resolver") {
+  SECTION("none: loopback only") {
+    auto rec = record();
+    rec.process.hostname = "web";
+    spawn(rec);
+    auto vm = start();
+    auto net = rpc::unpack_as<agent::network_config>(vm->args["configure_network"]);
+    CHECK(net.interfaces.empty());
+    auto root = rpc::unpack_as<agent::mount_spec>(vm->args["mount_root"]);
+    CHECK_THAT(root.hosts, Catch::Contains("127.0.1.1\tweb\n"));
+    CHECK(root.resolv_conf.empty());
+  }
+  SECTION("user: QEMU's user-mode network and resolver") {
+    auto rec = record();
+    rec.network_mode = "user";
+    rec.process.hostname = "web";
+    spawn(rec);
+    auto vm = start();
+    auto net = rpc::unpack_as<agent::network_config>(vm->args["configure_network"]);
+    REQUIRE(net.interfaces.size() == 1);
+    CHECK(net.interfaces[0].address == "10.0.2.15");
+    CHECK(net.interfaces[0].gateway == "10.0.2.2");
+    auto root = rpc::unpack_as<agent::mount_spec>(vm->args["mount_root"]);
+    CHECK_THAT(root.hosts, Catch::Contains("10.0.2.15\tweb\n"));
+    CHECK(root.resolv_conf == "nameserver 10.0.2.3\noptions ndots:0\n");
+  }
+  SECTION("--dns replaces the network's resolver") {
+    auto rec = record();
+    rec.network_mode = "user";
+    rec.dns = {"192.0.2.53"};
+    spawn(rec);
+    auto root = rpc::unpack_as<agent::mount_spec>(start()->args["mount_root"]);
+    CHECK(root.resolv_conf == "nameserver 192.0.2.53\noptions ndots:0\n");
+  }
+}
+
 TEST_CASE_METHOD(fixture, "a workload's exit ends its VM and answers wait with the exit code") {
   spawn(record());
   auto vm = start();

@@ -7,15 +7,28 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace berth::vm {
 
+/// What executes the guest's instructions.
+enum class accelerator { tcg, kvm };
+
+/// How berthd and berth-init talk: a virtio-serial port, or AF_VSOCK where the host has
+/// vhost-vsock.
+enum class agent_transport { virtio_serial, vsock };
+
+/// "tcg" or "kvm".
+std::string_view to_string(accelerator a);
+/// "virtio-serial" or "vsock": the name QEMU's command line, the guest and `system info` use.
+std::string_view to_string(agent_transport t);
+
 /// The accelerator VMs run with, and why.
 struct accel_choice {
-  std::string name;  ///< "kvm" or "tcg".
-  std::string note;  ///< One line for logs and `system info`.
+  std::optional<accelerator> kind;  ///< None when the one asked for cannot work here.
+  std::string note;                 ///< One line for logs and `system info`.
 };
 
 /// Chooses the accelerator; `requested` is "auto", "kvm" or "tcg". `cpuinfo` and `kvm_device`
@@ -27,8 +40,8 @@ accel_choice choose_accelerator(std::string_view requested = "auto",
 /// The host TSC rate in kHz from /proc/cpuinfo ("cpu MHz"), 0 if unknown.
 uint64_t tsc_khz(std::string_view cpuinfo_path = "/proc/cpuinfo");
 
-/// The agent transport this host supports: "vsock" or "virtio-serial".
-std::string agent_transport(std::string_view vhost_vsock_device = "/dev/vhost-vsock");
+/// The agent transport this host supports.
+agent_transport detect_transport(std::string_view vhost_vsock_device = "/dev/vhost-vsock");
 
 /// QEMU's version line ("QEMU emulator version 7.2.22 ..."), or an empty string if it does
 /// not run.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "berth/actors/vocabulary.hpp"
+#include "berth/vm/host.hpp"
 
 #include <caf/expected.hpp>
 
@@ -45,14 +46,14 @@ struct net_device {
 /// Everything one VM's command line depends on.
 struct vm_config {
   std::string qemu = "qemu-system-x86_64";
-  std::string accel = "tcg";          ///< "kvm" or "tcg".
+  accelerator accel = accelerator::tcg;
   uint64_t tsc_khz = 0;               ///< Told to the guest under TCG (0: not told).
   uint32_t tcg_tb_mib = 64;           ///< Cap of TCG's translation buffer.
   uint32_t cpus = 1;
   uint64_t memory_mib = 1024;         ///< Guest RAM, overhead included.
   std::filesystem::path kernel;       ///< What QEMU boots.
   std::filesystem::path initramfs;
-  std::string transport = "virtio-serial";  ///< Or "vsock".
+  agent_transport transport = agent_transport::virtio_serial;
   uint32_t vsock_cid = 0;             ///< Guest CID with vsock.
   int agent_fd = -1;                  ///< Listening socket for the agent chardev (virtio-serial).
   int qmp_fd = -1;                    ///< Listening socket for QMP.

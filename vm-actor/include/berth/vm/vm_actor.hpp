@@ -39,7 +39,7 @@ struct vm_environment {
   std::filesystem::path initramfs;
   accel_choice accel;
   uint64_t tsc_khz = 0;
-  std::string transport = "virtio-serial";
+  agent_transport transport = agent_transport::virtio_serial;
   std::string qemu = "qemu-system-x86_64";
   std::string qemu_version;         ///< QEMU's version line, for `system info`.
   std::filesystem::path data_root;  ///< Containers live in data_root/containers/<id>.
