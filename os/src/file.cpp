@@ -5,6 +5,7 @@
 #include "berth/os/random.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,6 +53,28 @@ std::string read_file(const fs::path& path, std::size_t max_bytes) {
       throw sys_error(EFBIG, "read " + path.string());
     out.append(buf, static_cast<std::size_t>(n));
   }
+  return out;
+}
+
+std::string read_tail(const fs::path& path, std::size_t max_bytes) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw sys_error(errno, "open " + path.string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw sys_error(errno, "stat " + path.string());
+  auto size = static_cast<std::size_t>(st.st_size);
+  auto from = size > max_bytes ? size - max_bytes : 0;
+  std::string out(size - from, '\0');
+  std::size_t got = 0;
+  while (got < out.size()) {
+    auto n = ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(from + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw sys_error(errno, "read " + path.string());
+    }
+    if (n == 0) break;  // it shrank meanwhile
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
   return out;
 }
 

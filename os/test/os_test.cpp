@@ -57,6 +57,15 @@ TEST_CASE("read_file refuses a file larger than its limit") {
   }
 }
 
+TEST_CASE("read_tail reads only the end of a large file") {
+  temp_dir dir;
+  auto file = dir.path / "console.log";
+  os::write_file_atomic(file, std::string(1000, 'a') + "last line\n");
+  CHECK(os::read_tail(file, 10) == "last line\n");
+  CHECK(os::read_tail(file, 1 << 20).size() == 1010);
+  CHECK_THROWS_AS(os::read_tail(dir.path / "missing", 10), std::system_error);
+}
+
 TEST_CASE("run captures output, exit codes and kills a process past its time limit") {
   auto r = os::run({"sh", "-c", "echo out; echo err >&2; exit 3"});
   CHECK(r.exit_code == 3);

@@ -16,11 +16,10 @@ namespace berth::vm::detail {
 std::string console_tail(const fs::path& console, std::size_t lines) {
   std::string text;
   try {
-    text = os::read_file(console, 64u << 20);
+    text = os::read_tail(console, 64 * 1024);
   } catch (...) {
     return {};
   }
-  if (text.size() > 64 * 1024) text.erase(0, text.size() - 64 * 1024);
   std::size_t pos = text.size();
   for (std::size_t n = 0; n <= lines && pos > 0; ++n) {
     pos = text.rfind('\n', pos - 1);

@@ -22,4 +22,8 @@ void fsync_dir(const std::filesystem::path& dir);
 /// Reads a whole file of at most `max_bytes`; throws std::system_error (EFBIG when larger).
 std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = 16u << 20);
 
+/// Reads the last `max_bytes` of a file (all of a smaller one) without reading the rest; throws
+/// std::system_error.
+std::string read_tail(const std::filesystem::path& path, std::size_t max_bytes);
+
 }  // namespace berth::os

@@ -70,7 +70,9 @@ class vm_backend {
   /// Whether `pid` is this container's VM process (not a pid the kernel has given another).
   virtual bool owns(pid_t pid, const vm_environment& env, const container_record& rec) const = 0;
 
-  /// Blocking. Every VM process of this container, including one whose start was not recorded.
+  /// Every VM process of this container, including one whose start was not recorded. A scan of
+  /// /proc: called on the actor, once, for a container found lost when its actor starts (a job
+  /// would let a new start race the scan, and the scan kill the new VM).
   virtual std::vector<pid_t> strays(const vm_environment& env,
                                     const container_record& rec) const = 0;
 };
