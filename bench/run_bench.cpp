@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   cfg.kernel = kernel->boot_image;
   cfg.initramfs = initramfs->path;
   cfg.image_disk = image_disk;
-  cfg.rootfs_disk = rootfs;
+  cfg.container_disk = rootfs;
   cfg.console_log = floor_dir / "console.log";
   cfg.extra_cmdline = {"berth.poweroff=1"};
   auto floor_boot = [&]() -> double {

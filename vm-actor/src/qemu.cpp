@@ -65,7 +65,7 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   // Disks are found in the guest by serial, never by order.
   add("-drive", "file=" + cfg.image_disk.string() + ",if=none,id=image,format=raw,readonly=on");
   add("-device", "virtio-blk-device,drive=image,serial=image");
-  add("-drive", "file=" + cfg.rootfs_disk.string() +
+  add("-drive", "file=" + cfg.container_disk.string() +
                     ",if=none,id=rootfs,format=raw,discard=unmap,detect-zeroes=unmap");
   add("-device", "virtio-blk-device,drive=rootfs,serial=rootfs");
   for (auto& d : cfg.disks) {

@@ -40,7 +40,7 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   if (!ec) fs::create_directories(run, ec);
   if (ec) return make_error(errc::io, "cannot create container directories: " + ec.message());
   ::chmod(run.c_str(), 0700);
-  auto disk = dir / "rootfs.ext4";
+  auto disk = env.container_disk(rec.id);
   if (!fs::exists(disk))
     if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made) return std::move(made.error());
   vm_config cfg;
@@ -55,7 +55,7 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   cfg.transport = env.transport;
   cfg.vsock_cid = rec.vsock_cid;
   cfg.image_disk = rec.image_disk;
-  cfg.rootfs_disk = disk;
+  cfg.container_disk = disk;
   cfg.console_log = dir / "console.log";
   cfg.debug = env.debug;
   cfg.nics = nics;

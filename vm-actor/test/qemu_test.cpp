@@ -26,7 +26,7 @@ vm_config base() {
   cfg.kernel = "/k/vmlinux";
   cfg.initramfs = "/k/initrd";
   cfg.image_disk = "/d/image.erofs";
-  cfg.rootfs_disk = "/d/rootfs.ext4";
+  cfg.container_disk = "/d/rootfs.ext4";
   cfg.console_log = "/d/console.log";
   cfg.agent_fd = 7;
   cfg.qmp_fd = 8;

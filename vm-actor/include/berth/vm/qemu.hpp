@@ -57,8 +57,8 @@ struct vm_config {
   uint32_t vsock_cid = 0;             ///< Guest CID with vsock.
   int agent_fd = -1;                  ///< Listening socket for the agent chardev (virtio-serial).
   int qmp_fd = -1;                    ///< Listening socket for QMP.
-  std::filesystem::path image_disk;   ///< erofs, attached read-only, serial "image".
-  std::filesystem::path rootfs_disk;  ///< ext4, read-write, serial "rootfs".
+  std::filesystem::path image_disk;   ///< The image disk: erofs, attached read-only, serial "image".
+  std::filesystem::path container_disk;  ///< The container disk: ext4, read-write, serial "rootfs".
   std::filesystem::path console_log;  ///< The serial console, appended to.
   std::vector<extra_disk> disks;      ///< Volumes, in order.
   std::vector<shared_dir> shares;     ///< Host directories, in order.

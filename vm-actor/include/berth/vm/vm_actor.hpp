@@ -60,6 +60,11 @@ struct vm_environment {
   std::filesystem::path container_dir(const std::string& id) const {
     return data_root / "containers" / id;
   }
+  /// The container disk: its own writable ext4, the overlay's upper layer (the guest finds it
+  /// by the serial "rootfs", the name it had first).
+  std::filesystem::path container_disk(const std::string& id) const {
+    return container_dir(id) / "rootfs.ext4";
+  }
   /// RUN/<short id>: QMP and agent sockets, QEMU's pid (short: unix socket paths are limited).
   std::filesystem::path run_dir(const std::string& id) const { return run_root / id.substr(0, 12); }
   /// DATA/volumes/<name>/disk.ext4: a named volume's disk.
