@@ -237,7 +237,7 @@ TEST_CASE("a pull whose every listener goes away is cancelled") {
   CHECK(fs::is_empty(f.data / "content" / "ingest"));
 }
 
-TEST_CASE("load, push, rm and pull give back the same image; rm and prune delete exactly the unreferenced blobs") {
+TEST_CASE("load, push, rm and pull give back the same image, and rm and prune delete exactly the unreferenced blobs") {
   registry_server reg;
   reg.push(fixtures() / "layered-oci", "layered:latest");
   fixture f;
@@ -299,7 +299,7 @@ TEST_CASE("load, push, rm and pull give back the same image; rm and prune delete
   CHECK(f.list().empty());
 }
 
-TEST_CASE("rm refuses an image a container uses; rm -f untags it and keeps it for the container") {
+TEST_CASE("rm refuses an image a container uses, and rm -f untags it and keeps it for the container") {
   fixture f;
   auto loaded = f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
   REQUIRE(loaded);
@@ -355,7 +355,7 @@ TEST_CASE("save streams an OCI archive to the sink that load reads back as the s
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("login checks the registry and keeps the login root-only; pulls use it; logout forgets it") {
+TEST_CASE("login checks the registry and keeps the login root-only, pulls use it, logout forgets it") {
   registry_server reg{registry_server::options{true, "carol", "pw1", nullptr}};
   reg.push(fixtures() / "layered-oci", "private/app:1");
   image_options opts;
@@ -363,7 +363,7 @@ TEST_CASE("login checks the registry and keeps the login root-only; pulls use it
   opts.registry.loopback_insecure = false;
   fixture f{std::move(opts)};
   auto wrong = f.ask_void(login_atom_v, reg.host(), std::string{"carol"}, std::string{"nope"});
-  CHECK(code_of(wrong.error()) == errc::invalid_argument);
+  CHECK(code_of(wrong.error()) == errc::unauthorized);
   CHECK(!fs::exists(f.data / "credentials.json"));
   auto denied = f.pull(reg.host() + "/private/app:1");
   CHECK_THAT(message(denied), Catch::Contains("authentication required"));

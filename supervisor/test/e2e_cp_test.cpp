@@ -191,7 +191,7 @@ TEST_CASE("dir/. copies the contents of a directory, not the directory") {
   CHECK_FALSE(fs::exists(out / "contents"));
 }
 
-TEST_CASE("- streams a tar archive out to stdout and in from stdin") {
+TEST_CASE("cp - streams a tar archive out to stdout and in from stdin") {
   auto& d = daemon::get();
   auto dir = scratch("tar");
   auto src = make_tree(dir);

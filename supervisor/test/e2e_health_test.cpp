@@ -136,7 +136,7 @@ TEST_CASE("a passing check makes a container healthy and a failing one unhealthy
   d.ok({"rm", "-f", "hc-file"});
 }
 
-TEST_CASE("a check that outlives its timeout is killed and fails; the start period hides failures") {
+TEST_CASE("a check that outlives its timeout is killed and fails, the start period hides failures") {
   auto& d = suite_daemon();
   d.ok({"run", "-d", "--name", "hc-slow", "--health-cmd", "sleep 30", "--health-timeout", "1s",
         "--health-interval", "1s", "--health-retries", "1", "busybox", "sleep", "100000"});

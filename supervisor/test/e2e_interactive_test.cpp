@@ -86,7 +86,7 @@ TEST_CASE("run -i streams stdin to the container and EOF ends it") {
   CHECK(r.output.find("20000") != std::string::npos);
 }
 
-TEST_CASE("logs follows live output, tails and timestamps; attach sees the rest") {
+TEST_CASE("logs follows live output, tails and timestamps, attach sees the rest") {
   auto& d = daemon::get();
   d.ok({"run", "-d", "--name", "talker", "busybox", "sh", "-c", "echo one; echo two; sleep 3; echo three; exit 4"});
   // -f returns when the container exits, with everything in order exactly once.

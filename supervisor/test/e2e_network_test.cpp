@@ -184,7 +184,7 @@ TEST_CASE("user-mode networking publishes ports through QEMU") {
   d.ok({"rm", "-f", "slirp"});
 }
 
-TEST_CASE("leases survive berthd restarts and crashes; no address is handed out twice") {
+TEST_CASE("leases survive berthd restarts and crashes, no address is handed out twice") {
   auto& d = berthd::get();
   auto web_ip = ip_of(d, "web", "front");
   auto client_ip = ip_of(d, "client", "front");
@@ -210,7 +210,7 @@ TEST_CASE("leases survive berthd restarts and crashes; no address is handed out 
   CHECK(host_get(d, "http://" + web_ip + "/") == "hello-web\n");
 }
 
-TEST_CASE("-P publishes the ports the image exposes; -p takes ranges") {
+TEST_CASE("run -P publishes the ports the image exposes, -p takes ranges") {
   auto& d = berthd::get();
   auto built = berth::os::run({"env", "IMAGE_NAME=docker.io/library/exposing:1",
                                "IMAGE_CONFIG={\"Cmd\":[\"sh\"],\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}}}", "sh",

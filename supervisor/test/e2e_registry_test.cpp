@@ -60,7 +60,7 @@ std::set<std::string> stored_blobs(const berth::e2e::daemon& d) {
 
 }  // namespace
 
-TEST_CASE("load, push, rm, pull and run give the same container; run pulls what is missing") {
+TEST_CASE("load, push, rm, pull and run give the same container, run pulls what is missing") {
   auto& d = suite_daemon();
   fixtures::registry_server reg;
   auto ref = reg.host() + "/e2e/busybox:1";
@@ -142,7 +142,7 @@ TEST_CASE("pull errors have their own exit codes and messages") {
   d.ok({"image", "rm", reg.host() + "/e2e/multi:1"});
 }
 
-TEST_CASE("registry login stores a credential that pulls use; logout forgets it") {
+TEST_CASE("registry login stores a credential that pulls use, logout forgets it") {
   auto& d = suite_daemon();
   fixtures::registry_server reg{fixtures::registry_server::options{true, "alice", "s3cret", nullptr}};
   reg.push(d.images() / "busybox-oci", "secure/busybox:1");
@@ -181,7 +181,7 @@ TEST_CASE("registry login stores a credential that pulls use; logout forgets it"
   d.ok({"image", "rm", ref, reg.host() + "/secure/copy:2"});
 }
 
-TEST_CASE("a pull on a terminal draws progress bars; Ctrl-C stops it and a rerun fetches only what is missing") {
+TEST_CASE("a pull on a terminal draws progress bars, Ctrl-C stops it and a rerun fetches only what is missing") {
   auto& d = suite_daemon();
   fixtures::registry_server reg;
   fixtures::temp_dir dir;

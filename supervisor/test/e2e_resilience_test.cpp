@@ -205,7 +205,7 @@ TEST_CASE("a restart the policy makes keeps trying while the VM cannot start, an
   d.ok({"rm", "-f", "stubborn"});
 }
 
-TEST_CASE("a crashed actor is restarted without disturbing containers; too many crashes end berthd non-zero") {
+TEST_CASE("a crashed actor is restarted without disturbing containers, too many crashes end berthd non-zero") {
   auto& d = suite_daemon();
   d.ok({"run", "-d", "--name", "sturdy", "-p", "127.0.0.1:18301:80", "busybox", "sh", "-c",
         "mkdir -p /www && echo sturdy > /www/index.html && exec httpd -f -p 80 -h /www"});

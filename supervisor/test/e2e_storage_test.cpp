@@ -54,7 +54,7 @@ TEST_CASE("a host directory is shared into that VM, and :ro is enforced") {
   CHECK(d.berth({"run", "--rm", "busybox", "ls", "/mnt/from-host"}).code != 0);
 }
 
-TEST_CASE("--read-only refuses writes to the root, --tmpfs gives writable scratch space") {
+TEST_CASE("run --read-only refuses writes to the root, --tmpfs gives writable scratch space") {
   auto& d = daemon::get();
   auto r = d.berth({"run", "--rm", "--read-only", "busybox", "touch", "/etc/x"});
   CHECK(r.code != 0);

@@ -62,7 +62,7 @@ TEST_CASE("an empty --entrypoint with no command leaves nothing to run: invalid_
   CHECK(code_of(p.error()) == errc::invalid_argument);
 }
 
-TEST_CASE("-e overrides the image's Env by key, and KEY without a value is dropped") {
+TEST_CASE("run -e overrides the image's Env by key, and KEY without a value is dropped") {
   api::container_spec spec;
   spec.env = {"LANG=de_DE.UTF-8", "FOO=bar", "UNSET"};
   auto p = resolve_process(busybox(), spec, id);

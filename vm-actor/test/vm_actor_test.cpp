@@ -378,7 +378,7 @@ TEST_CASE_METHOD(fixture, "a VM that is not ours is not adopted: the container i
   CHECK(current().state == state::running);
 }
 
-TEST_CASE_METHOD(fixture, "a container lost while starting is marked exited; a policy out of retries leaves it so") {
+TEST_CASE_METHOD(fixture, "a container lost while starting is marked exited, a policy out of retries leaves it so") {
   auto rec = record("on-failure:1");
   rec.state = state::starting;
   rec.restart_count = 1;
