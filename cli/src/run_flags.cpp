@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <utility>
 
 namespace berth::cli {
@@ -75,6 +76,18 @@ std::vector<std::string> env_from(const std::vector<std::string>& values) {
   return out;
 }
 
+// --label values: KEY=VALUE, KEY alone for an empty value; a later one of a key wins.
+std::map<std::string, std::string> labels_from(const std::vector<std::string>& values) {
+  std::map<std::string, std::string> out;
+  for (auto& l : values) {
+    auto eq = l.find('=');
+    auto key = l.substr(0, eq);
+    if (key.empty()) fail("invalid label '" + l + "': empty name");
+    out[key] = eq == std::string::npos ? std::string() : l.substr(eq + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<flag> run_flags(bool with_detach) {
@@ -85,6 +98,7 @@ std::vector<flag> run_flags(bool with_detach) {
       {"user", 'u', true, "USER[:GROUP]", "Username or UID, optionally with group or GID"},
       {"entrypoint", 0, true, "CMD", "Overwrite the image's entrypoint"},
       {"hostname", 'h', true, "NAME", "Container host name (default: its short id)"},
+      {"label", 'l', true, "KEY[=VALUE]", "Set a label on the container (over the image's)"},
       {"cpus", 0, true, "N", "Number of vCPUs (rounded up; default 1)"},
       {"memory", 'm', true, "SIZE", "Memory for the workload, e.g. 512m or 2g (default 512m)"},
       {"rm", 0, false, "", "Remove the container when it exits"},
@@ -240,6 +254,7 @@ run_options run_options_from(const parsed& p) {
   spec.workdir = p.get("workdir");
   spec.user = p.get("user");
   spec.hostname = p.get("hostname");
+  spec.labels = labels_from(p.all("label"));
   if (p.has("entrypoint")) {
     spec.entrypoint_set = true;
     spec.entrypoint = {p.get("entrypoint")};

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <map>
 
 using namespace berth;
 using namespace berth::cli;
@@ -272,6 +273,19 @@ TEST_CASE("the scalar flags are copied as given") {
   CHECK(o.spec.read_only);
   CHECK(o.spec.stop_signal == "SIGQUIT");
   CHECK(o.spec.stop_timeout == 30);
+}
+
+TEST_CASE("run flag --label and -l set labels, KEY alone with an empty value, the last of a key winning") {
+  auto o = run({"--label", "tier=web", "-l", "team", "-l", "url=http://x/?a=b", "--label=tier=db",
+                "busybox"});
+  CHECK(o.spec.labels == std::map<std::string, std::string>{
+                             {"team", ""}, {"tier", "db"}, {"url", "http://x/?a=b"}});
+  CHECK(run({"busybox"}).spec.labels.empty());
+}
+
+TEST_CASE("run flag --label without a name is refused") {
+  CHECK(error_of({"--label", "=web", "busybox"}) == "invalid label '=web': empty name");
+  CHECK(error_of({"-l", "", "busybox"}) == "invalid label '': empty name");
 }
 
 TEST_CASE("run flag --stop-timeout refuses what is not a whole number of seconds") {

@@ -428,6 +428,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         if (!spec.stop_signal.empty() && parse_signal(spec.stop_signal) == 0)
           return make_error(errc::invalid_argument, "invalid stop signal: " + spec.stop_signal);
         if (auto err = check_healthcheck(spec.healthcheck)) return err;
+        if (spec.labels.count(""))
+          return make_error(errc::invalid_argument, "invalid label: a label needs a name");
         auto missing = check_mounts(st, spec.mounts);
         if (!missing) return missing.error();
         auto images = self->home_system().registry().get<image_supervisor_actor>(
@@ -468,6 +470,9 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                                                                : "SIGTERM";
                   if (spec.stop_timeout >= 0) rec.stop_timeout = spec.stop_timeout;
                   rec.healthcheck = merge_healthcheck(img.healthcheck, spec.healthcheck);
+                  // The image's labels, each --label over the image's of the same name (Docker).
+                  rec.labels = spec.labels;
+                  rec.labels.insert(img.labels.begin(), img.labels.end());
                   rec.cpus = cpus;
                   rec.memory = spec.memory > 0 ? spec.memory : st.env->default_memory;
                   rec.auto_remove = spec.auto_remove;
@@ -836,6 +841,7 @@ api::container_info to_info(const container_record& rec, const vm_environment&) 
   info.ports = !rec.published.empty() ? rec.published : rec.ports;
   info.healthcheck = rec.healthcheck;
   info.health = rec.health;
+  info.labels = rec.labels;
   return info;
 }
 

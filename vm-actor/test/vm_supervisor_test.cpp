@@ -86,6 +86,7 @@ image_supervisor_actor::behavior_type fake_images(image_supervisor_actor::pointe
         rt.healthcheck.test = {"CMD", "/bin/check"};
         rt.healthcheck.interval = 5'000'000'000;
         rt.healthcheck.retries = 5;
+        rt.labels = {{"maintainer", "berth"}, {"tier", "base"}};
         return rt;
       },
   };
@@ -315,4 +316,22 @@ TEST_CASE_METHOD(fixture, "a malformed health check is refused and nothing is cr
   CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"CMD-SHELL"}; })) == errc::invalid_argument);
   CHECK(store_data->containers.empty());
   CHECK(create(spec("hc")).name == "hc");
+}
+
+TEST_CASE_METHOD(fixture, "a container's labels are its image's with each --label over the image's of that name") {
+  start();
+  auto image_only = create(spec("plain"));
+  CHECK(store_data->containers[image_only.id].labels ==
+        std::map<std::string, std::string>{{"maintainer", "berth"}, {"tier", "base"}});
+  auto s = spec("labelled");
+  s.labels = {{"tier", "web"}, {"team", ""}};
+  auto c = create(s);
+  std::map<std::string, std::string> want{{"maintainer", "berth"}, {"team", ""}, {"tier", "web"}};
+  CHECK(store_data->containers[c.id].labels == want);
+  auto all = std::get<std::vector<api::container_info>>(ask<std::vector<api::container_info>>(list_atom_v, true));
+  REQUIRE(all.size() == 2);
+  for (auto& info : all) CHECK(info.labels == store_data->containers[info.id].labels);
+  auto unnamed = spec("unnamed");
+  unnamed.labels = {{"", "x"}};
+  CHECK(create_error(unnamed) == errc::invalid_argument);
 }
