@@ -425,7 +425,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         if (!policy) return policy.error();
         if (spec.auto_remove && policy->name != "no")
           return make_error(errc::invalid_argument, "conflicting options: --restart and --rm");
-        if (!spec.stop_signal.empty() && parse_signal(spec.stop_signal) == 0)
+        if (!spec.stop_signal.empty() && os::parse_signal(spec.stop_signal) == 0)
           return make_error(errc::invalid_argument, "invalid stop signal: " + spec.stop_signal);
         if (auto err = check_healthcheck(spec.healthcheck)) return err;
         if (spec.labels.count(""))
