@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <utility>
 
 namespace berth::cli {
@@ -277,11 +278,9 @@ run_options run_options_from(const parsed& p) {
   spec.open_stdin = p.has("interactive");
   spec.init = p.has("init");
   spec.restart = p.get("restart");
-  if (!parse_restart_policy(spec.restart))
-    fail("invalid restart policy \"" + spec.restart +
-         "\": use no, always, unless-stopped or on-failure[:N]");
-  if (spec.auto_remove && parse_restart_policy(spec.restart)->name != "no")
-    fail("conflicting options: --restart and --rm");
+  auto policy = api::parse_restart_policy(spec.restart);
+  if (!policy) fail(api::invalid_restart_policy(spec.restart));
+  if (spec.auto_remove && policy->name != "no") fail("conflicting options: --restart and --rm");
   spec.read_only = p.has("read-only");
   for (auto& v : p.all("volume")) spec.mounts.push_back(parse_volume_flag(v));
   for (auto& v : p.all("mount")) spec.mounts.push_back(parse_mount_flag(v));
@@ -312,24 +311,6 @@ run_options run_options_from(const parsed& p) {
     fail("invalid --pull value \"" + out.pull + "\" (missing, always or never)");
   out.platform = p.get("platform");
   return out;
-}
-
-std::optional<restart_policy> parse_restart_policy(const std::string& text) {
-  restart_policy p;
-  if (text.empty() || text == "no") return p;
-  if (text == "always" || text == "unless-stopped") {
-    p.name = text;
-    return p;
-  }
-  if (text.rfind("on-failure", 0) != 0) return std::nullopt;
-  p.name = "on-failure";
-  auto rest = text.substr(10);
-  if (rest.empty()) return p;
-  if (rest[0] != ':' || rest.size() < 2 || rest.size() > 9 ||
-      rest.find_first_not_of("0123456789", 1) != std::string::npos)
-    return std::nullopt;
-  p.max_retries = static_cast<uint32_t>(std::stoul(rest.substr(1)));
-  return p;
 }
 
 }  // namespace berth::cli

@@ -302,16 +302,3 @@ TEST_CASE("run flag --pull and --platform are the client's, and --pull takes thr
   CHECK(error_of({"--pull", "sometimes", "busybox"}) ==
         "invalid --pull value \"sometimes\" (missing, always or never)");
 }
-
-TEST_CASE("the restart policy parser reads the stored forms berthd writes") {
-  CHECK(parse_restart_policy("")->name == "no");
-  CHECK(parse_restart_policy("no")->name == "no");
-  CHECK(parse_restart_policy("unless-stopped")->name == "unless-stopped");
-  auto p = parse_restart_policy("on-failure:5");
-  REQUIRE(p);
-  CHECK(p->name == "on-failure");
-  CHECK(p->max_retries == 5);
-  CHECK(parse_restart_policy("on-failure")->max_retries == 0);
-  CHECK_FALSE(parse_restart_policy("on-failure:5:6"));
-  CHECK_FALSE(parse_restart_policy("never"));
-}

@@ -421,8 +421,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                                                         std::to_string(host_cpus) + " CPUs available");
         if (spec.memory != 0 && spec.memory < (16ll << 20))
           return make_error(errc::invalid_argument, "minimum memory limit allowed is 16MB");
-        auto policy = parse_restart_policy(spec.restart);
-        if (!policy) return policy.error();
+        auto policy = api::parse_restart_policy(spec.restart);
+        if (!policy) return make_error(errc::invalid_argument, api::invalid_restart_policy(spec.restart));
         if (spec.auto_remove && policy->name != "no")
           return make_error(errc::invalid_argument, "conflicting options: --restart and --rm");
         if (!spec.stop_signal.empty() && os::parse_signal(spec.stop_signal) == 0)
