@@ -53,7 +53,7 @@ json health_json(const api::health_state& h) {
 
 json restart_policy_json(const std::string& policy) {
   // berthd stores only policies it parsed; anything else is shown by name, as it is.
-  auto p = parse_restart_policy(policy).value_or(restart_policy{policy, 0});
+  auto p = api::parse_restart_policy(policy).value_or(api::restart_policy_spec{policy, 0});
   return {{"Name", p.name}, {"MaximumRetryCount", p.max_retries}};
 }
 
@@ -87,7 +87,8 @@ json container_json(const api::container_info& c) {
              {"WorkingDir", c.workdir},
              {"User", c.user},
              {"Tty", c.tty},
-             {"OpenStdin", c.open_stdin}}},
+             {"OpenStdin", c.open_stdin},
+             {"Labels", c.labels}}},
            {"State",
             {{"Status", c.state},
              {"Running", c.state == "running"},

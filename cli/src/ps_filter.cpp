@@ -19,8 +19,8 @@ constexpr std::array<std::string_view, 9> statuses = {"created",  "restarting", 
 
 constexpr std::array<std::string_view, 4> healths = {"healthy", "unhealthy", "starting", "none"};
 
-constexpr std::array<std::string_view, 7> keys = {"status",  "name",   "id",    "ancestor",
-                                                  "network", "health", "exited"};
+constexpr std::array<std::string_view, 8> keys = {"status",  "name",   "id",     "ancestor",
+                                                  "network", "health", "exited", "label"};
 
 template <std::size_t N>
 bool one_of(const std::array<std::string_view, N>& set, const std::string& v) {
@@ -54,6 +54,7 @@ ps_filter ps_filter::parse(const std::vector<std::string>& items) {
     bool valid = key == "status"   ? one_of(statuses, value)
                  : key == "health" ? one_of(healths, value)
                  : key == "exited" ? is_exit_code(value)
+                 : key == "label"  ? !value.empty() && value[0] != '='
                                    : true;
     if (!valid) throw cli_error(1, "invalid filter '" + item + "'");
     out.values_[key].push_back(value);
@@ -62,10 +63,13 @@ ps_filter ps_filter::parse(const std::vector<std::string>& items) {
 }
 
 bool ps_filter::matches(const api::container_info& c) const {
-  for (auto& [key, values] : values_)
-    if (std::none_of(values.begin(), values.end(),
-                     [&](const std::string& v) { return matches_one(key, v, c); }))
+  for (auto& [key, values] : values_) {
+    auto one = [&](const std::string& v) { return matches_one(key, v, c); };
+    // As Docker: every label filter must hold; the values of any other key are alternatives.
+    if (key == "label" ? !std::all_of(values.begin(), values.end(), one)
+                       : std::none_of(values.begin(), values.end(), one))
       return false;
+  }
   return true;
 }
 
@@ -76,6 +80,12 @@ bool ps_filter::matches_one(const std::string& key, const std::string& value,
   if (key == "id") return c.id.rfind(value, 0) == 0;
   if (key == "health") return (c.health.status.empty() ? "none" : c.health.status) == value;
   if (key == "exited") return c.state == "exited" && std::stoi(value) == c.exit_code;
+  if (key == "label") {
+    // KEY: the container has the label, whatever its value; KEY=VALUE: with exactly that value.
+    auto eq = value.find('=');
+    auto it = c.labels.find(value.substr(0, eq));
+    return it != c.labels.end() && (eq == std::string::npos || it->second == value.substr(eq + 1));
+  }
   if (key == "network") {
     if (c.network_mode == value && (value == "none" || value == "user")) return true;
     return std::any_of(c.networks.begin(), c.networks.end(),

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
+#include <optional>
 #include <utility>
 
 namespace berth::cli {
@@ -75,6 +77,18 @@ std::vector<std::string> env_from(const std::vector<std::string>& values) {
   return out;
 }
 
+// --label values: KEY=VALUE, KEY alone for an empty value; a later one of a key wins.
+std::map<std::string, std::string> labels_from(const std::vector<std::string>& values) {
+  std::map<std::string, std::string> out;
+  for (auto& l : values) {
+    auto eq = l.find('=');
+    auto key = l.substr(0, eq);
+    if (key.empty()) fail("invalid label '" + l + "': empty name");
+    out[key] = eq == std::string::npos ? std::string() : l.substr(eq + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<flag> run_flags(bool with_detach) {
@@ -85,6 +99,7 @@ std::vector<flag> run_flags(bool with_detach) {
       {"user", 'u', true, "USER[:GROUP]", "Username or UID, optionally with group or GID"},
       {"entrypoint", 0, true, "CMD", "Overwrite the image's entrypoint"},
       {"hostname", 'h', true, "NAME", "Container host name (default: its short id)"},
+      {"label", 'l', true, "KEY[=VALUE]", "Set a label on the container (over the image's)"},
       {"cpus", 0, true, "N", "Number of vCPUs (rounded up; default 1)"},
       {"memory", 'm', true, "SIZE", "Memory for the workload, e.g. 512m or 2g (default 512m)"},
       {"rm", 0, false, "", "Remove the container when it exits"},
@@ -240,6 +255,7 @@ run_options run_options_from(const parsed& p) {
   spec.workdir = p.get("workdir");
   spec.user = p.get("user");
   spec.hostname = p.get("hostname");
+  spec.labels = labels_from(p.all("label"));
   if (p.has("entrypoint")) {
     spec.entrypoint_set = true;
     spec.entrypoint = {p.get("entrypoint")};
@@ -262,11 +278,9 @@ run_options run_options_from(const parsed& p) {
   spec.open_stdin = p.has("interactive");
   spec.init = p.has("init");
   spec.restart = p.get("restart");
-  if (!parse_restart_policy(spec.restart))
-    fail("invalid restart policy \"" + spec.restart +
-         "\": use no, always, unless-stopped or on-failure[:N]");
-  if (spec.auto_remove && parse_restart_policy(spec.restart)->name != "no")
-    fail("conflicting options: --restart and --rm");
+  auto policy = api::parse_restart_policy(spec.restart);
+  if (!policy) fail(api::invalid_restart_policy(spec.restart));
+  if (spec.auto_remove && policy->name != "no") fail("conflicting options: --restart and --rm");
   spec.read_only = p.has("read-only");
   for (auto& v : p.all("volume")) spec.mounts.push_back(parse_volume_flag(v));
   for (auto& v : p.all("mount")) spec.mounts.push_back(parse_mount_flag(v));
@@ -297,24 +311,6 @@ run_options run_options_from(const parsed& p) {
     fail("invalid --pull value \"" + out.pull + "\" (missing, always or never)");
   out.platform = p.get("platform");
   return out;
-}
-
-std::optional<restart_policy> parse_restart_policy(const std::string& text) {
-  restart_policy p;
-  if (text.empty() || text == "no") return p;
-  if (text == "always" || text == "unless-stopped") {
-    p.name = text;
-    return p;
-  }
-  if (text.rfind("on-failure", 0) != 0) return std::nullopt;
-  p.name = "on-failure";
-  auto rest = text.substr(10);
-  if (rest.empty()) return p;
-  if (rest[0] != ':' || rest.size() < 2 || rest.size() > 9 ||
-      rest.find_first_not_of("0123456789", 1) != std::string::npos)
-    return std::nullopt;
-  p.max_retries = static_cast<uint32_t>(std::stoul(rest.substr(1)));
-  return p;
 }
 
 }  // namespace berth::cli

@@ -7,8 +7,6 @@
 
 #include "berth/rpc/api.hpp"
 
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,15 +42,5 @@ api::mount parse_mount_flag(const std::string& text);
 
 /// One --tmpfs value, PATH[:OPTIONS].
 api::mount parse_tmpfs_flag(const std::string& text);
-
-/// A restart policy as --restart spells it and berthd stores it.
-struct restart_policy {
-  std::string name = "no";   ///< no, always, unless-stopped or on-failure.
-  uint32_t max_retries = 0;  ///< N of on-failure:N; 0: no limit.
-};
-
-/// Parses "no" (or ""), "always", "unless-stopped", "on-failure" or "on-failure:N" as berthd
-/// does; nullopt for anything else.
-std::optional<restart_policy> parse_restart_policy(const std::string& text);
 
 }  // namespace berth::cli

@@ -57,3 +57,11 @@ TEST_CASE("a health log with bytes that are not UTF-8 still makes valid JSON") {
   auto text = container_json(c).dump();
   CHECK(text.find("bad \xef\xbf\xbd byte") != std::string::npos);
 }
+
+TEST_CASE("a container's Config carries its labels as Docker's object") {
+  api::container_info c;
+  c.labels = {{"tier", "web"}, {"team", ""}};
+  auto j = container_json(c);
+  CHECK(j["Config"]["Labels"] == json({{"team", ""}, {"tier", "web"}}));
+  CHECK(container_json(api::container_info{})["Config"]["Labels"] == json::object());
+}

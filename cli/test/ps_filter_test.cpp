@@ -23,6 +23,7 @@ api::container_info container(std::string name, std::string state) {
   e.ip = "10.88.0.2";
   e.prefix_len = 16;
   c.networks = {e};
+  c.labels = {{"tier", "web"}, {"team", ""}, {"url", "http://x/?a=b"}};
   return c;
 }
 
@@ -121,9 +122,45 @@ TEST_CASE("exited matches the exit code of exited containers only") {
   CHECK_FALSE(ps_filter::parse({"exited=0"}).needs_all());  // as Docker: it needs -a
 }
 
+TEST_CASE("label with a name alone matches a container that has that label, whatever its value") {
+  auto c = container("a", "running");
+  CHECK(passes({"label=tier"}, c));
+  CHECK(passes({"label=team"}, c));
+  CHECK_FALSE(passes({"label=owner"}, c));
+  CHECK_FALSE(passes({"label=tie"}, c));
+  c.labels.clear();
+  CHECK_FALSE(passes({"label=tier"}, c));
+  CHECK_FALSE(ps_filter::parse({"label=tier"}).needs_all());
+}
+
+TEST_CASE("label with a name and a value matches only that exact value") {
+  auto c = container("a", "running");
+  CHECK(passes({"label=tier=web"}, c));
+  CHECK_FALSE(passes({"label=tier=we"}, c));
+  CHECK_FALSE(passes({"label=tier=Web"}, c));
+  CHECK_FALSE(passes({"label=tier="}, c));
+  CHECK(passes({"label=team="}, c));  // the empty value, given
+  CHECK(passes({"label=url=http://x/?a=b"}, c));  // the value is everything after the first =
+  CHECK_FALSE(passes({"label=owner=web"}, c));
+}
+
+TEST_CASE("several label filters must all match, unlike the values of other keys") {
+  auto c = container("a", "running");
+  CHECK(passes({"label=tier=web", "label=team"}, c));
+  CHECK_FALSE(passes({"label=tier=web", "label=owner"}, c));
+  CHECK_FALSE(passes({"label=tier=db", "label=tier=web"}, c));
+  CHECK(passes({"label=tier", "name=a", "name=b"}, c));
+  CHECK_FALSE(passes({"label=tier", "name=b"}, c));
+}
+
+TEST_CASE("a label filter without a label name is refused") {
+  CHECK(error_of({"label="}) == "invalid filter 'label='");
+  CHECK(error_of({"label==web"}) == "invalid filter 'label==web'");
+}
+
 TEST_CASE("an unknown key is refused as Docker refuses it") {
   CHECK(error_of({"foo=bar"}) == "invalid filter 'foo'");
-  CHECK(error_of({"label=a=b"}) == "invalid filter 'label'");
+  CHECK(error_of({"since=web"}) == "invalid filter 'since'");
 }
 
 TEST_CASE("a filter without a value is refused") {

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <map>
 
 using namespace berth;
 using namespace berth::cli;
@@ -274,6 +275,19 @@ TEST_CASE("the scalar flags are copied as given") {
   CHECK(o.spec.stop_timeout == 30);
 }
 
+TEST_CASE("run flag --label and -l set labels, KEY alone with an empty value, the last of a key winning") {
+  auto o = run({"--label", "tier=web", "-l", "team", "-l", "url=http://x/?a=b", "--label=tier=db",
+                "busybox"});
+  CHECK(o.spec.labels == std::map<std::string, std::string>{
+                             {"team", ""}, {"tier", "db"}, {"url", "http://x/?a=b"}});
+  CHECK(run({"busybox"}).spec.labels.empty());
+}
+
+TEST_CASE("run flag --label without a name is refused") {
+  CHECK(error_of({"--label", "=web", "busybox"}) == "invalid label '=web': empty name");
+  CHECK(error_of({"-l", "", "busybox"}) == "invalid label '': empty name");
+}
+
 TEST_CASE("run flag --stop-timeout refuses what is not a whole number of seconds") {
   CHECK(error_of({"--stop-timeout", "10s", "busybox"}) == "invalid --stop-timeout value: 10s");
   CHECK(error_of({"--stop-timeout", "-5", "busybox"}) == "invalid --stop-timeout value: -5");
@@ -287,17 +301,4 @@ TEST_CASE("run flag --pull and --platform are the client's, and --pull takes thr
   CHECK(run({"--pull=never", "busybox"}).pull == "never");
   CHECK(error_of({"--pull", "sometimes", "busybox"}) ==
         "invalid --pull value \"sometimes\" (missing, always or never)");
-}
-
-TEST_CASE("the restart policy parser reads the stored forms berthd writes") {
-  CHECK(parse_restart_policy("")->name == "no");
-  CHECK(parse_restart_policy("no")->name == "no");
-  CHECK(parse_restart_policy("unless-stopped")->name == "unless-stopped");
-  auto p = parse_restart_policy("on-failure:5");
-  REQUIRE(p);
-  CHECK(p->name == "on-failure");
-  CHECK(p->max_retries == 5);
-  CHECK(parse_restart_policy("on-failure")->max_retries == 0);
-  CHECK_FALSE(parse_restart_policy("on-failure:5:6"));
-  CHECK_FALSE(parse_restart_policy("never"));
 }

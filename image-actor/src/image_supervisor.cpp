@@ -145,6 +145,7 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
         rt.stop_signal = r.stop_signal;
         rt.exposed_ports = r.exposed_ports;
         rt.healthcheck = r.healthcheck;
+        rt.labels = r.labels;
         return rt;
       },
       [self](pull_atom, const std::string& text, const std::string& platform_text,

@@ -1,10 +1,9 @@
-// container.cpp: process resolution, names and signals.
+// container.cpp: process resolution and names.
 #include "berth/vm/container.hpp"
 
 #include "berth/os/random.hpp"
 
-#include <csignal>
-#include <cstring>
+#include <cctype>
 
 namespace berth::vm {
 
@@ -86,22 +85,6 @@ std::string random_name() {
   auto r = os::random_hex(4);
   auto v = std::stoul(r, nullptr, 16);
   return std::string(adjectives[v % std::size(adjectives)]) + "_" + names[(v / 97) % std::size(names)];
-}
-
-int parse_signal(const std::string& text) {
-  if (text.empty()) return 0;
-  if (std::isdigit(static_cast<unsigned char>(text[0]))) {
-    try {
-      int n = std::stoi(text);
-      return n > 0 && n < NSIG ? n : 0;
-    } catch (...) {
-      return 0;
-    }
-  }
-  std::string name = text.rfind("SIG", 0) == 0 ? text.substr(3) : text;
-  for (int s = 1; s < NSIG; ++s)
-    if (const char* abbrev = sigabbrev_np(s); abbrev && name == abbrev) return s;
-  return 0;
 }
 
 }  // namespace berth::vm

@@ -1,30 +1,10 @@
-// restart_policy.cpp: parsing --restart and deciding whether an exited container restarts.
+// restart_policy.cpp: whether and when an exited container restarts under its policy (parsed by
+// api::parse_restart_policy), and how often a running one is pinged.
 #include "berth/vm/vm_actor.hpp"
 
 #include <algorithm>
 
 namespace berth::vm {
-
-caf::expected<restart_policy_spec> parse_restart_policy(const std::string& text) {
-  restart_policy_spec p;
-  if (text.empty() || text == "no") return p;
-  if (text == "always" || text == "unless-stopped") {
-    p.name = text;
-    return p;
-  }
-  if (text.rfind("on-failure", 0) == 0) {
-    p.name = "on-failure";
-    auto rest = text.substr(10);
-    if (rest.empty()) return p;
-    if (rest[0] == ':' && rest.size() > 1 && rest.find_first_not_of("0123456789", 1) == std::string::npos &&
-        rest.size() < 10) {
-      p.max_retries = static_cast<uint32_t>(std::stoul(rest.substr(1)));
-      return p;
-    }
-  }
-  return make_error(errc::invalid_argument, "invalid restart policy \"" + text +
-                                                "\": use no, always, unless-stopped or on-failure[:N]");
-}
 
 bool restart_wanted(const restart_policy_spec& policy, int32_t exit_code, uint32_t restarts,
                     bool stopped_by_user) {

@@ -85,6 +85,47 @@ caf::expected<entry*> lookup(vms_state& st, const std::string& ref) {
   return make_error(errc::not_found, "No such container: " + ref);
 }
 
+// The answer type of a handler that delegates: caf::result of what the vm actor answers.
+template <class Delegated>
+struct delegated_result;
+
+template <class... Ts>
+struct delegated_result<caf::delegated<Ts...>> {
+  using type = caf::result<Ts...>;
+};
+
+// Hands a request about the container `ref` names (name, id or unique id prefix) to its vm actor,
+// which answers the requester itself; an unknown or ambiguous `ref` is answered with lookup's
+// error.
+template <class... Ts>
+auto forward(self_ptr self, const std::string& ref, Ts&&... xs) ->
+    typename delegated_result<decltype(self->delegate(std::declval<vm_actor&>(),
+                                                      std::forward<Ts>(xs)...))>::type {
+  auto e = lookup(self->state, ref);
+  if (!e) return e.error();
+  return self->delegate((*e)->vm, std::forward<Ts>(xs)...);
+}
+
+// Asks the vm actor of the container `ref` names, and once it answered (with `Reply...`) answers
+// `answer(the container's full id, reply...)`: attach, logs and exec tell the API server which
+// container their stream is about. Errors, lookup's among them, are answered as they are.
+template <class R, class... Reply, class Answer, class... Ts>
+caf::result<R> forward_with_id(self_ptr self, const std::string& ref, Answer answer, Ts&&... xs) {
+  auto e = lookup(self->state, ref);
+  if (!e) return e.error();
+  auto rp = self->make_response_promise<R>();
+  self->request((*e)->vm, caf::infinite, std::forward<Ts>(xs)...)
+      .then([rp, answer,
+             id = (*e)->rec.id](Reply&... reply) mutable { rp.deliver(answer(id, reply...)); },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+// The answer of attach and logs: the container's full id.
+std::string id_only(const std::string& id) {
+  return id;
+}
+
 bool name_taken(const vms_state& st, const std::string& name) {
   if (st.reserved.count(name)) return true;
   for (auto& [id, e] : st.containers)
@@ -421,13 +462,16 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                                                         std::to_string(host_cpus) + " CPUs available");
         if (spec.memory != 0 && spec.memory < (16ll << 20))
           return make_error(errc::invalid_argument, "minimum memory limit allowed is 16MB");
-        auto policy = parse_restart_policy(spec.restart);
-        if (!policy) return policy.error();
+        auto policy = api::parse_restart_policy(spec.restart);
+        if (!policy)
+          return make_error(errc::invalid_argument, api::invalid_restart_policy(spec.restart));
         if (spec.auto_remove && policy->name != "no")
           return make_error(errc::invalid_argument, "conflicting options: --restart and --rm");
-        if (!spec.stop_signal.empty() && parse_signal(spec.stop_signal) == 0)
+        if (!spec.stop_signal.empty() && os::parse_signal(spec.stop_signal) == 0)
           return make_error(errc::invalid_argument, "invalid stop signal: " + spec.stop_signal);
         if (auto err = check_healthcheck(spec.healthcheck)) return err;
+        if (spec.labels.count(""))
+          return make_error(errc::invalid_argument, "invalid label: a label needs a name");
         auto missing = check_mounts(st, spec.mounts);
         if (!missing) return missing.error();
         auto images = self->home_system().registry().get<image_supervisor_actor>(
@@ -468,6 +512,9 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                                                                : "SIGTERM";
                   if (spec.stop_timeout >= 0) rec.stop_timeout = spec.stop_timeout;
                   rec.healthcheck = merge_healthcheck(img.healthcheck, spec.healthcheck);
+                  // The image's labels, each --label over the image's of the same name (Docker).
+                  rec.labels = spec.labels;
+                  rec.labels.insert(img.labels.begin(), img.labels.end());
                   rec.cpus = cpus;
                   rec.memory = spec.memory > 0 ? spec.memory : st.env->default_memory;
                   rec.auto_remove = spec.auto_remove;
@@ -505,39 +552,25 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         return self->delegate((*e)->vm, start_atom_v);
       },
       [self](stop_atom, const std::string& ref, int32_t timeout, int32_t signal) -> caf::result<void> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, stop_atom_v, timeout, signal);
+        return forward(self, ref, stop_atom_v, timeout, signal);
       },
       [self](restart_atom, const std::string& ref, int32_t timeout) -> caf::result<void> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, restart_atom_v, timeout);
+        return forward(self, ref, restart_atom_v, timeout);
       },
       [self](wait_atom, const std::string& ref) -> caf::result<api::exit_info> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, wait_atom_v);
+        return forward(self, ref, wait_atom_v);
       },
       [self](remove_atom, const std::string& ref, bool force) -> caf::result<void> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, remove_atom_v, force);
+        return forward(self, ref, remove_atom_v, force);
       },
       [self](kill_atom, const std::string& ref, int32_t sig) -> caf::result<void> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, kill_atom_v, sig);
+        return forward(self, ref, kill_atom_v, sig);
       },
       [self](stats_atom, const std::string& ref) -> caf::result<api::container_stats> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, stats_atom_v);
+        return forward(self, ref, stats_atom_v);
       },
       [self](ping_atom, const std::string& ref) -> caf::result<api::ping_result> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, ping_atom_v);
+        return forward(self, ref, ping_atom_v);
       },
       [self](crash_atom, const std::string& ref) -> caf::result<void> {
         auto e = lookup(self->state, ref);
@@ -548,39 +581,26 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         return caf::unit;
       },
       [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> {
-        auto e = lookup(self->state, ref.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, ref);
+        return forward(self, ref.container, file_atom_v, ref);
       },
       [self](file_atom, list_atom, const api::file_ref& ref) -> caf::result<std::vector<api::file_info>> {
-        auto e = lookup(self->state, ref.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, list_atom_v, ref);
+        return forward(self, ref.container, file_atom_v, list_atom_v, ref);
       },
       [self](file_atom, read_atom, const api::file_read_request& req) -> caf::result<api::file_data> {
-        auto e = lookup(self->state, req.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, read_atom_v, req);
+        return forward(self, req.container, file_atom_v, read_atom_v, req);
       },
       [self](file_atom, write_atom, api::file_write_request& req) -> caf::result<void> {
-        auto e = lookup(self->state, req.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, write_atom_v, std::move(req));
+        auto ref = req.container;
+        return forward(self, ref, file_atom_v, write_atom_v, std::move(req));
       },
       [self](file_atom, mkdir_atom, const api::file_spec& spec) -> caf::result<void> {
-        auto e = lookup(self->state, spec.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, mkdir_atom_v, spec);
+        return forward(self, spec.container, file_atom_v, mkdir_atom_v, spec);
       },
       [self](file_atom, symlink_atom, const api::file_spec& spec) -> caf::result<void> {
-        auto e = lookup(self->state, spec.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, symlink_atom_v, spec);
+        return forward(self, spec.container, file_atom_v, symlink_atom_v, spec);
       },
       [self](file_atom, touch_atom, const api::file_spec& spec) -> caf::result<void> {
-        auto e = lookup(self->state, spec.container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, file_atom_v, touch_atom_v, spec);
+        return forward(self, spec.container, file_atom_v, touch_atom_v, spec);
       },
       [self](list_atom, bool all) {
         std::vector<api::container_info> out;
@@ -595,51 +615,29 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         return to_info((*e)->rec, *self->state.env);
       },
       [self](attach_atom, const std::string& ref, caf::actor sub) -> caf::result<std::string> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        auto rp = self->make_response_promise<std::string>();
-        auto id = (*e)->rec.id;
-        self->request((*e)->vm, caf::infinite, attach_atom_v, std::move(sub))
-            .then([rp, id]() mutable { rp.deliver(id); },
-                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        return forward_with_id<std::string>(self, ref, id_only, attach_atom_v, std::move(sub));
       },
       [self](logs_atom, const std::string& ref, caf::actor sub, const api::logs_request& req) -> caf::result<std::string> {
-        auto e = lookup(self->state, ref);
-        if (!e) return e.error();
-        auto rp = self->make_response_promise<std::string>();
-        auto id = (*e)->rec.id;
-        self->request((*e)->vm, caf::infinite, logs_atom_v, std::move(sub), req)
-            .then([rp, id]() mutable { rp.deliver(id); },
-                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        return forward_with_id<std::string>(self, ref, id_only, logs_atom_v, std::move(sub), req);
       },
       [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::vector<std::string>> {
-        auto e = lookup(self->state, req.container);
-        if (!e) return e.error();
-        auto rp = self->make_response_promise<std::vector<std::string>>();
-        auto id = (*e)->rec.id;
-        self->request((*e)->vm, caf::infinite, exec_atom_v, req, std::move(sub))
-            .then([rp, id](std::string& exec_id) mutable { rp.deliver(std::vector<std::string>{id, exec_id}); },
-                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        // Answers the container's id and the exec's.
+        auto both = [](const std::string& id, std::string& exec_id) {
+          return std::vector<std::string>{id, exec_id};
+        };
+        return forward_with_id<std::vector<std::string>, std::string>(
+            self, req.container, both, exec_atom_v, req, std::move(sub));
       },
       [self](stdin_atom, const std::string& container, const std::string& process,
              std::vector<char>& data) -> caf::result<void> {
-        auto e = lookup(self->state, container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, stdin_atom_v, process, std::move(data));
+        return forward(self, container, stdin_atom_v, process, std::move(data));
       },
       [self](eof_atom, const std::string& container, const std::string& process) -> caf::result<void> {
-        auto e = lookup(self->state, container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, eof_atom_v, process);
+        return forward(self, container, eof_atom_v, process);
       },
       [self](resize_atom, const std::string& container, const std::string& process, uint16_t rows,
              uint16_t cols) -> caf::result<void> {
-        auto e = lookup(self->state, container);
-        if (!e) return e.error();
-        return self->delegate((*e)->vm, resize_atom_v, process, rows, cols);
+        return forward(self, container, resize_atom_v, process, rows, cols);
       },
       [self](prune_atom) -> caf::result<api::removed> {
         auto& st = self->state;
@@ -836,6 +834,7 @@ api::container_info to_info(const container_record& rec, const vm_environment&) 
   info.ports = !rec.published.empty() ? rec.published : rec.ports;
   info.healthcheck = rec.healthcheck;
   info.health = rec.health;
+  info.labels = rec.labels;
   return info;
 }
 

@@ -3,8 +3,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <csignal>
-
 using namespace berth;
 using namespace berth::vm;
 
@@ -116,13 +114,4 @@ TEST_CASE("container names follow Docker's pattern") {
   CHECK_FALSE(valid_name("x/y"));
   CHECK_FALSE(valid_name(std::string(129, 'a')));
   CHECK(valid_name(random_name()));
-}
-
-TEST_CASE("signals parse by name, short name and number") {
-  CHECK(parse_signal("SIGTERM") == SIGTERM);
-  CHECK(parse_signal("KILL") == SIGKILL);
-  CHECK(parse_signal("2") == SIGINT);
-  CHECK(parse_signal("SIGNOPE") == 0);
-  CHECK(parse_signal("999") == 0);
-  CHECK(parse_signal("") == 0);
 }

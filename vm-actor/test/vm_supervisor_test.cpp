@@ -86,6 +86,7 @@ image_supervisor_actor::behavior_type fake_images(image_supervisor_actor::pointe
         rt.healthcheck.test = {"CMD", "/bin/check"};
         rt.healthcheck.interval = 5'000'000'000;
         rt.healthcheck.retries = 5;
+        rt.labels = {{"maintainer", "berth"}, {"tier", "base"}};
         return rt;
       },
   };
@@ -315,4 +316,54 @@ TEST_CASE_METHOD(fixture, "a malformed health check is refused and nothing is cr
   CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"CMD-SHELL"}; })) == errc::invalid_argument);
   CHECK(store_data->containers.empty());
   CHECK(create(spec("hc")).name == "hc");
+}
+
+TEST_CASE_METHOD(fixture, "a container's labels are its image's with each --label over the image's of that name") {
+  start();
+  auto image_only = create(spec("plain"));
+  CHECK(store_data->containers[image_only.id].labels ==
+        std::map<std::string, std::string>{{"maintainer", "berth"}, {"tier", "base"}});
+  auto s = spec("labelled");
+  s.labels = {{"tier", "web"}, {"team", ""}};
+  auto c = create(s);
+  std::map<std::string, std::string> want{{"maintainer", "berth"}, {"team", ""}, {"tier", "web"}};
+  CHECK(store_data->containers[c.id].labels == want);
+  auto all = std::get<std::vector<api::container_info>>(ask<std::vector<api::container_info>>(list_atom_v, true));
+  REQUIRE(all.size() == 2);
+  for (auto& info : all) CHECK(info.labels == store_data->containers[info.id].labels);
+  auto unnamed = spec("unnamed");
+  unnamed.labels = {{"", "x"}};
+  CHECK(create_error(unnamed) == errc::invalid_argument);
+}
+
+TEST_CASE_METHOD(fixture, "calls forwarded to a container's vm actor find it by name, id or prefix, and fail as it does") {
+  start();
+  auto c = create(spec("fwd"));
+  auto sub = spawn_owned([](caf::event_based_actor*) -> caf::behavior {
+    return {[](output_atom, const std::string&, int32_t, int64_t, const std::vector<char>&) {}};
+  });
+  // attach and logs answer the container's full id, however it was named.
+  for (auto ref : {std::string("fwd"), c.id, c.id.substr(0, 5)}) {
+    auto attached = ask<std::string>(attach_atom_v, ref, sub);
+    REQUIRE(std::holds_alternative<std::string>(attached));
+    CHECK(std::get<std::string>(attached) == c.id);
+  }
+  // The vm actor's own refusal comes back as it is: exec needs a running container.
+  api::exec_request exec;
+  exec.container = "fwd";
+  exec.cmd = {"true"};
+  auto refused = ask<std::vector<std::string>>(exec_atom_v, exec, sub);
+  REQUIRE(std::holds_alternative<caf::error>(refused));
+  CHECK(code_of(std::get<caf::error>(refused)) == errc::conflict);
+  // A container no one has: lookup's errors, before any vm actor is asked.
+  CHECK(code_of(std::get<caf::error>(ask<api::exit_info>(wait_atom_v, std::string("nosuch")))) ==
+        errc::not_found);
+  CHECK(code_of(std::get<caf::error>(ask<api::container_stats>(stats_atom_v, std::string("nosuch")))) ==
+        errc::not_found);
+  CHECK(code_of(std::get<caf::error>(
+            ask<std::string>(logs_atom_v, std::string("nosuch"), sub, api::logs_request{}))) ==
+        errc::not_found);
+  exec.container = "";
+  CHECK(code_of(std::get<caf::error>(ask<std::vector<std::string>>(exec_atom_v, exec, sub)))
+        == errc::invalid_argument);
 }

@@ -168,7 +168,8 @@ command ps_command() {
           "List containers",
           {{"all", 'a', false, "", "Show all containers (default shows just running)"},
            {"filter", 'f', true, "KEY=VALUE",
-            "Filter: status, name, id, ancestor, network, health or exited (repeatable)"},
+            "Filter: status, name, id, ancestor, network, health, exited or label=KEY[=VALUE] "
+            "(repeatable)"},
            {"quiet", 'q', false, "", "Only display container IDs"},
            {"format", 0, true, "json", "Print as JSON"}},
           false,

@@ -2,7 +2,7 @@
 // each asking the vm supervisor; attach, logs and exec open a stream.
 #include "api/handler.hpp"
 
-#include "berth/vm/container.hpp"
+#include "berth/os/signal.hpp"
 
 #include <caf/actor_cast.hpp>
 
@@ -21,7 +21,7 @@ void start(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
 void stop(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   auto req = rpc::arg<api::stop_request>(m);
   int32_t sig = 0;
-  if (!req.signal.empty() && (sig = vm::parse_signal(req.signal)) == 0)
+  if (!req.signal.empty() && (sig = os::parse_signal(req.signal)) == 0)
     return reply_error(self, *st, m.id,
                        make_error(errc::invalid_argument, "invalid signal: " + req.signal));
   vm_call<void>(self, st, m.id, stop_atom_v, req.container, req.timeout, sig);
@@ -105,7 +105,7 @@ void exec(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
 
 void kill(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   auto req = rpc::arg<api::kill_request>(m);
-  int sig = vm::parse_signal(req.signal);
+  int sig = os::parse_signal(req.signal);
   if (sig == 0)
     return reply_error(self, *st, m.id,
                        make_error(errc::invalid_argument, "invalid signal: " + req.signal));

@@ -59,11 +59,12 @@ struct container_record {
                                              ///< resolved); empty when it does not run.
   api::healthcheck healthcheck;  ///< The image's and the flags' merged; an empty test: none.
   api::health_state health;      ///< Runtime state, kept for ps and inspect; reset at each start.
+  std::map<std::string, std::string> labels;  ///< The image's labels with --label over them.
   BERTH_FIELDS(container_record, id, name, image, image_id, image_disk, process, stop_signal, cpus,
                                  memory, auto_remove, state, exit_code, reason, created, started,
                                  finished, qemu_pid, vsock_cid, restart, restart_count,
                                  stopped_by_user, stop_timeout, read_only, mounts, network_mode,
-                                 endpoints, dns, ports, published, healthcheck, health);
+                                 endpoints, dns, ports, published, healthcheck, health, labels);
 };
 
 /// A network: a Linux bridge, its subnet and the addresses leased on it.
@@ -134,8 +135,9 @@ struct image_runtime {
   std::string stop_signal;
   std::vector<std::string> exposed_ports;  ///< "80/tcp", for -P.
   api::healthcheck healthcheck;            ///< config.Healthcheck; an empty test: none.
+  std::map<std::string, std::string> labels;  ///< config.Labels: a container's start from them.
   BERTH_FIELDS(image_runtime, id, reference, disk, entrypoint, cmd, env, workdir, user, stop_signal,
-                              exposed_ports, healthcheck);
+                              exposed_ports, healthcheck, labels);
 };
 
 }  // namespace berth

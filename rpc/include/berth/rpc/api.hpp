@@ -12,6 +12,7 @@
 #include "berth/rpc/api/health.hpp"
 #include "berth/rpc/api/images.hpp"
 #include "berth/rpc/api/networks.hpp"
+#include "berth/rpc/api/restart_policy.hpp"
 #include "berth/rpc/api/streams.hpp"
 #include "berth/rpc/api/system.hpp"
 #include "berth/rpc/api/volumes.hpp"

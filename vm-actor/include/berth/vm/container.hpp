@@ -7,6 +7,7 @@
 
 #include "berth/actors/records.hpp"
 #include "berth/actors/vocabulary.hpp"
+#include "berth/os/signal.hpp"
 #include "berth/rpc/api.hpp"
 
 #include <caf/expected.hpp>
@@ -31,7 +32,7 @@ bool valid_name(const std::string& name);
 /// A readable random name ("brave_turing") for containers created without --name.
 std::string random_name();
 
-/// A signal number from "SIGTERM", "TERM" or "15"; 0 if it is none of them.
-int parse_signal(const std::string& text);
+// parse_signal lives in berth::os; vm_actor.cpp still calls it unqualified.
+using os::parse_signal;
 
 }  // namespace berth::vm

@@ -19,6 +19,7 @@
 #include "berth/actors/records.hpp"
 #include "berth/actors/store.hpp"
 #include "berth/actors/vocabulary.hpp"
+#include "berth/rpc/api/restart_policy.hpp"
 #include "berth/vm/backend.hpp"
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
@@ -73,14 +74,10 @@ struct vm_environment {
   }
 };
 
-/// The restart policy "no", "always", "unless-stopped" or "on-failure[:N]", parsed.
-struct restart_policy_spec {
-  std::string name = "no";
-  uint32_t max_retries = 0;  ///< on-failure:N; 0: unlimited.
-};
-
-/// Parses a --restart value; invalid_argument for anything else.
-caf::expected<restart_policy_spec> parse_restart_policy(const std::string& text);
+/// The restart policy "no", "always", "unless-stopped" or "on-failure[:N]", parsed (the wire's
+/// vocabulary, shared with the CLI).
+using api::restart_policy_spec;
+using api::parse_restart_policy;
 
 /// Whether a container that exited with `exit_code` is restarted under `policy` after
 /// `restarts` restarts, unless the user stopped it.

@@ -8,6 +8,7 @@
 #include "berth/rpc/api/networks.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -54,10 +55,11 @@ struct container_spec {
   bool publish_all = false;             ///< -P: every port the image exposes, on free ports.
   api::healthcheck healthcheck;         ///< --health-*, over the image's field by field;
                                         ///< --no-healthcheck: test ["NONE"].
+  std::map<std::string, std::string> labels;  ///< --label KEY[=VALUE], over the image's labels.
   BERTH_FIELDS(container_spec, name, image, cmd, entrypoint, entrypoint_set, env, workdir, user,
                                hostname, cpus, memory, auto_remove, tty, open_stdin, init, restart,
                                read_only, mounts, stop_signal, stop_timeout, network, ip,
-                               network_aliases, dns, ports, publish_all, healthcheck);
+                               network_aliases, dns, ports, publish_all, healthcheck, labels);
 };
 
 /// Result of container.create.
@@ -199,10 +201,12 @@ struct container_info {
   std::vector<port_mapping> ports;   ///< Published ports as they are open (host ports resolved).
   api::healthcheck healthcheck;      ///< Its check, image and flags merged; an empty test: none.
   health_state health;               ///< Its health while it runs (and as last seen once it ended).
+  std::map<std::string, std::string> labels;  ///< The image's labels with --label over them.
   BERTH_FIELDS(container_info, id, name, image, image_id, command, state, exit_code, reason,
                                created, started, finished, pid, cpus, memory, auto_remove, restart,
                                restart_count, tty, open_stdin, read_only, mounts, hostname, env,
-                               workdir, user, network_mode, networks, ports, healthcheck, health);
+                               workdir, user, network_mode, networks, ports, healthcheck, health,
+                               labels);
 };
 
 /// Result of container.wait.
