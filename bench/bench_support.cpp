@@ -28,9 +28,13 @@ void die(const std::string& msg) {
   std::exit(1);
 }
 
-fs::path self_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
+fs::path self_dir() {
+  return fs::read_symlink("/proc/self/exe").parent_path();
+}
 
-fs::path source_dir() { return BERTH_SOURCE_DIR; }
+fs::path source_dir() {
+  return BERTH_SOURCE_DIR;
+}
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -51,8 +55,9 @@ double percentile(std::vector<double> v, double p) {
 }
 
 fs::path busybox_fixture(const fs::path& dir) {
-  auto r = os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), dir.string()},
-                   std::chrono::seconds(120));
+  auto r =
+      os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), dir.string()},
+              std::chrono::seconds(120));
   if (r.exit_code != 0) die("fixture image: " + r.errors);
   return dir / "busybox.tar";
 }
@@ -62,17 +67,27 @@ daemon::daemon(const fs::path& kernel, std::vector<std::string> extra_args) {
   if (!::mkdtemp(tmpl)) die("mkdtemp");
   root_ = tmpl;
   host_ = "unix://" + (root_ / "berthd.sock").string();
-  os::unique_fd log(::open((root_ / "berthd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  os::unique_fd log(
+      ::open((root_ / "berthd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   os::spawn_options o;
   o.stdout_fd = log.get();
   o.stderr_fd = log.get();
-  std::vector<std::string> argv = {(self_dir() / "berthd").string(), "--data-root", (root_ / "data").string(),
-                                   "--run-root", (root_ / "run").string(), "-H", host_, "--log-level", "warn",
-                                   "--kernel", kernel.string()};
+  std::vector<std::string> argv = {(self_dir() / "berthd").string(),
+                                   "--data-root",
+                                   (root_ / "data").string(),
+                                   "--run-root",
+                                   (root_ / "run").string(),
+                                   "-H",
+                                   host_,
+                                   "--log-level",
+                                   "warn",
+                                   "--kernel",
+                                   kernel.string()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   // berthd makes bridges, taps and an nft table: only in a network namespace of its own, never
   // the host's. unshare and sh exec, so pid_ is berthd's.
-  std::vector<std::string> wrapped = {"unshare", "-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "berthd"};
+  std::vector<std::string> wrapped = {
+      "unshare", "-n", "sh", "-c", "ip link set lo up && exec \"$@\"", "berthd"};
   wrapped.insert(wrapped.end(), argv.begin(), argv.end());
   pid_ = os::spawn(wrapped, o);
   live_daemon = this;
@@ -104,7 +119,8 @@ os::run_result daemon::berth(const std::vector<std::string>& args) const {
 
 std::string daemon::ok(const std::vector<std::string>& args) const {
   auto r = berth(args);
-  if (r.exit_code != 0) die("berth " + (args.empty() ? std::string{} : args[0]) + " failed: " + r.errors);
+  if (r.exit_code != 0)
+    die("berth " + (args.empty() ? std::string{} : args[0]) + " failed: " + r.errors);
   return r.output;
 }
 
@@ -113,7 +129,9 @@ pid_t daemon::qemu_pid(const std::string& container) const {
   return inspect.at(0).at("State").at("Pid").get<pid_t>();
 }
 
-bool have_podman() { return os::run({"sh", "-c", "command -v podman"}).exit_code == 0; }
+bool have_podman() {
+  return os::run({"sh", "-c", "command -v podman"}).exit_code == 0;
+}
 
 podman::podman() {
   char tmpl[] = "/tmp/berth-bench-podman.XXXXXX";
@@ -138,8 +156,17 @@ podman::~podman() {
 }
 
 std::vector<std::string> podman::command() const {
-  return {"nsenter", "-t", std::to_string(ns_holder_), "-m", "podman", "--root", (root_ / "root").string(),
-          "--runroot", (root_ / "run").string(), "--tmpdir", (root_ / "tmp").string()};
+  return {"nsenter",
+          "-t",
+          std::to_string(ns_holder_),
+          "-m",
+          "podman",
+          "--root",
+          (root_ / "root").string(),
+          "--runroot",
+          (root_ / "run").string(),
+          "--tmpdir",
+          (root_ / "tmp").string()};
 }
 
 os::run_result podman::run(const std::vector<std::string>& args) const {
@@ -150,7 +177,8 @@ os::run_result podman::run(const std::vector<std::string>& args) const {
 
 std::string podman::ok(const std::vector<std::string>& args) const {
   auto r = run(args);
-  if (r.exit_code != 0) die("podman " + (args.empty() ? std::string{} : args[0]) + " failed: " + r.errors);
+  if (r.exit_code != 0)
+    die("podman " + (args.empty() ? std::string{} : args[0]) + " failed: " + r.errors);
   return r.output;
 }
 

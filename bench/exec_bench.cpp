@@ -36,7 +36,9 @@ void print(const series& s, double reference) {
               *std::min_element(s.ms.begin(), s.ms.end()), reference > 0 ? med / reference : 0.0);
 }
 
-double ms_of(clock_type::time_point t) { return seconds_since(t) * 1000; }
+double ms_of(clock_type::time_point t) {
+  return seconds_since(t) * 1000;
+}
 
 }  // namespace
 
@@ -45,9 +47,12 @@ int main(int argc, char** argv) {
   fs::path kernel = "/var/cache/berth/kernel/default";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc) kernel = argv[++i];
-    else bench::die("usage: exec_bench [--runs N] [--kernel PATH]");
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--kernel" && i + 1 < argc)
+      kernel = argv[++i];
+    else
+      bench::die("usage: exec_bench [--runs N] [--kernel PATH]");
   }
 
   bench::daemon d(kernel);
@@ -102,8 +107,10 @@ int main(int argc, char** argv) {
     }
   };
 
-  std::printf("exec_bench: %d rounds, busybox `sleep` as the main process in each container\n", runs);
-  for (int i = 0; i < 3; ++i) one_round(false);  // warm-up: page cache, first translation of exec paths
+  std::printf("exec_bench: %d rounds, busybox `sleep` as the main process in each container\n",
+              runs);
+  for (int i = 0; i < 3; ++i)
+    one_round(false);  // warm-up: page cache, first translation of exec paths
   for (int i = 0; i < runs; ++i) one_round(true);
 
   auto reference = median(exec.ms);

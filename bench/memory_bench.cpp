@@ -63,9 +63,12 @@ void print_row(const char* name, const trace& t, int mib) {
       back = s.at;
       break;
     }
-  std::printf("%-36s %8.0f %8.0f %8.0f   ", name, t.before / 1024.0, t.peak / 1024.0, at10->kib / 1024.0);
-  if (back < 0) std::printf("%s\n", "not within 15 s");
-  else std::printf("%.1f s\n", back);
+  std::printf("%-36s %8.0f %8.0f %8.0f   ", name, t.before / 1024.0, t.peak / 1024.0,
+              at10->kib / 1024.0);
+  if (back < 0)
+    std::printf("%s\n", "not within 15 s");
+  else
+    std::printf("%.1f s\n", back);
 }
 
 // Memory charged to a podman container's cgroup (v1), in KiB.
@@ -92,16 +95,24 @@ int main(int argc, char** argv) {
   fs::path kernel = "/var/cache/berth/kernel/default";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--mib" && i + 1 < argc) mib = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc) kernel = argv[++i];
-    else bench::die("usage: memory_bench [--mib N] [--kernel PATH]");
+    if (a == "--mib" && i + 1 < argc)
+      mib = std::atoi(argv[++i]);
+    else if (a == "--kernel" && i + 1 < argc)
+      kernel = argv[++i];
+    else
+      bench::die("usage: memory_bench [--mib N] [--kernel PATH]");
   }
 
   bench::daemon d(kernel);
-  auto cid = d.ok({"run", "-d", "-m", std::to_string(2 * mib + 256) + "m", "busybox", "sleep", "1000000"}).substr(0, 64);
+  auto cid =
+      d.ok({"run", "-d", "-m", std::to_string(2 * mib + 256) + "m", "busybox", "sleep", "1000000"})
+          .substr(0, 64);
   auto qemu = d.qemu_pid(cid);
-  auto berth_trace = measure([&](const std::string& cmd) { d.ok({"exec", cid, "sh", "-c", cmd}); },
-                             [&] { return smaps_kib(qemu, "Rss"); }, mib);
+  auto berth_trace = measure(
+      [&](const std::string& cmd) {
+        d.ok({"exec", cid, "sh", "-c", cmd});
+      },
+      [&] { return smaps_kib(qemu, "Rss"); }, mib);
   d.ok({"rm", "-f", cid});
 
   std::optional<trace> podman_trace;
@@ -115,15 +126,20 @@ int main(int argc, char** argv) {
     auto pid_container = pm.ok(args).substr(0, 64);
     auto pid = pm.ok({"inspect", "--format", "{{.State.Pid}}", pid_container});
     auto cgroup = memory_cgroup(pid.substr(0, pid.find('\n')));
-    podman_trace = measure([&](const std::string& cmd) { pm.ok({"exec", pid_container, "sh", "-c", cmd}); },
-                           [&] { return cgroup_kib(cgroup); }, mib);
+    podman_trace = measure(
+        [&](const std::string& cmd) {
+          pm.ok({"exec", pid_container, "sh", "-c", cmd});
+        },
+        [&] { return cgroup_kib(cgroup); }, mib);
   }
 
   std::printf("memory_bench: %d MiB written to /dev/shm in the container, then deleted\n\n", mib);
   std::printf("%-36s %8s %8s %8s   %s\n", "MiB held by the container", "before", "peak", "+10 s",
               "back within 10% of before");
   print_row("berth: the VM's QEMU RSS", berth_trace, mib);
-  if (podman_trace) print_row("podman: the container's cgroup", *podman_trace, mib);
-  else std::printf("(podman is not installed: no peer figure)\n");
+  if (podman_trace)
+    print_row("podman: the container's cgroup", *podman_trace, mib);
+  else
+    std::printf("(podman is not installed: no peer figure)\n");
   return 0;
 }

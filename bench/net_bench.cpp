@@ -3,7 +3,8 @@
 // a veth pair, measured with the same tools in the same run.
 //
 // The server is busybox httpd (a 64 MiB file and a 3-byte one, both on a tmpfs); the client is
-// busybox nc speaking HTTP/1.0 (the host's busybox-static, the image's busybox), so both ends are the same programs on every path:
+// busybox nc speaking HTTP/1.0 (the host's busybox-static, the image's busybox), so both ends are
+// the same programs on every path:
 //   host -> container:       nc in berthd's network namespace -> the container's address
 //   container -> container:  nc in container b -> container a, by name, timed inside b
 //   floor:                   nc in one namespace -> httpd in the other, over a veth pair
@@ -31,7 +32,8 @@ constexpr int big_mib = 64;
 constexpr int loop = 20;  // requests per latency sample timed inside a shell
 
 // An HTTP/1.0 GET of `path` from `host` with busybox nc, output counted.
-std::string get_command(const std::string& host, const std::string& path, const std::string& nc = "busybox nc") {
+std::string get_command(const std::string& host, const std::string& path,
+                        const std::string& nc = "busybox nc") {
   return "printf 'GET " + path + " HTTP/1.0\\r\\n\\r\\n' | " + nc + " " + host + " 80 | wc -c";
 }
 
@@ -51,11 +53,13 @@ class veth_floor {
     server_ = os::spawn({"unshare", "-n", "sleep", "100000"});
     client_ = os::spawn({"unshare", "-n", "sleep", "100000"});
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    must(in_client("ip link add vb0 type veth peer name vb1 && ip link set vb1 netns " + std::to_string(server_) +
-                   " && ip addr add 10.201.0.2/24 dev vb0 && ip link set vb0 up && ip link set lo up"));
+    must(in_client(
+        "ip link add vb0 type veth peer name vb1 && ip link set vb1 netns " +
+        std::to_string(server_) +
+        " && ip addr add 10.201.0.2/24 dev vb0 && ip link set vb0 up && ip link set lo up"));
     must(in_server("ip addr add 10.201.0.1/24 dev vb1 && ip link set vb1 up && ip link set lo up"));
-    httpd_ = os::spawn({"nsenter", "--net=/proc/" + std::to_string(server_) + "/ns/net", "busybox", "httpd", "-f",
-                        "-p", "80", "-h", www.string()});
+    httpd_ = os::spawn({"nsenter", "--net=/proc/" + std::to_string(server_) + "/ns/net", "busybox",
+                        "httpd", "-f", "-p", "80", "-h", www.string()});
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   ~veth_floor() {
@@ -69,8 +73,9 @@ class veth_floor {
 
  private:
   static os::run_result in(pid_t holder, const std::string& cmd) {
-    return os::run({"nsenter", "--net=/proc/" + std::to_string(holder) + "/ns/net", "sh", "-c", cmd},
-                   std::chrono::seconds(300));
+    return os::run(
+        {"nsenter", "--net=/proc/" + std::to_string(holder) + "/ns/net", "sh", "-c", cmd},
+        std::chrono::seconds(300));
   }
   static void must(const os::run_result& r) {
     if (r.exit_code != 0) die("veth floor: " + r.errors);
@@ -89,18 +94,27 @@ int main(int argc, char** argv) {
   fs::path kernel = "/var/cache/berth/kernel/default";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc) kernel = argv[++i];
-    else die("usage: net_bench [--runs N] [--kernel PATH]");
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--kernel" && i + 1 < argc)
+      kernel = argv[++i];
+    else
+      die("usage: net_bench [--runs N] [--kernel PATH]");
   }
 
   bench::daemon d(kernel);
   auto serve = "mkdir -p /dev/shm/www && head -c " + std::to_string(big_mib) +
-               "m /dev/zero > /dev/shm/www/big && echo hi > /dev/shm/www/small && exec httpd -f -p 80 -h /dev/shm/www";
+               "m /dev/zero > /dev/shm/www/big && echo hi > /dev/shm/www/small && exec httpd -f -p "
+               "80 -h /dev/shm/www";
   d.ok({"run", "-d", "--name", "a", "-m", "512m", "busybox", "sh", "-c", serve});
   d.ok({"run", "-d", "--name", "b", "busybox", "sleep", "1000000"});
   auto inspect = nlohmann::json::parse(d.ok({"inspect", "a"}));
-  auto ip = inspect.at(0).at("NetworkSettings").at("Networks").at("default").at("IPAddress").get<std::string>();
+  auto ip = inspect.at(0)
+                .at("NetworkSettings")
+                .at("Networks")
+                .at("default")
+                .at("IPAddress")
+                .get<std::string>();
   auto netns = "--net=/proc/" + std::to_string(d.pid()) + "/ns/net";
   auto from_host = [&](const std::string& cmd) {
     return os::run({"nsenter", netns, "sh", "-c", cmd}, std::chrono::seconds(300));
@@ -110,15 +124,17 @@ int main(int argc, char** argv) {
     if (i > 600) {
       auto probe = from_host(get_command(ip, "/small"));
       die("container a (" + ip + ") does not serve: " + probe.output + probe.errors + "\n" +
-          d.berth({"ps", "-a"}).output + d.berth({"logs", "a"}).output + d.berth({"logs", "a"}).errors);
+          d.berth({"ps", "-a"}).output + d.berth({"logs", "a"}).output +
+          d.berth({"logs", "a"}).errors);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
   auto www = d.root() / "floor-www";
   fs::create_directories(www);
-  os::run({"sh", "-c", "head -c " + std::to_string(big_mib) + "m /dev/zero > " + (www / "big").string() +
-                           " && echo hi > " + (www / "small").string()});
+  os::run({"sh", "-c",
+           "head -c " + std::to_string(big_mib) + "m /dev/zero > " + (www / "big").string() +
+               " && echo hi > " + (www / "small").string()});
   veth_floor floor(www);
 
   const auto big_bytes = static_cast<double>(big_mib) * (1 << 20);
@@ -143,17 +159,21 @@ int main(int argc, char** argv) {
     return "printf 'GET /small HTTP/1.0\\r\\n\\r\\n' | " + nc + " " + host + " 80";
   };
 
-  std::printf("net_bench: %d runs, %d MiB download, latency = one HTTP/1.0 request on a new connection\n", runs,
-              big_mib);
+  std::printf(
+      "net_bench: %d runs, %d MiB download, latency = one HTTP/1.0 request on a new connection\n",
+      runs, big_mib);
   for (int r = 0; r < runs; ++r) {
     h_tp.push_back(big_bytes / timed([&] { return from_host(get_command(ip, "/big")); }) / 1e6);
-    f_tp.push_back(big_bytes / timed([&] { return floor.in_client(get_command("10.201.0.1", "/big")); }) / 1e6);
+    f_tp.push_back(big_bytes /
+                   timed([&] { return floor.in_client(get_command("10.201.0.1", "/big")); }) / 1e6);
     c_tp.push_back(big_bytes / in_b(get_command("a", "/big", "nc")) / 1e6);
     // Latency: a loop of requests timed inside one shell, on each path, so no process start of
     // the bench's own is in the figure.
-    auto host_loop = from_host("busybox time busybox sh -c \"" + loop_of(small_get(ip)) + "\" 2>&1");
+    auto host_loop =
+        from_host("busybox time busybox sh -c \"" + loop_of(small_get(ip)) + "\" 2>&1");
     h_lat.push_back(busybox_real(host_loop.output + host_loop.errors) / loop * 1000);
-    auto floor_loop = floor.in_client("busybox time busybox sh -c \"" + loop_of(small_get("10.201.0.1")) + "\" 2>&1");
+    auto floor_loop = floor.in_client("busybox time busybox sh -c \"" +
+                                      loop_of(small_get("10.201.0.1")) + "\" 2>&1");
     f_lat.push_back(busybox_real(floor_loop.output + floor_loop.errors) / loop * 1000);
     c_lat.push_back(in_b(loop_of(small_get("a", "nc"))) / loop * 1000);
   }

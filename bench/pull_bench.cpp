@@ -16,13 +16,13 @@
 //   build/bin/pull_bench [--runs N] [--dir DIR] [--rootfs DIR]
 //     (as root; needs docker-registry, skopeo, umoci, podman, mkfs.erofs, and debootstrap unless
 //     the rootfs is cached in /var/cache/berth/bench/minbase-bookworm)
-#include "berth/os/fd.hpp"
-#include "berth/os/file.hpp"
-#include "berth/os/process.hpp"
 #include "berth/image/content_store.hpp"
 #include "berth/image/erofs.hpp"
 #include "berth/image/registry.hpp"
 #include "berth/image/unpack.hpp"
+#include "berth/os/fd.hpp"
+#include "berth/os/file.hpp"
+#include "berth/os/process.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -76,7 +76,9 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::string hex_of(const std::string& digest) { return digest.substr(7); }
+std::string hex_of(const std::string& digest) {
+  return digest.substr(7);
+}
 
 uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -97,17 +99,24 @@ std::string sha256_file(const fs::path& p) {
 }
 
 // Writes an OCI layout at `dir` (tag t) whose layers are the gzip tars `layers` (with diff ids).
-void write_layout(const fs::path& dir, const std::vector<std::pair<fs::path, std::string>>& layers) {
+void write_layout(const fs::path& dir,
+                  const std::vector<std::pair<fs::path, std::string>>& layers) {
   fs::create_directories(dir / "blobs" / "sha256");
-  nlohmann::json config{{"architecture", "amd64"}, {"os", "linux"}, {"created", "2024-01-01T00:00:00Z"},
-                        {"config", {{"Cmd", {"bash"}}}}, {"rootfs", {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}}}};
+  nlohmann::json config{{"architecture", "amd64"},
+                        {"os", "linux"},
+                        {"created", "2024-01-01T00:00:00Z"},
+                        {"config", {{"Cmd", {"bash"}}}},
+                        {"rootfs", {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}}}};
   nlohmann::json manifest_layers = nlohmann::json::array();
   for (auto& [blob, diff_id] : layers) {
     auto digest = sha256_file(blob);
     auto size = fs::file_size(blob);
-    fs::copy_file(blob, dir / "blobs" / "sha256" / hex_of(digest), fs::copy_options::overwrite_existing);
+    fs::copy_file(blob, dir / "blobs" / "sha256" / hex_of(digest),
+                  fs::copy_options::overwrite_existing);
     config["rootfs"]["diff_ids"].push_back(diff_id);
-    manifest_layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", digest}, {"size", size}});
+    manifest_layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
+                               {"digest", digest},
+                               {"size", size}});
   }
   auto add = [&](const std::string& text) {
     auto digest = image::sha256_of(text);
@@ -115,13 +124,20 @@ void write_layout(const fs::path& dir, const std::vector<std::pair<fs::path, std
     return std::make_pair(digest, text.size());
   };
   auto [cdigest, csize] = add(config.dump());
-  nlohmann::json manifest{{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                          {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cdigest}, {"size", csize}}},
+  nlohmann::json manifest{{"schemaVersion", 2},
+                          {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                          {"config",
+                           {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                            {"digest", cdigest},
+                            {"size", csize}}},
                           {"layers", manifest_layers}};
   auto [mdigest, msize] = add(manifest.dump());
   nlohmann::json index{{"schemaVersion", 2},
-                       {"manifests", {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", mdigest}, {"size", msize},
-                                       {"annotations", {{"org.opencontainers.image.ref.name", "t"}}}}}}};
+                       {"manifests",
+                        {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                          {"digest", mdigest},
+                          {"size", msize},
+                          {"annotations", {{"org.opencontainers.image.ref.name", "t"}}}}}}};
   os::write_file_atomic(dir / "index.json", index.dump());
   os::write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
 }
@@ -133,9 +149,13 @@ struct registry_process {
     auto port = free_port();
     host = "127.0.0.1:" + std::to_string(port);
     auto config = dir / "registry.yml";
-    os::write_file_atomic(config, "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n"
-                                  "    rootdirectory: " + (dir / "registry").string() + "\nhttp:\n  addr: " + host + "\n");
-    os::unique_fd log{::open((dir / "registry.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    os::write_file_atomic(config,
+                          "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: "
+                          "true\nstorage:\n  filesystem:\n"
+                          "    rootdirectory: " +
+                              (dir / "registry").string() + "\nhttp:\n  addr: " + host + "\n");
+    os::unique_fd log{
+        ::open((dir / "registry.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     os::spawn_options o;
     o.stdout_fd = log.get();
     o.stderr_fd = log.get();
@@ -168,7 +188,8 @@ double berth_pull(const std::string& ref_text, const fs::path& work) {
   auto t1 = clock_type::now();
   auto rootfs = work / "rootfs";
   fs::create_directories(rootfs);
-  auto unpacked = image::unpack_layers(*store, pulled->image.layers, rootfs, pulled->image.config.diff_ids);
+  auto unpacked =
+      image::unpack_layers(*store, pulled->image.layers, rootfs, pulled->image.config.diff_ids);
   if (!unpacked) die("berth unpack: " + describe(unpacked.error()));
   auto t2 = clock_type::now();
   auto built = image::build_erofs(rootfs, work / "rootfs.erofs");
@@ -194,23 +215,31 @@ int main(int argc, char** argv) {
   fs::path rootfs = "/var/cache/berth/bench/minbase-bookworm";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
-    else if (a == "--rootfs" && i + 1 < argc) rootfs = argv[++i];
-    else die("usage: pull_bench [--runs N] [--dir DIR] [--rootfs DIR]");
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--dir" && i + 1 < argc)
+      dir = argv[++i];
+    else if (a == "--rootfs" && i + 1 < argc)
+      rootfs = argv[++i];
+    else
+      die("usage: pull_bench [--runs N] [--dir DIR] [--rootfs DIR]");
   }
   for (auto p : {"docker-registry", "skopeo", "umoci", "podman", "mkfs.erofs", "curl"})
-    if (!have(p)) die(std::string{p} + " is not installed (apt-get install docker-registry skopeo umoci podman erofs-utils curl)");
+    if (!have(p))
+      die(std::string{p} +
+          " is not installed (apt-get install docker-registry skopeo umoci podman erofs-utils "
+          "curl)");
   if (!fs::exists(rootfs / "usr" / "bin" / "bash")) {
     if (!have("debootstrap"))
       die("no cached rootfs at " + rootfs.string() +
           " and debootstrap is not installed: apt-get install debootstrap, or pass --rootfs DIR");
-    std::printf("building a Debian minbase rootfs with debootstrap into %s (once)...\n", rootfs.c_str());
+    std::printf("building a Debian minbase rootfs with debootstrap into %s (once)...\n",
+                rootfs.c_str());
     fs::create_directories(rootfs.parent_path());
-    must("rm -rf '" + rootfs.string() + ".tmp' && debootstrap --variant=minbase bookworm '" + rootfs.string() +
-         ".tmp' http://deb.debian.org/debian >/dev/null && rm -rf '" + rootfs.string() +
-         ".tmp'/var/cache/apt/archives/*.deb '" + rootfs.string() + ".tmp'/var/lib/apt/lists/* && mv '" +
-         rootfs.string() + ".tmp' '" + rootfs.string() + "'");
+    must("rm -rf '" + rootfs.string() + ".tmp' && debootstrap --variant=minbase bookworm '" +
+         rootfs.string() + ".tmp' http://deb.debian.org/debian >/dev/null && rm -rf '" +
+         rootfs.string() + ".tmp'/var/cache/apt/archives/*.deb '" + rootfs.string() +
+         ".tmp'/var/lib/apt/lists/* && mv '" + rootfs.string() + ".tmp' '" + rootfs.string() + "'");
   }
   char tmpl[] = "/tmp/berth-pull-bench.XXXXXX";
   fs::path base = ::mkdtemp(tmpl);
@@ -218,7 +247,8 @@ int main(int argc, char** argv) {
   if (dir.empty()) {
     dir = base / "tmpfs";
     fs::create_directories(dir);
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=6g") != 0) die("cannot mount a tmpfs (run as root)");
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=6g") != 0)
+      die("cannot mount a tmpfs (run as root)");
     mounted = true;
   }
   struct cleanup {
@@ -244,24 +274,28 @@ int main(int argc, char** argv) {
   auto tar = "tar --numeric-owner --xattrs --sort=name -C '" + rootfs.string() + "' -cf - ";
   auto make_layer = [&](const std::string& name, const std::string& what) {
     auto out = work / (name + ".tar.gz");
-    must(tar + what + " | tee '" + (work / (name + ".tar")).string() + "' | gzip -n > '" + out.string() + "'");
+    must(tar + what + " | tee '" + (work / (name + ".tar")).string() + "' | gzip -n > '" +
+         out.string() + "'");
     auto diff_id = sha256_file(work / (name + ".tar"));
     fs::remove(work / (name + ".tar"));
     return std::make_pair(out, diff_id);
   };
   std::vector<std::pair<fs::path, std::string>> one{make_layer("all", ".")};
   std::vector<std::pair<fs::path, std::string>> four{
-      make_layer("usrlib", "./usr/lib"),
-      make_layer("usr", "--exclude=./usr/lib ./usr"),
-      make_layer("var", "./var"),
-      make_layer("rest", "--exclude=./usr --exclude=./var .")};
+      make_layer("usrlib", "./usr/lib"), make_layer("usr", "--exclude=./usr/lib ./usr"),
+      make_layer("var", "./var"), make_layer("rest", "--exclude=./usr --exclude=./var .")};
   write_layout(work / "one-gzip", one);
   write_layout(work / "four-gzip", four);
   for (auto n : {"one", "four"})
-    must("skopeo copy --quiet --dest-compress-format zstd oci:" + (work / (std::string{n} + "-gzip")).string() +
+    must("skopeo copy --quiet --dest-compress-format zstd oci:" +
+         (work / (std::string{n} + "-gzip")).string() +
          ":t oci:" + (work / (std::string{n} + "-zstd")).string() + ":t");
-  std::printf("one layer: %.1f MB gzip; four layers: %.1f MB gzip\n", fs::file_size(one[0].first) / 1e6,
-              [&] { double s = 0; for (auto& l : four) s += fs::file_size(l.first); return s / 1e6; }());
+  std::printf("one layer: %.1f MB gzip; four layers: %.1f MB gzip\n",
+              fs::file_size(one[0].first) / 1e6, [&] {
+                double s = 0;
+                for (auto& l : four) s += fs::file_size(l.first);
+                return s / 1e6;
+              }());
 
   registry_process reg{work};
   on_exit_cleanup = [base, dir, mounted, pid = reg.pid] {
@@ -273,14 +307,16 @@ int main(int argc, char** argv) {
   };
   std::vector<std::string> variants{"one-gzip", "one-zstd", "four-gzip", "four-zstd"};
   for (auto& v : variants)
-    must("skopeo copy --quiet --dest-tls-verify=false oci:" + (work / v).string() + ":t docker://" + reg.host + "/bench/" + v + ":t");
+    must("skopeo copy --quiet --dest-tls-verify=false oci:" + (work / v).string() + ":t docker://" +
+         reg.host + "/bench/" + v + ":t");
 
-  // podman: a throwaway store; crun refuses this machine's cgroup layout, and pulls need none of it.
-  // Its runroot (small runtime state) must have a short path.
+  // podman: a throwaway store; crun refuses this machine's cgroup layout, and pulls need none of
+  // it. Its runroot (small runtime state) must have a short path.
   auto podman = [&](const fs::path& root, const std::string& args) {
-    return "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; podman --root " +
-           (root / "root").string() + " --runroot " + (base / "r").string() + " --tmpdir " + (root / "tmp").string() +
-           " --storage-driver overlay " + args + " >/dev/null'";
+    return "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; "
+           "podman --root " +
+           (root / "root").string() + " --runroot " + (base / "r").string() + " --tmpdir " +
+           (root / "tmp").string() + " --storage-driver overlay " + args + " >/dev/null'";
   };
 
   std::map<std::string, std::map<std::string, std::vector<double>>> times;  // variant -> tool -> s
@@ -298,13 +334,14 @@ int main(int argc, char** argv) {
       fs::remove_all(scratch, ec);
       fs::create_directories(scratch);
       if (v.find("zstd") == std::string::npos)
-        times[v]["skopeo+umoci"].push_back(
-            timed("skopeo copy --quiet --src-tls-verify=false docker://" + ref + " oci:" + (scratch / "oci").string() +
-                  ":t && umoci unpack --image " + (scratch / "oci").string() + ":t " + (scratch / "bundle").string() +
-                  " >/dev/null"));
+        times[v]["skopeo+umoci"].push_back(timed(
+            "skopeo copy --quiet --src-tls-verify=false docker://" + ref +
+            " oci:" + (scratch / "oci").string() + ":t && umoci unpack --image " +
+            (scratch / "oci").string() + ":t " + (scratch / "bundle").string() + " >/dev/null"));
       fs::remove_all(scratch, ec);
       fs::create_directories(scratch / "podman" / "tmp");
-      times[v]["podman"].push_back(timed(podman(scratch / "podman", "pull --quiet --tls-verify=false " + ref)));
+      times[v]["podman"].push_back(
+          timed(podman(scratch / "podman", "pull --quiet --tls-verify=false " + ref)));
       sh(podman(scratch / "podman", "system reset --force"));
       fs::remove_all(scratch, ec);
       fs::remove_all(base / "r", ec);
@@ -312,17 +349,23 @@ int main(int argc, char** argv) {
     std::printf("run %d/%d done\n", run + 1, runs);
     std::fflush(stdout);
   }
-  std::printf("\nmedian of %d runs, unpacking under %s%s\n\n", runs, dir.c_str(), mounted ? " (tmpfs)" : "");
-  std::printf("| image | berth | skopeo + umoci | podman pull | skopeo+umoci / berth | podman / berth |\n");
+  std::printf("\nmedian of %d runs, unpacking under %s%s\n\n", runs, dir.c_str(),
+              mounted ? " (tmpfs)" : "");
+  std::printf(
+      "| image | berth | skopeo + umoci | podman pull | skopeo+umoci / berth | podman / berth |\n");
   std::printf("| --- | --- | --- | --- | --- | --- |\n");
   for (auto& v : variants) {
     auto b = median(times[v]["berth"]);
     auto s = median(times[v]["skopeo+umoci"]);
     auto p = median(times[v]["podman"]);
-    auto fmt_s = [](double x) { return x > 0 ? std::to_string(x).substr(0, 4) + " s" : std::string{"n/a"}; };
-    auto ratio = [&](double x) { return x > 0 ? std::to_string(x / b).substr(0, 4) : std::string{"n/a"}; };
-    std::printf("| %s | %s | %s | %s | %s | %s |\n", v.c_str(), fmt_s(b).c_str(), fmt_s(s).c_str(), fmt_s(p).c_str(),
-                ratio(s).c_str(), ratio(p).c_str());
+    auto fmt_s = [](double x) {
+      return x > 0 ? std::to_string(x).substr(0, 4) + " s" : std::string{"n/a"};
+    };
+    auto ratio = [&](double x) {
+      return x > 0 ? std::to_string(x / b).substr(0, 4) : std::string{"n/a"};
+    };
+    std::printf("| %s | %s | %s | %s | %s | %s |\n", v.c_str(), fmt_s(b).c_str(), fmt_s(s).c_str(),
+                fmt_s(p).c_str(), ratio(s).c_str(), ratio(p).c_str());
   }
   std::printf("\nberth's time by step (median): download and verify | unpack | mkfs.erofs\n");
   for (auto& v : variants)

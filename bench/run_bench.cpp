@@ -30,9 +30,12 @@ int main(int argc, char** argv) {
   fs::path kernel_path = "/var/cache/berth/kernel/default";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc) kernel_path = argv[++i];
-    else bench::die("usage: run_bench [--runs N] [--kernel PATH]");
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--kernel" && i + 1 < argc)
+      kernel_path = argv[++i];
+    else
+      bench::die("usage: run_bench [--runs N] [--kernel PATH]");
   }
   bench::daemon d(kernel_path);
 
@@ -87,8 +90,9 @@ int main(int argc, char** argv) {
     return seconds_since(t);
   };
 
-  std::printf("run_bench: %d runs each, accelerator %s, kernel %s, QEMU %s\n", runs, std::string(vm::to_string(cfg.accel)).c_str(),
-              kernel->release.c_str(), vm::qemu_version("qemu-system-x86_64").c_str());
+  std::printf("run_bench: %d runs each, accelerator %s, kernel %s, QEMU %s\n", runs,
+              std::string(vm::to_string(cfg.accel)).c_str(), kernel->release.c_str(),
+              vm::qemu_version("qemu-system-x86_64").c_str());
   berth_run();  // warm-up: page cache, first disk
   floor_boot();
   std::vector<double> b, f;
@@ -98,12 +102,12 @@ int main(int argc, char** argv) {
   }
   auto mb = median(b), mf = median(f);
   std::printf("\n%-44s %9s %9s %9s\n", "", "median s", "min s", "max s");
-  std::printf("%-44s %9.3f %9.3f %9.3f\n", "berth run --rm busybox true", mb, *std::min_element(b.begin(), b.end()),
-              *std::max_element(b.begin(), b.end()));
+  std::printf("%-44s %9.3f %9.3f %9.3f\n", "berth run --rm busybox true", mb,
+              *std::min_element(b.begin(), b.end()), *std::max_element(b.begin(), b.end()));
   std::printf("%-44s %9.3f %9.3f %9.3f\n", "floor: same VM, init powers off at once", mf,
               *std::min_element(f.begin(), f.end()), *std::max_element(f.begin(), f.end()));
-  std::printf("%-44s %9.2f   (overhead %.0f%%, %.0f ms)\n", "ratio berth / floor", mb / mf, (mb / mf - 1) * 100,
-              (mb - mf) * 1000);
+  std::printf("%-44s %9.2f   (overhead %.0f%%, %.0f ms)\n", "ratio berth / floor", mb / mf,
+              (mb / mf - 1) * 100, (mb - mf) * 1000);
 
   // Idle memory: a running container that does nothing, after boot has settled.
   auto id = d.berth({"run", "-d", "busybox", "sleep", "100000"});

@@ -8,12 +8,12 @@
 // than the heartbeat timeout (killed as unresponsive, policy applies), kill -9 of berthd (alone,
 // or in the middle of a `run`, a `stop` or an image pull), a clean stop of berthd (live
 // restore), a crash of one actor of berthd's tree (a supervisor or a vm actor, through
-// debug.crash: no container may notice), a registry behind a proxy that answers 500, drops or corrupts blobs during a pull,
-// a data root that runs out of space (berthd's data root is a tmpfs of its own), garbage and
-// truncated frames on the RPC socket, and a `logs -f` client that vanishes. After each fault:
-// berthd answers; each container is in the state its policy demands within the recovery limit;
-// no acknowledged write is missing; no QEMU, tap, lease, mount or ingest file is left over, and
-// every blob in the content store matches its digest.
+// debug.crash: no container may notice), a registry behind a proxy that answers 500, drops or
+// corrupts blobs during a pull, a data root that runs out of space (berthd's data root is a tmpfs
+// of its own), garbage and truncated frames on the RPC socket, and a `logs -f` client that
+// vanishes. After each fault: berthd answers; each container is in the state its policy demands
+// within the recovery limit; no acknowledged write is missing; no QEMU, tap, lease, mount or ingest
+// file is left over, and every blob in the content store matches its digest.
 //
 //   BERTH_CHAOS_SEED=N      the seed (default: from the clock; always printed)
 //   BERTH_CHAOS_FAULTS=N    how many faults (default 6: the ctest budget; run more by hand)
@@ -27,8 +27,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/statvfs.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,8 +59,8 @@ constexpr std::uint64_t data_root_bytes = 768ull << 20;
 berthd& chaos_daemon() {
   static bool configured = [] {
     berthd::set_data_size(data_root_bytes);
-    berthd::set_extra_args(
-        {"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s), "--fault-injection"});
+    berthd::set_extra_args({"--live-restore=true", "--heartbeat-timeout",
+                            std::to_string(heartbeat_timeout_s), "--fault-injection"});
     return true;
   }();
   (void)configured;
@@ -107,7 +107,8 @@ std::optional<std::set<long>> written(const berthd& d) {
   std::istringstream in(r.out);
   std::string line;
   while (std::getline(in, line))
-    if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) out.insert(std::stol(line));
+    if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos)
+      out.insert(std::stol(line));
   return out;
 }
 
@@ -164,8 +165,8 @@ registry_env& registry(const berthd& d) {
 std::size_t ingest_files(const berthd& d) {
   std::error_code ec;
   std::size_t n = 0;
-  for (auto it = fs::directory_iterator(d.data_root() / "content" / "ingest", ec); !ec && it != fs::directory_iterator();
-       it.increment(ec))
+  for (auto it = fs::directory_iterator(d.data_root() / "content" / "ingest", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec))
     ++n;
   return n;
 }
@@ -177,7 +178,8 @@ std::vector<std::string> unverified_blobs(const berthd& d) {
   for (auto it = fs::directory_iterator(d.data_root() / "content" / "blobs" / "sha256", ec);
        !ec && it != fs::directory_iterator(); it.increment(ec)) {
     auto r = berth::os::run({"sha256sum", it->path().string()}, seconds(60));
-    if (r.output.substr(0, 64) != it->path().filename().string()) bad.push_back(it->path().filename().string());
+    if (r.output.substr(0, 64) != it->path().filename().string())
+      bad.push_back(it->path().filename().string());
   }
   return bad;
 }
@@ -204,7 +206,8 @@ void fill(const fs::path& dir, const fs::path& ballast) {
   REQUIRE(::statvfs(dir.c_str(), &v) == 0);
   berth::os::unique_fd fd(::open(ballast.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   REQUIRE(fd.get() >= 0);
-  // Most of it at once, then the rest a block at a time (berthd and the writer take some meanwhile).
+  // Most of it at once, then the rest a block at a time (berthd and the writer take some
+  // meanwhile).
   auto bytes = static_cast<off_t>(v.f_bavail) * static_cast<off_t>(v.f_frsize);
   off_t at = std::max<off_t>(0, bytes - (1 << 20));
   REQUIRE(::posix_fallocate(fd.get(), 0, at) == 0);
@@ -215,8 +218,8 @@ void fill(const fs::path& dir, const fs::path& ballast) {
 }
 
 struct expectation {
-  std::string policy;   ///< "always", "on-failure" or "no".
-  bool alive = true;    ///< Whether it should run (a "no" container killed stays exited).
+  std::string policy;  ///< "always", "on-failure" or "no".
+  bool alive = true;   ///< Whether it should run (a "no" container killed stays exited).
 };
 
 struct tally {
@@ -235,17 +238,22 @@ double median(std::vector<double> v) {
 }  // namespace
 
 TEST_CASE("berthd keeps containers and data through a seeded series of faults") {
-  auto seed = env_number("BERTH_CHAOS_SEED", static_cast<uint64_t>(system_clock::now().time_since_epoch().count()) % 1000000);
+  auto seed =
+      env_number("BERTH_CHAOS_SEED",
+                 static_cast<uint64_t>(system_clock::now().time_since_epoch().count()) % 1000000);
   auto faults = env_number("BERTH_CHAOS_FAULTS", 6);
-  std::printf("chaos: seed %llu, %llu faults (reproduce: BERTH_CHAOS_SEED=%llu BERTH_CHAOS_FAULTS=%llu %s)\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(faults),
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(faults), "chaos_test");
+  std::printf(
+      "chaos: seed %llu, %llu faults (reproduce: BERTH_CHAOS_SEED=%llu BERTH_CHAOS_FAULTS=%llu "
+      "%s)\n",
+      static_cast<unsigned long long>(seed), static_cast<unsigned long long>(faults),
+      static_cast<unsigned long long>(seed), static_cast<unsigned long long>(faults), "chaos_test");
   std::fflush(stdout);
   std::mt19937_64 rng(seed);
   auto& d = chaos_daemon();
 
   d.ok({"volume", "create", "chaosvol"});
-  d.ok({"run", "-d", "--name", "writer", "--restart", "always", "-v", "chaosvol:/data", "busybox", "sh", "-c",
+  d.ok({"run", "-d", "--name", "writer", "--restart", "always", "-v", "chaosvol:/data", "busybox",
+        "sh", "-c",
         "n=$(tail -n 1 /data/log 2>/dev/null); n=${n:-0}; "
         "while true; do n=$((n+1)); echo $n >> /data/log; sync; echo ack $n; sleep 0.2; done"});
   d.ok({"run", "-d", "--name", "sentry", "--restart", "on-failure", "busybox", "sleep", "1000000"});
@@ -254,11 +262,19 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       {"writer", {"always", true}}, {"sentry", {"on-failure", true}}, {"plain", {"no", true}}};
   REQUIRE(eventually([&] { return acked(d).size() >= 3; }, seconds(60)));
 
-  std::vector<std::string> kinds = {"kill -9 qemu",           "pause qemu 3 s",       "freeze qemu",
-                                          "kill -9 berthd",         "kill -9 berthd in a run",
-                                          "kill -9 berthd in a stop", "kill -9 berthd in a pull",
-                                          "stop berthd",            "flaky registry",       "full data root",
-                                          "crash an actor",         "garbage frames",       "vanishing client"};
+  std::vector<std::string> kinds = {"kill -9 qemu",
+                                    "pause qemu 3 s",
+                                    "freeze qemu",
+                                    "kill -9 berthd",
+                                    "kill -9 berthd in a run",
+                                    "kill -9 berthd in a stop",
+                                    "kill -9 berthd in a pull",
+                                    "stop berthd",
+                                    "flaky registry",
+                                    "full data root",
+                                    "crash an actor",
+                                    "garbage frames",
+                                    "vanishing client"};
   if (const char* only = std::getenv("BERTH_CHAOS_ONLY"); only && *only) {
     std::vector<std::string> chosen;
     std::istringstream in(only);
@@ -299,7 +315,8 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       ::kill(before, SIGSTOP);
       if (want[target].policy == "no") want[target].alive = false;
       // Noticed as unresponsive within the timeout and an interval; the VM is killed then.
-      CHECK(eventually([&] { return !berth::os::process_alive(before); }, seconds(heartbeat_timeout_s * 3)));
+      CHECK(eventually([&] { return !berth::os::process_alive(before); },
+                       seconds(heartbeat_timeout_s * 3)));
     } else if (kind == "kill -9 berthd") {
       d.kill_berthd(SIGKILL);
       std::this_thread::sleep_for(milliseconds(500 + pick(2500)));
@@ -307,7 +324,8 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
     } else if (kind == "kill -9 berthd in a run") {
       auto bin = (bin_dir() / "berth").string();
       auto name = "passer" + std::to_string(f);
-      pid_t client = berth::os::spawn({bin, "-H", d.host(), "run", "-d", "--name", name, "busybox", "sleep", "1000000"});
+      pid_t client = berth::os::spawn(
+          {bin, "-H", d.host(), "run", "-d", "--name", name, "busybox", "sleep", "1000000"});
       std::this_thread::sleep_for(milliseconds(pick(3000)));
       d.kill_berthd(SIGKILL);
       ::waitpid(client, nullptr, 0);
@@ -327,7 +345,12 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       // The next berthd finishes the stop it finds under way, or finds it done or never begun;
       // either way the container settles, and removing it leaves nothing.
       std::string s;
-      CHECK(eventually([&] { s = status_of(d, name); return s == "running" || s == "exited"; }, seconds(30)));
+      CHECK(eventually(
+          [&] {
+            s = status_of(d, name);
+            return s == "running" || s == "exited";
+          },
+          seconds(30)));
       INFO("status " << s);
       d.berth({"rm", "-f", name}, seconds(60));
       CHECK(d.berth({"inspect", name}).code != 0);
@@ -379,13 +402,15 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       CHECK(v.code != 0);
       CHECK(!v.err.empty());
       CHECK(d.berth({"volume", "inspect", "fullvol"}).code != 0);
-      auto r = d.berth({"run", "-d", "--name", "filler", "busybox", "sleep", "1000000"}, seconds(120));
+      auto r =
+          d.berth({"run", "-d", "--name", "filler", "busybox", "sleep", "1000000"}, seconds(120));
       INFO("run: exit " << r.code << "\n" << r.err);
       CHECK(r.code == 125);
       CHECK(!r.err.empty());
       std::printf("chaos:   volume create: %s", v.err.c_str());
       std::printf("chaos:   run: %s", r.err.c_str());
-      d.berth({"rm", "-f", "filler"}, seconds(60));  // a record may remain, as after any failed start
+      d.berth({"rm", "-f", "filler"},
+              seconds(60));  // a record may remain, as after any failed start
       // A container whose VM dies now cannot come back until there is room again: its restart
       // policy keeps trying, and the recovery check below sees it back once the space is.
       if (auto w = pid_of(d, "writer"); w > 0) ::kill(w, SIGKILL);
@@ -406,9 +431,9 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
       std::string garbage;
       for (int i = 0; i < 4096; ++i) garbage.push_back(static_cast<char>(rng()));
       send_raw(d, garbage);
-      send_raw(d, std::string("\x94\x00\x01\xa4") + "cont");           // a request cut short
-      send_raw(d, std::string("\xdb\xff\xff\xff\xf0", 5));               // a 4 GiB string header
-      send_raw(d, std::string(64, '\x91'));                              // arrays nested 64 deep
+      send_raw(d, std::string("\x94\x00\x01\xa4") + "cont");  // a request cut short
+      send_raw(d, std::string("\xdb\xff\xff\xff\xf0", 5));    // a 4 GiB string header
+      send_raw(d, std::string(64, '\x91'));                   // arrays nested 64 deep
     } else if (kind == "vanishing client") {
       auto bin = (bin_dir() / "berth").string();
       pid_t client = berth::os::spawn({bin, "-H", d.host(), "logs", "-f", "writer"});
@@ -428,20 +453,22 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
           }
           // A killed VM counts as recovered once its container runs in another one (until berthd
           // notices, the record still says running).
-          if ((kind == "kill -9 qemu" || kind == "freeze qemu") && before > 0 && want.at(target).alive &&
-              pid_of(d, target) == before)
+          if ((kind == "kill -9 qemu" || kind == "freeze qemu") && before > 0 &&
+              want.at(target).alive && pid_of(d, target) == before)
             return false;
           return true;
         },
         recovery_limit);
     auto took = duration_cast<milliseconds>(steady_clock::now() - injected_at).count() / 1000.0;
-    INFO("fault " << f + 1 << " (" << kind << "), seed " << seed << "\n" << d.log().substr(d.log().size() > 6000 ? d.log().size() - 6000 : 0));
+    INFO("fault " << f + 1 << " (" << kind << "), seed " << seed << "\n"
+                  << d.log().substr(d.log().size() > 6000 ? d.log().size() - 6000 : 0));
     CHECK(ok);
     if (ok) {
       ++table[kind].recovered;
       table[kind].seconds.push_back(took);
     }
-    if (kind == "pause qemu 3 s" && before > 0) CHECK(pid_of(d, target) == before);  // a short pause is no fault
+    if (kind == "pause qemu 3 s" && before > 0)
+      CHECK(pid_of(d, target) == before);  // a short pause is no fault
     for (auto& [name, pid] : undisturbed) {
       INFO(name << " had QEMU " << pid);
       CHECK(pid_of(d, name) == pid);
@@ -475,34 +502,45 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
           qemus = qemu_processes(d.root().string()).size();
           auto links = d.in_netns({"ip", "-o", "link"}).out;
           taps = 0;
-          for (std::size_t pos = 0; (pos = links.find(": tb", pos)) != std::string::npos; ++pos) ++taps;
-          lease_count = nlohmann::json::parse(d.ok({"network", "inspect", "default"})).at(0).at("Containers").size();
+          for (std::size_t pos = 0; (pos = links.find(": tb", pos)) != std::string::npos; ++pos)
+            ++taps;
+          lease_count = nlohmann::json::parse(d.ok({"network", "inspect", "default"}))
+                            .at(0)
+                            .at("Containers")
+                            .size();
           return qemus == running && taps == running && lease_count == want.size();
         },
         seconds(30));
     auto mounts = mounts_under(d.root());
-    INFO("qemus " << qemus << ", taps " << taps << ", leases " << lease_count << ", running " << running
-                  << ", mounts " << mounts.size());
+    INFO("qemus " << qemus << ", taps " << taps << ", leases " << lease_count << ", running "
+                  << running << ", mounts " << mounts.size());
     CHECK(clean);
     CHECK(mounts == std::vector<std::string>{d.data_root().string()});
     CHECK(ingest_files(d) == 0);
     auto bad = unverified_blobs(d);
-    INFO("blobs that do not match their digest:" << [&] { std::string t; for (auto& b : bad) t += " " + b; return t; }());
+    INFO("blobs that do not match their digest:" << [&] {
+      std::string t;
+      for (auto& b : bad) t += " " + b;
+      return t;
+    }());
     CHECK(bad.empty());
     if (!clean || mounts.size() != 1) ++leaks;
   }
 
   std::printf("\nchaos: seed %llu\n", static_cast<unsigned long long>(seed));
-  std::printf("%-26s %9s %10s %12s %9s\n", "FAULT", "INJECTED", "RECOVERED", "MEDIAN (s)", "MAX (s)");
+  std::printf("%-26s %9s %10s %12s %9s\n", "FAULT", "INJECTED", "RECOVERED", "MEDIAN (s)",
+              "MAX (s)");
   int injected = 0, recovered = 0;
   for (auto& [kind, t] : table) {
     auto max = t.seconds.empty() ? 0.0 : *std::max_element(t.seconds.begin(), t.seconds.end());
-    std::printf("%-26s %9d %10d %12.1f %9.1f\n", kind.c_str(), t.injected, t.recovered, median(t.seconds), max);
+    std::printf("%-26s %9d %10d %12.1f %9.1f\n", kind.c_str(), t.injected, t.recovered,
+                median(t.seconds), max);
     injected += t.injected;
     recovered += t.recovered;
   }
   std::printf("%-26s %9d %10d\n", "all", injected, recovered);
-  std::printf("acknowledged writes lost: %zu (of %zu); checks that found a leak: %d\n", lost_total, acked(d).size(), leaks);
+  std::printf("acknowledged writes lost: %zu (of %zu); checks that found a leak: %d\n", lost_total,
+              acked(d).size(), leaks);
   std::fflush(stdout);
 
   for (auto name : {"writer", "sentry", "plain"}) d.berth({"rm", "-f", name}, seconds(120));

@@ -26,16 +26,25 @@ constexpr std::string_view names[] = {"debug", "info ", "warn ", "error"};
 
 }  // namespace
 
-void set_threshold(level lvl) { threshold_value().store(static_cast<int>(lvl)); }
+void set_threshold(level lvl) {
+  threshold_value().store(static_cast<int>(lvl));
+}
 
-level threshold() { return static_cast<level>(threshold_value().load(std::memory_order_relaxed)); }
+level threshold() {
+  return static_cast<level>(threshold_value().load(std::memory_order_relaxed));
+}
 
 bool parse_level(std::string_view text, level& out) {
-  if (text == "debug") out = level::debug;
-  else if (text == "info") out = level::info;
-  else if (text == "warn") out = level::warn;
-  else if (text == "error") out = level::error;
-  else return false;
+  if (text == "debug")
+    out = level::debug;
+  else if (text == "info")
+    out = level::info;
+  else if (text == "warn")
+    out = level::warn;
+  else if (text == "error")
+    out = level::error;
+  else
+    return false;
   return true;
 }
 

@@ -46,14 +46,16 @@ bool start_child(caf::event_based_actor* self, supervisor_state& st, child_state
 }  // namespace
 
 bool is_crash(const caf::error& reason) {
-  return reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown &&
-         reason != caf::exit_reason::kill;
+  return reason && reason != caf::exit_reason::normal &&
+         reason != caf::exit_reason::user_shutdown && reason != caf::exit_reason::kill;
 }
 
 bool should_restart(child_restart policy, const caf::error& reason) {
   switch (policy) {
-    case child_restart::permanent: return true;
-    case child_restart::temporary: return false;
+    case child_restart::permanent:
+      return true;
+    case child_restart::temporary:
+      return false;
     case child_restart::transient:
       return is_crash(reason);
   }
@@ -111,7 +113,8 @@ caf::behavior one_for_one_supervisor(caf::event_based_actor* self,
                     child.spec.name, describe(msg.reason), child.spec.max_restarts,
                     child.spec.window.count());
       st->stopping = true;
-      self->quit(make_error(errc::unavailable, "child " + child.spec.name + " restarted too often"));
+      self->quit(
+          make_error(errc::unavailable, "child " + child.spec.name + " restarted too often"));
       return;
     }
     auto delay = backoff_for(child.spec, child.intensity.recent());
@@ -131,12 +134,12 @@ caf::behavior one_for_one_supervisor(caf::event_based_actor* self,
   });
 
   return {
-    [self, st](restart_atom, const std::string& name, uint64_t generation) {
-      for (auto& child : st->children)
-        if (child.spec.name == name && child.generation == generation && !child.handle &&
-            !st->stopping)
-          start_child(self, *st, child);
-    },
+      [self, st](restart_atom, const std::string& name, uint64_t generation) {
+        for (auto& child : st->children)
+          if (child.spec.name == name && child.generation == generation && !child.handle &&
+              !st->stopping)
+            start_child(self, *st, child);
+      },
   };
 }
 

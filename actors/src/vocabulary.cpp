@@ -14,10 +14,14 @@ errc code_of(const caf::error& err) {
     return is_known(err.code()) ? static_cast<errc>(err.code()) : errc::internal;
   if (err.category() == caf::atom("system")) {
     switch (static_cast<caf::sec>(err.code())) {
-      case caf::sec::request_timeout: return errc::timeout;
-      case caf::sec::request_receiver_down: return errc::unavailable;
-      case caf::sec::unexpected_message: return errc::no_such_method;
-      default: return errc::internal;
+      case caf::sec::request_timeout:
+        return errc::timeout;
+      case caf::sec::request_receiver_down:
+        return errc::unavailable;
+      case caf::sec::unexpected_message:
+        return errc::no_such_method;
+      default:
+        return errc::internal;
     }
   }
   return errc::internal;

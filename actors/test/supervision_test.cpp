@@ -19,8 +19,8 @@ namespace {
 caf::behavior worker(caf::event_based_actor* self, std::shared_ptr<int> starts) {
   ++*starts;
   return {
-    [self](exited_atom, caf::error reason) { self->quit(std::move(reason)); },
-    [](info_atom) { return std::string("alive"); },
+      [self](exited_atom, caf::error reason) { self->quit(std::move(reason)); },
+      [](info_atom) { return std::string("alive"); },
   };
 }
 
@@ -80,8 +80,9 @@ TEST_CASE("backoff doubles per restart up to its maximum") {
 
 TEST_CASE_METHOD(fixture, "a crashed permanent child is restarted after its backoff") {
   auto starts = std::make_shared<int>(0);
-  auto sup = spawn_owned(one_for_one_supervisor,
-                       std::vector<child_spec>{worker_spec("w", child_restart::permanent, starts)});
+  auto sup =
+      spawn_owned(one_for_one_supervisor,
+                  std::vector<child_spec>{worker_spec("w", child_restart::permanent, starts)});
   run();
   auto first = child("w");
   REQUIRE(first);
@@ -98,8 +99,9 @@ TEST_CASE_METHOD(fixture, "a crashed permanent child is restarted after its back
 
 TEST_CASE_METHOD(fixture, "a transient child that ends normally stays down") {
   auto starts = std::make_shared<int>(0);
-  auto sup = spawn_owned(one_for_one_supervisor,
-                       std::vector<child_spec>{worker_spec("t", child_restart::transient, starts)});
+  auto sup =
+      spawn_owned(one_for_one_supervisor,
+                  std::vector<child_spec>{worker_spec("t", child_restart::transient, starts)});
   run();
   caf::anon_send(child("t"), exited_atom_v, caf::error{caf::exit_reason::normal});
   run();
@@ -110,8 +112,9 @@ TEST_CASE_METHOD(fixture, "a transient child that ends normally stays down") {
 
 TEST_CASE_METHOD(fixture, "a child that crashes too often makes its supervisor give up") {
   auto starts = std::make_shared<int>(0);
-  auto sup = spawn_owned(one_for_one_supervisor,
-                       std::vector<child_spec>{worker_spec("w", child_restart::permanent, starts)});
+  auto sup =
+      spawn_owned(one_for_one_supervisor,
+                  std::vector<child_spec>{worker_spec("w", child_restart::permanent, starts)});
   auto sup_exit = std::make_shared<caf::error>();
   auto watcher = spawn_owned([sup, sup_exit](caf::event_based_actor* self) {
     self->monitor(sup);

@@ -25,7 +25,8 @@ parsed parse(const std::vector<flag>& flags, const std::vector<std::string>& arg
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (a == "--") {
-      out.positionals.insert(out.positionals.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+      out.positionals.insert(out.positionals.end(), args.begin() + static_cast<long>(i) + 1,
+                             args.end());
       break;
     }
     if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
@@ -42,9 +43,12 @@ parsed parse(const std::vector<flag>& flags, const std::vector<std::string>& arg
         out.values[f->name];
         continue;
       }
-      if (eq != std::string::npos) out.values[f->name].push_back(a.substr(eq + 1));
-      else if (i + 1 < args.size()) out.values[f->name].push_back(args[++i]);
-      else throw usage_error("flag needs an argument: --" + name);
+      if (eq != std::string::npos)
+        out.values[f->name].push_back(a.substr(eq + 1));
+      else if (i + 1 < args.size())
+        out.values[f->name].push_back(args[++i]);
+      else
+        throw usage_error("flag needs an argument: --" + name);
       continue;
     }
     if (a.size() > 1 && a[0] == '-') {
@@ -55,15 +59,19 @@ parsed parse(const std::vector<flag>& flags, const std::vector<std::string>& arg
           out.values[f->name];
           continue;
         }
-        if (j + 1 < a.size()) out.values[f->name].push_back(a.substr(j + 1));
-        else if (i + 1 < args.size()) out.values[f->name].push_back(args[++i]);
-        else throw usage_error(std::string("flag needs an argument: '") + a[j] + "' in " + a);
+        if (j + 1 < a.size())
+          out.values[f->name].push_back(a.substr(j + 1));
+        else if (i + 1 < args.size())
+          out.values[f->name].push_back(args[++i]);
+        else
+          throw usage_error(std::string("flag needs an argument: '") + a[j] + "' in " + a);
         break;
       }
       continue;
     }
     if (stop_at_positional) {
-      out.positionals.insert(out.positionals.end(), args.begin() + static_cast<long>(i), args.end());
+      out.positionals.insert(out.positionals.end(), args.begin() + static_cast<long>(i),
+                             args.end());
       break;
     }
     out.positionals.push_back(a);
@@ -78,8 +86,10 @@ std::string describe_flags(const std::vector<flag>& flags) {
     left += f.short_name ? std::string("-") + f.short_name + ", " : "    ";
     left += "--" + f.name;
     if (f.takes_value) left += " " + (f.metavar.empty() ? std::string("VALUE") : f.metavar);
-    if (left.size() < 28) left.resize(28, ' ');
-    else left += "  ";
+    if (left.size() < 28)
+      left.resize(28, ' ');
+    else
+      left += "  ";
     out += left + f.help + "\n";
   }
   return out;

@@ -12,10 +12,10 @@ namespace berth::cli {
 
 /// One flag a command accepts.
 struct flag {
-  std::string name;       ///< Long name without dashes ("env").
-  char short_name = 0;    ///< 'e', or 0.
+  std::string name;     ///< Long name without dashes ("env").
+  char short_name = 0;  ///< 'e', or 0.
   bool takes_value = false;
-  std::string metavar;    ///< For help ("KEY=VALUE").
+  std::string metavar;  ///< For help ("KEY=VALUE").
   std::string help;
 };
 

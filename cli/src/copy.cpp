@@ -39,9 +39,13 @@ constexpr std::size_t window = 4;
 /// Symlinks followed at the end of one path before giving up, as the kernel's limit.
 constexpr int max_links = 40;
 
-std::string sys_text(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+std::string sys_text(const std::string& what, int err) {
+  return what + ": " + std::strerror(err);
+}
 
-void warn(const std::string& text) { std::fprintf(stderr, "berth: %s\n", text.c_str()); }
+void warn(const std::string& text) {
+  std::fprintf(stderr, "berth: %s\n", text.c_str());
+}
 
 /// Owner, mode and time of something to create in the container.
 struct node_meta {
@@ -56,7 +60,8 @@ struct node_meta {
 
 class container_files {
  public:
-  container_files(rpc::client& c, std::string container) : c_(c), container_(std::move(container)) {}
+  container_files(rpc::client& c, std::string container)
+      : c_(c), container_(std::move(container)) {}
 
   rpc::client& client() { return c_; }
   const std::string& container() const { return container_; }
@@ -85,9 +90,11 @@ class container_files {
 
   /// The entries of a directory, by name.
   std::vector<api::file_info> list(const std::string& path) {
-    auto entries = c_.call<std::vector<api::file_info>>(api::method::file_list, api::file_ref{container_, path});
+    auto entries = c_.call<std::vector<api::file_info>>(api::method::file_list,
+                                                        api::file_ref{container_, path});
     for (auto& e : entries)
-      if (e.path.empty() || e.path == "." || e.path == ".." || e.path.find('/') != std::string::npos)
+      if (e.path.empty() || e.path == "." || e.path == ".." ||
+          e.path.find('/') != std::string::npos)
         throw cp_error("berthd listed a bad entry name in " + path);
     std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.path < b.path; });
     return entries;
@@ -138,7 +145,8 @@ class container_files {
 /// contents), files in chunks, symlinks. Without `keep_owner` everything is root's (docker cp).
 class container_writer {
  public:
-  container_writer(container_files& files, bool keep_owner) : files_(files), keep_owner_(keep_owner) {}
+  container_writer(container_files& files, bool keep_owner)
+      : files_(files), keep_owner_(keep_owner) {}
 
   /// A directory (an existing one is fine: it gets this owner and mode).
   void dir(const std::string& path, const node_meta& meta) {
@@ -177,8 +185,10 @@ class container_writer {
         auto id = c.send(api::method::file_write, w);
         offset += n;
         // The creating write goes first and alone: the later ones only add bytes.
-        if (first) rpc::result_as<api::empty>(c.wait(id));
-        else inflight.push_back(id);
+        if (first)
+          rpc::result_as<api::empty>(c.wait(id));
+        else
+          inflight.push_back(id);
         while (inflight.size() >= window) {
           auto front = inflight.front();
           inflight.pop_front();
@@ -209,7 +219,8 @@ class container_writer {
       if (known_dirs_.count(at)) continue;
       auto info = files_.stat(at);
       if (!info) {
-        files_.client().call<api::empty>(api::method::file_mkdir, spec(at, node_meta{0755, 0, 0, 0}));
+        files_.client().call<api::empty>(api::method::file_mkdir,
+                                         spec(at, node_meta{0755, 0, 0, 0}));
       } else if (info->type == "file" || info->type == "other") {
         throw cp_error("cannot create " + rel + " in container " + files_.container() + ": " + at +
                        " is not a directory");
@@ -222,7 +233,8 @@ class container_writer {
   /// changes its mtime).
   void finish() {
     for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it)
-      files_.client().call<api::empty>(api::method::file_set_times, spec(it->first, node_meta{0, 0, 0, it->second}));
+      files_.client().call<api::empty>(api::method::file_set_times,
+                                       spec(it->first, node_meta{0, 0, 0, it->second}));
     dir_times_.clear();
   }
 
@@ -268,7 +280,9 @@ void check(archive* a, int rc, const std::string& what) {
 // copy of it (or of a directory above it) gets the empty directory, not the VM's kernel objects,
 // as docker cp, which reads the container's filesystem without those mounts, does. A path below
 // one (/proc/cpuinfo) is copied as asked.
-bool pseudo_mount(const std::string& path) { return path == "/proc" || path == "/sys" || path == "/dev"; }
+bool pseudo_mount(const std::string& path) {
+  return path == "/proc" || path == "/sys" || path == "/dev";
+}
 
 // Writes the container's `path` (described by `info`) to `out` as `name`, a directory with
 // everything under it; an empty `name` writes only the directory's contents, named from there.
@@ -306,7 +320,8 @@ void emit(archive* out, container_files& files, const std::string& path, const a
   if (info.type == "dir" && descend)
     for (auto& child : files.list(path)) {
       auto at = join_path(path, child.path);
-      emit(out, files, at, child, name.empty() ? child.path : name + "/" + child.path, !pseudo_mount(at));
+      emit(out, files, at, child, name.empty() ? child.path : name + "/" + child.path,
+           !pseudo_mount(at));
     }
 }
 
@@ -315,7 +330,8 @@ void emit(archive* out, container_files& files, const std::string& path, const a
 
 std::string running_container(rpc::client& c, const std::string& name) {
   auto info = c.call<api::container_info>(api::method::container_inspect, api::container_ref{name});
-  if (info.state != "running") throw cp_error("container " + name + " is not running; berth cp needs its VM");
+  if (info.state != "running")
+    throw cp_error("container " + name + " is not running; berth cp needs its VM");
   return info.id;
 }
 
@@ -331,7 +347,8 @@ path_kind local_kind(const std::string& path) {
   throw cp_error(sys_text("stat " + path, errno));
 }
 
-void copy_out(rpc::client& c, const cp_location& src, const std::string& dest, const cp_request& req) {
+void copy_out(rpc::client& c, const cp_location& src, const std::string& dest,
+              const cp_request& req) {
   container_files files(c, running_container(c, src.container));
   auto raw = absolute_in_container(src.path);
   auto path = clean_path(raw);
@@ -408,7 +425,8 @@ void put_local(container_writer& w, const std::string& local, const std::string&
       if (errno != 0) throw cp_error(sys_text("read " + local, errno));
     }
     std::sort(names.begin(), names.end());
-    for (auto& name : names) put_local(w, join_path(local, name), join_path(path, name), false, false);
+    for (auto& name : names)
+      put_local(w, join_path(local, name), join_path(path, name), false, false);
   } else if (S_ISREG(st.st_mode)) {
     int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
     if (fd < 0) throw cp_error(sys_text("open " + local, errno));
@@ -436,7 +454,9 @@ std::string entry_path(const char* raw) {
     auto part = name.substr(pos, slash - pos);
     pos = slash + 1;
     if (part.empty() || part == ".") continue;
-    if (part == "..") throw cp_error("refusing the archive entry \"" + name + "\": it leads out of the destination");
+    if (part == "..")
+      throw cp_error("refusing the archive entry \"" + name +
+                     "\": it leads out of the destination");
     out += out.empty() ? part : "/" + part;
   }
   return out;
@@ -453,14 +473,16 @@ void put_tar(container_files& files, container_writer& w, const std::string& des
     archive_entry* e = nullptr;
     int rc = archive_read_next_header(in.get(), &e);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) throw cp_error(std::string("read the archive on stdin: ") + archive_error_string(in.get()));
+    if (rc < ARCHIVE_WARN)
+      throw cp_error(std::string("read the archive on stdin: ") + archive_error_string(in.get()));
     auto rel = entry_path(archive_entry_pathname(e));
     if (rel.empty()) continue;  // the archive's root: the destination keeps its own owner and mode
     auto path = join_path(dest, rel);
     w.parents(dest, rel);
-    node_meta meta{static_cast<uint32_t>(archive_entry_perm(e) & 07777), static_cast<uint32_t>(archive_entry_uid(e)),
-                   static_cast<uint32_t>(archive_entry_gid(e)),
-                   static_cast<int64_t>(archive_entry_mtime(e)) * 1000000000 + archive_entry_mtime_nsec(e)};
+    node_meta meta{
+        static_cast<uint32_t>(archive_entry_perm(e) & 07777),
+        static_cast<uint32_t>(archive_entry_uid(e)), static_cast<uint32_t>(archive_entry_gid(e)),
+        static_cast<int64_t>(archive_entry_mtime(e)) * 1000000000 + archive_entry_mtime_nsec(e)};
     if (const char* link = archive_entry_hardlink(e)) {
       // A hard link to an earlier entry: the agent makes no links, so it becomes a copy.
       auto from = join_path(dest, entry_path(link));
@@ -472,7 +494,8 @@ void put_tar(container_files& files, container_writer& w, const std::string& des
       uint64_t offset = 0;
       w.file(path, meta, [&](char* buf, std::size_t n) -> std::size_t {
         auto got = files.client().call<api::file_data>(
-            api::method::file_read, api::file_read_request{files.container(), from, offset, static_cast<uint32_t>(n)});
+            api::method::file_read,
+            api::file_read_request{files.container(), from, offset, static_cast<uint32_t>(n)});
         auto size = std::min(got.data.size(), n);
         std::memcpy(buf, got.data.data(), size);
         offset += size;
@@ -489,7 +512,9 @@ void put_tar(container_files& files, container_writer& w, const std::string& des
           std::size_t got = 0;
           while (got < n) {
             auto r = archive_read_data(in.get(), buf + got, n - got);
-            if (r < 0) throw cp_error(std::string("read the archive on stdin: ") + archive_error_string(in.get()));
+            if (r < 0)
+              throw cp_error(std::string("read the archive on stdin: ") +
+                             archive_error_string(in.get()));
             if (r == 0) break;
             got += static_cast<std::size_t>(r);
           }
@@ -505,7 +530,8 @@ void put_tar(container_files& files, container_writer& w, const std::string& des
   }
 }
 
-void copy_in(rpc::client& c, const std::string& local, const cp_location& dest, const cp_request& req) {
+void copy_in(rpc::client& c, const std::string& local, const cp_location& dest,
+             const cp_request& req) {
   container_files files(c, running_container(c, dest.container));
   container_writer w(files, req.archive);
   auto raw = absolute_in_container(dest.path);
@@ -523,11 +549,13 @@ void copy_in(rpc::client& c, const std::string& local, const cp_location& dest, 
   struct stat st {};
   if ((follow ? ::stat(local.c_str(), &st) : ::lstat(local.c_str(), &st)) != 0)
     throw cp_error(sys_text("lstat " + local, errno));
-  auto target = plan_copy(local, S_ISDIR(st.st_mode), ends_with_separator(raw) ? real + "/" : real, kind);
+  auto target =
+      plan_copy(local, S_ISDIR(st.st_mode), ends_with_separator(raw) ? real + "/" : real, kind);
   if (kind == path_kind::missing) {
     auto [dir, dir_info] = files.resolve(target.dir);
     if (!dir_info || dir_info->type != "dir")
-      throw cp_error("Could not find the directory " + target.dir + " in container " + dest.container);
+      throw cp_error("Could not find the directory " + target.dir + " in container " +
+                     dest.container);
     target.dir = dir;
   }
   put_local(w, local, join_path(target.dir, target.name), follow, target.name.empty());
@@ -539,11 +567,15 @@ void copy_in(rpc::client& c, const std::string& local, const cp_location& dest, 
 void run_cp(rpc::client& c, const cp_request& req) {
   auto src = req.src == "-" ? cp_location{"", "-"} : split_cp_arg(req.src);
   auto dest = req.dest == "-" ? cp_location{"", "-"} : split_cp_arg(req.dest);
-  if (src.container.empty() && dest.container.empty()) throw cp_error("must specify at least one container source");
-  if (!src.container.empty() && !dest.container.empty()) throw cp_error("copying between containers is not supported");
+  if (src.container.empty() && dest.container.empty())
+    throw cp_error("must specify at least one container source");
+  if (!src.container.empty() && !dest.container.empty())
+    throw cp_error("copying between containers is not supported");
   if (src.path.empty() || dest.path.empty()) throw cp_error("a path cannot be empty");
-  if (!src.container.empty()) copy_out(c, src, dest.path, req);
-  else copy_in(c, src.path, dest, req);
+  if (!src.container.empty())
+    copy_out(c, src, dest.path, req);
+  else
+    copy_in(c, src.path, dest, req);
 }
 
 }  // namespace berth::cli

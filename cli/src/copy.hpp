@@ -16,11 +16,11 @@ namespace berth::cli {
 
 /// What `berth cp` was asked.
 struct cp_request {
-  std::string src;             ///< "CONTAINER:PATH", a local path, or "-" (a tar on stdin).
-  std::string dest;            ///< Likewise; "-" writes a tar to stdout.
-  bool archive = false;        ///< -a: keep uid and gid (otherwise root in the container, the
-                               ///< caller on the host).
-  bool follow_link = false;    ///< -L: copy what a source symlink points to.
+  std::string src;           ///< "CONTAINER:PATH", a local path, or "-" (a tar on stdin).
+  std::string dest;          ///< Likewise; "-" writes a tar to stdout.
+  bool archive = false;      ///< -a: keep uid and gid (otherwise root in the container, the
+                             ///< caller on the host).
+  bool follow_link = false;  ///< -L: copy what a source symlink points to.
 };
 
 /// Runs the copy; throws cp_error (copy_plan.hpp) or rpc::call_error.

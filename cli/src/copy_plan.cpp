@@ -23,8 +23,10 @@ std::string clean_path(const std::string& path) {
     pos = slash + 1;
     if (part.empty() || part == ".") continue;
     if (part == "..") {
-      if (!parts.empty() && parts.back() != "..") parts.pop_back();
-      else if (!rooted) parts.push_back(part);
+      if (!parts.empty() && parts.back() != "..")
+        parts.pop_back();
+      else if (!rooted)
+        parts.push_back(part);
       continue;
     }
     parts.push_back(std::move(part));
@@ -67,15 +69,20 @@ bool names_contents(const std::string& path) {
   auto end = path.size();
   while (end > 1 && path[end - 1] == '/') --end;
   auto trimmed = path.substr(0, end);
-  return trimmed == "." || (trimmed.size() >= 2 && trimmed.compare(trimmed.size() - 2, 2, "/.") == 0);
+  return trimmed == "." ||
+         (trimmed.size() >= 2 && trimmed.compare(trimmed.size() - 2, 2, "/.") == 0);
 }
 
-copy_target plan_copy(const std::string& src, bool src_is_dir, const std::string& dest, path_kind dest_kind) {
+copy_target plan_copy(const std::string& src, bool src_is_dir, const std::string& dest,
+                      path_kind dest_kind) {
   auto name = base_name(src);
   bool contents = names_contents(src) || name == "/";
-  if (name == "..") throw cp_error("cannot copy \"" + src + "\": name the directory itself, not \"..\"");
-  if (!src_is_dir && (ends_with_separator(src) || contents)) throw cp_error(src + ": not a directory");
-  if (dest_kind == path_kind::file && ends_with_separator(dest)) throw cp_error(dest + ": not a directory");
+  if (name == "..")
+    throw cp_error("cannot copy \"" + src + "\": name the directory itself, not \"..\"");
+  if (!src_is_dir && (ends_with_separator(src) || contents))
+    throw cp_error(src + ": not a directory");
+  if (dest_kind == path_kind::file && ends_with_separator(dest))
+    throw cp_error(dest + ": not a directory");
   auto as_new = [&]() -> copy_target {
     auto new_name = base_name(dest);
     if (new_name == "/" || new_name == "." || new_name == "..")

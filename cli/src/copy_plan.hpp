@@ -32,7 +32,8 @@ std::string clean_path(const std::string& path);
 /// The last component of the cleaned path ("/" for the root, "." for ".").
 std::string base_name(const std::string& path);
 
-/// The cleaned path without its last component ("." for a relative single name, "/" under the root).
+/// The cleaned path without its last component ("." for a relative single name, "/" under the
+/// root).
 std::string dir_name(const std::string& path);
 
 /// Joins a directory and a relative name with one '/'.
@@ -63,6 +64,7 @@ struct copy_target {
 /// - a directory goes into an existing directory under its own name ("SRC/.": its contents),
 ///   becomes DEST when DEST does not exist, and cannot replace a file.
 /// Throws cp_error for the error cases.
-copy_target plan_copy(const std::string& src, bool src_is_dir, const std::string& dest, path_kind dest_kind);
+copy_target plan_copy(const std::string& src, bool src_is_dir, const std::string& dest,
+                      path_kind dest_kind);
 
 }  // namespace berth::cli

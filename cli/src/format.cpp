@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <iterator>
-#include <utility>
 #include <ctime>
+#include <iterator>
 #include <stdexcept>
+#include <utility>
 
 namespace berth::cli {
 
@@ -36,8 +36,10 @@ std::string human_size(uint64_t bytes) {
     ++u;
   }
   char buf[32];
-  if (u == 0) std::snprintf(buf, sizeof buf, "%.0f%s", v, units[u]);
-  else std::snprintf(buf, sizeof buf, "%.3g%s", v, units[u]);
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%.0f%s", v, units[u]);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g%s", v, units[u]);
   return buf;
 }
 
@@ -46,14 +48,21 @@ int64_t parse_memory(const std::string& text) {
   std::size_t pos = 0;
   double value = std::stod(text, &pos);
   auto unit = text.substr(pos);
-  if (!unit.empty() && (unit.back() == 'b' || unit.back() == 'B') && unit.size() == 2) unit.pop_back();
+  if (!unit.empty() && (unit.back() == 'b' || unit.back() == 'B') && unit.size() == 2)
+    unit.pop_back();
   double mult = 1;
-  if (unit.empty() || unit == "b" || unit == "B") mult = 1;
-  else if (unit == "k" || unit == "K") mult = 1024.0;
-  else if (unit == "m" || unit == "M") mult = 1024.0 * 1024;
-  else if (unit == "g" || unit == "G") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t" || unit == "T") mult = 1024.0 * 1024 * 1024 * 1024;
-  else throw std::invalid_argument("unknown size unit in " + text);
+  if (unit.empty() || unit == "b" || unit == "B")
+    mult = 1;
+  else if (unit == "k" || unit == "K")
+    mult = 1024.0;
+  else if (unit == "m" || unit == "M")
+    mult = 1024.0 * 1024;
+  else if (unit == "g" || unit == "G")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "t" || unit == "T")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else
+    throw std::invalid_argument("unknown size unit in " + text);
   if (value < 0 || !std::isfinite(value)) throw std::invalid_argument("invalid size " + text);
   return static_cast<int64_t>(value * mult);
 }
@@ -66,8 +75,8 @@ int64_t parse_duration(const std::string& text) {
   if (text.substr(i) == "0") return 0;
   if (i == text.size()) throw bad();
   static constexpr std::pair<const char*, int64_t> units[] = {
-      {"ns", 1}, {"us", 1'000}, {"\u00b5s", 1'000}, {"\u03bcs", 1'000}, {"ms", 1'000'000},
-      {"s", 1'000'000'000}, {"m", 60'000'000'000}, {"h", 3'600'000'000'000}};
+      {"ns", 1},         {"us", 1'000},        {"\u00b5s", 1'000},    {"\u03bcs", 1'000},
+      {"ms", 1'000'000}, {"s", 1'000'000'000}, {"m", 60'000'000'000}, {"h", 3'600'000'000'000}};
   long double total = 0;
   while (i < text.size()) {
     // A number, with an optional fraction: "1", "1.5", ".5", "1.".
@@ -90,7 +99,8 @@ int64_t parse_duration(const std::string& text) {
     auto unit_start = i;
     while (i < text.size() && text[i] != '.' && (text[i] < '0' || text[i] > '9')) ++i;
     auto unit = text.substr(unit_start, i - unit_start);
-    auto u = std::find_if(std::begin(units), std::end(units), [&](auto& x) { return unit == x.first; });
+    auto u =
+        std::find_if(std::begin(units), std::end(units), [&](auto& x) { return unit == x.first; });
     if (u == std::end(units)) throw bad();  // a missing or unknown unit
     total += value * static_cast<long double>(u->second);
     if (total > static_cast<long double>(INT64_MAX)) throw bad();
@@ -110,7 +120,8 @@ std::string status_text(const std::string& state, int32_t exit_code, int64_t sta
   if (state == "starting") return "Starting";
   if (state == "stopping") return "Stopping";
   if (state == "exited")
-    return "Exited (" + std::to_string(exit_code) + ") " + human_duration(secs(now - finished)) + " ago";
+    return "Exited (" + std::to_string(exit_code) + ") " + human_duration(secs(now - finished)) +
+           " ago";
   return "Created";
 }
 

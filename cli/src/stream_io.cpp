@@ -36,7 +36,8 @@ int signal_fd = -1;
 void on_signal(int sig) {
   int saved = errno;
   unsigned char b = static_cast<unsigned char>(sig);
-  if (signal_fd >= 0) [[maybe_unused]] auto n = ::write(signal_fd, &b, 1);
+  if (signal_fd >= 0) [[maybe_unused]]
+    auto n = ::write(signal_fd, &b, 1);
   errno = saved;
 }
 
@@ -44,8 +45,10 @@ void on_signal(int sig) {
 
 void stream_printer::install(rpc::client& c) {
   c.on_notification = [this](const rpc::message& m) {
-    if (m.method == api::notice::stream_data) on_data(rpc::arg<api::stream_data>(m));
-    else if (m.method == api::notice::stream_end) on_end(rpc::arg<api::stream_end>(m));
+    if (m.method == api::notice::stream_data)
+      on_data(rpc::arg<api::stream_data>(m));
+    else if (m.method == api::notice::stream_end)
+      on_end(rpc::arg<api::stream_end>(m));
   };
 }
 
@@ -120,20 +123,23 @@ stream_pump::stream_pump(rpc::client& c, uint32_t stream, const stream_options& 
     sa.sa_flags = SA_RESTART;
     if (opts_.tty) ::sigaction(SIGWINCH, &sa, nullptr);
     if (!opts_.kill_container.empty())
-      for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+      for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
+        ::sigaction(s, &sa, nullptr);
     else if (opts_.tty)
       for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(s, &sa, nullptr);
   }
   if (opts_.tty)
     if (auto size = terminal_size())
-      fire_and_forget_.push_back(c_.send(api::method::stream_resize, api::resize_request{stream_, size->first, size->second}));
+      fire_and_forget_.push_back(c_.send(api::method::stream_resize,
+                                         api::resize_request{stream_, size->first, size->second}));
 }
 
 stream_pump::~stream_pump() {
   signal_fd = -1;
   struct sigaction sa {};
   sa.sa_handler = SIG_DFL;
-  for (int s : {SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::sigaction(s, &sa, nullptr);
+  for (int s : {SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
+    ::sigaction(s, &sa, nullptr);
   if (signal_pipe_[0] >= 0) ::close(signal_pipe_[0]);
   if (signal_pipe_[1] >= 0) ::close(signal_pipe_[1]);
 }
@@ -198,7 +204,8 @@ void stream_pump::step(int timeout_ms) {
     auto got = ::read(STDIN_FILENO, buf.data(), buf.size());
     if (got > 0) {
       buf.resize(static_cast<std::size_t>(got));
-      pending_stdin_ = c_.send(api::method::stream_stdin, api::stdin_request{stream_, std::move(buf)});
+      pending_stdin_ =
+          c_.send(api::method::stream_stdin, api::stdin_request{stream_, std::move(buf)});
     } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
       stdin_open_ = false;
       fire_and_forget_.push_back(c_.send(api::method::stream_close_stdin, api::stream{stream_}));
@@ -209,11 +216,12 @@ void stream_pump::step(int timeout_ms) {
     while (::read(signal_pipe_[0], &sig, 1) == 1) {
       if (sig == SIGWINCH) {
         if (auto size = terminal_size())
-          fire_and_forget_.push_back(
-              c_.send(api::method::stream_resize, api::resize_request{stream_, size->first, size->second}));
+          fire_and_forget_.push_back(c_.send(
+              api::method::stream_resize, api::resize_request{stream_, size->first, size->second}));
       } else if (!opts_.kill_container.empty()) {
-        fire_and_forget_.push_back(c_.send(api::method::container_kill,
-                                           api::kill_request{opts_.kill_container, std::to_string(sig)}));
+        fire_and_forget_.push_back(
+            c_.send(api::method::container_kill,
+                    api::kill_request{opts_.kill_container, std::to_string(sig)}));
       } else {
         stop_signal_ = sig;  // ours to end by: run_stream restores the terminal first
       }

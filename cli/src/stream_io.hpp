@@ -51,10 +51,10 @@ class stream_printer {
 
 /// What an interactive session forwards.
 struct stream_options {
-  bool send_stdin = false;      ///< Forward our stdin (-i).
-  bool tty = false;             ///< The remote side is a terminal (-t): raw mode, resizes.
-  std::string kill_container;   ///< Forward SIGINT/SIGTERM/SIGHUP etc. to this container
-                                ///< (docker's sig-proxy, without -t); empty: not forwarded.
+  bool send_stdin = false;     ///< Forward our stdin (-i).
+  bool tty = false;            ///< The remote side is a terminal (-t): raw mode, resizes.
+  std::string kill_container;  ///< Forward SIGINT/SIGTERM/SIGHUP etc. to this container
+                               ///< (docker's sig-proxy, without -t); empty: not forwarded.
 };
 
 /// Puts the local terminal in raw mode for its lifetime, where stdin and stdout are terminals.
@@ -79,7 +79,8 @@ std::optional<std::pair<uint16_t, uint16_t>> terminal_size();
 /// Runs the stream until it ended and `done()` holds (e.g. the wait response arrived), forwarding
 /// stdin, resizes and signals as `opts` says. Throws rpc::call_error if the connection fails.
 template <class Done>
-void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done);
+void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream,
+                const stream_options& opts, Done done);
 
 /// The non-template part of run_stream: one round of the loop; false when nothing is left to do.
 class stream_pump {
@@ -112,7 +113,8 @@ class stream_pump {
 };
 
 template <class Done>
-void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream, const stream_options& opts, Done done) {
+void run_stream(rpc::client& c, stream_printer& printer, uint32_t stream,
+                const stream_options& opts, Done done) {
   int stop = 0;
   {
     stream_pump pump(c, stream, opts);

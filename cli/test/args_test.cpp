@@ -9,8 +9,9 @@ using namespace berth::cli;
 namespace {
 
 const std::vector<flag> flags = {
-    {"env", 'e', true, "", ""}, {"rm", 0, false, "", ""}, {"detach", 'd', false, "", ""},
-    {"interactive", 'i', false, "", ""}, {"tty", 't', false, "", ""}, {"name", 0, true, "", ""}};
+    {"env", 'e', true, "", ""},     {"rm", 0, false, "", ""},
+    {"detach", 'd', false, "", ""}, {"interactive", 'i', false, "", ""},
+    {"tty", 't', false, "", ""},    {"name", 0, true, "", ""}};
 
 }  // namespace
 

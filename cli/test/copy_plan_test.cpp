@@ -6,7 +6,8 @@
 
 using namespace berth::cli;
 
-TEST_CASE("a cp argument names a container only before a colon, and never when it is a local path") {
+TEST_CASE(
+    "a cp argument names a container only before a colon, and never when it is a local path") {
   auto c = split_cp_arg("web:/etc/hosts");
   CHECK(c.container == "web");
   CHECK(c.path == "/etc/hosts");

@@ -62,8 +62,8 @@ TEST_CASE("durations parse like Go's time.ParseDuration, as Docker's flags do") 
   CHECK(parse_duration("-2s") == -2'000'000'000);
   CHECK(parse_duration("+1m") == 60'000'000'000);
   CHECK_THROWS(parse_duration(""));
-  CHECK_THROWS(parse_duration("30"));     // a number needs a unit, except 0
-  CHECK_THROWS(parse_duration("1d"));     // no days in Go
+  CHECK_THROWS(parse_duration("30"));  // a number needs a unit, except 0
+  CHECK_THROWS(parse_duration("1d"));  // no days in Go
   CHECK_THROWS(parse_duration("s"));
   CHECK_THROWS(parse_duration("."));
   CHECK_THROWS(parse_duration("1s2"));

@@ -25,8 +25,9 @@ TEST_CASE("no health flag leaves every field to the image") {
 }
 
 TEST_CASE("the health flags fill a CMD-SHELL check with their durations") {
-  auto h = read({"--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-timeout=1m30s",
-                 "--health-start-period", "250ms", "--health-retries", "2"});
+  auto h =
+      read({"--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-timeout=1m30s",
+            "--health-start-period", "250ms", "--health-retries", "2"});
   CHECK(h.test == std::vector<std::string>{"CMD-SHELL", "test -f /tmp/ok"});
   CHECK(h.interval == 1'000'000'000);
   CHECK(h.timeout == 90'000'000'000);
@@ -45,17 +46,17 @@ TEST_CASE("no-healthcheck is test NONE and conflicts with the other health flags
 }
 
 TEST_CASE("malformed or negative health values are usage errors") {
-  for (auto args : std::vector<std::vector<std::string>>{
-           {"--health-interval", "30"},      // no unit
-           {"--health-interval", "soon"},
-           {"--health-timeout", "1x"},
-           {"--health-timeout", ""},
-           {"--health-start-period", "-1s"},  // negative
-           {"--health-interval", "-5ms"},
-           {"--health-retries", "three"},
-           {"--health-retries", "-1"},
-           {"--health-retries", "2.5"},
-           {"--health-retries", "99999999999"}}) {
+  for (auto args :
+       std::vector<std::vector<std::string>>{{"--health-interval", "30"},  // no unit
+                                             {"--health-interval", "soon"},
+                                             {"--health-timeout", "1x"},
+                                             {"--health-timeout", ""},
+                                             {"--health-start-period", "-1s"},  // negative
+                                             {"--health-interval", "-5ms"},
+                                             {"--health-retries", "three"},
+                                             {"--health-retries", "-1"},
+                                             {"--health-retries", "2.5"},
+                                             {"--health-retries", "99999999999"}}) {
     INFO(args[0] << " " << args[1]);
     CHECK_THROWS_AS(read(args), usage_error);
   }

@@ -139,7 +139,7 @@ TEST_CASE("label with a name and a value matches only that exact value") {
   CHECK_FALSE(passes({"label=tier=we"}, c));
   CHECK_FALSE(passes({"label=tier=Web"}, c));
   CHECK_FALSE(passes({"label=tier="}, c));
-  CHECK(passes({"label=team="}, c));  // the empty value, given
+  CHECK(passes({"label=team="}, c));              // the empty value, given
   CHECK(passes({"label=url=http://x/?a=b"}, c));  // the value is everything after the first =
   CHECK_FALSE(passes({"label=owner=web"}, c));
 }

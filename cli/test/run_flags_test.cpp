@@ -219,7 +219,8 @@ TEST_CASE("a bad health flag is an error of run with exit code 125") {
   CHECK(error_of({"--no-healthcheck", "--health-cmd", "true", "busybox"}) != "(no error)");
 }
 
-TEST_CASE("run flag --network, --ip, --network-alias and --dns name the container's place on a network") {
+TEST_CASE(
+    "run flag --network, --ip, --network-alias and --dns name the container's place on a network") {
   auto o = run({"--network", "backend", "--ip", "10.90.5.7", "--network-alias", "db",
                 "--network-alias", "store", "--dns", "1.1.1.1", "--dns", "9.9.9.9", "busybox"});
   CHECK(o.spec.network == "backend");
@@ -275,11 +276,13 @@ TEST_CASE("the scalar flags are copied as given") {
   CHECK(o.spec.stop_timeout == 30);
 }
 
-TEST_CASE("run flag --label and -l set labels, KEY alone with an empty value, the last of a key winning") {
+TEST_CASE(
+    "run flag --label and -l set labels, KEY alone with an empty value, the last of a key "
+    "winning") {
   auto o = run({"--label", "tier=web", "-l", "team", "-l", "url=http://x/?a=b", "--label=tier=db",
                 "busybox"});
-  CHECK(o.spec.labels == std::map<std::string, std::string>{
-                             {"team", ""}, {"tier", "db"}, {"url", "http://x/?a=b"}});
+  CHECK(o.spec.labels ==
+        std::map<std::string, std::string>{{"team", ""}, {"tier", "db"}, {"url", "http://x/?a=b"}});
   CHECK(run({"busybox"}).spec.labels.empty());
 }
 

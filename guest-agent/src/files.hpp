@@ -66,8 +66,8 @@ class root_files {
 
  private:
   struct parent_ref {
-    os::unique_fd dir;     // the parent directory, resolved inside the root
-    std::string name;  // the last component ("." for the root itself)
+    os::unique_fd dir;  // the parent directory, resolved inside the root
+    std::string name;   // the last component ("." for the root itself)
   };
 
   // Resolves `path`'s parent directory; the last component is returned as it is.

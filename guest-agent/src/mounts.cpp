@@ -1,8 +1,8 @@
 // mounts.cpp: boot mounts, disk lookup by serial, the container root stack and its extra mounts.
 #include "mounts.hpp"
 
-#include "boot.hpp"
 #include "berth/os/fd.hpp"
+#include "boot.hpp"
 #include "files.hpp"
 #include "log.hpp"
 #include "users.hpp"
@@ -56,7 +56,7 @@ std::string join_path(const std::vector<std::string>& parts, std::size_t count) 
 // symlinks resolve inside it; a dangling symlink on the way is followed and its target created,
 // inside the root too (as runc does for mount points).
 os::unique_fd directory_in_root(int root_fd, std::vector<std::string> parts, std::size_t count,
-                            const std::string& shown) {
+                                const std::string& shown) {
   parts.resize(count);
   os::unique_fd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
   if (!cur) io_error("dup", errno);

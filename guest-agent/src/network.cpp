@@ -1,8 +1,8 @@
 // network.cpp: rtnetlink requests and acknowledgements, interfaces by MAC, configure_network.
 #include "network.hpp"
 
-#include "boot.hpp"
 #include "berth/os/fd.hpp"
+#include "boot.hpp"
 #include "log.hpp"
 #include "users.hpp"
 
@@ -27,7 +27,9 @@ namespace netlink {
 
 namespace {
 
-constexpr std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
+constexpr std::size_t align4(std::size_t n) {
+  return (n + 3) & ~std::size_t{3};
+}
 
 // A request under construction: nlmsghdr, the fixed family header, then attributes.
 class request {
@@ -275,7 +277,8 @@ struct checked_interface {
 in_addr parse_ipv4(const std::string& text, const std::string& what) {
   in_addr a{};
   if (::inet_pton(AF_INET, text.c_str(), &a) != 1)
-    throw rpc::call_error(errc::invalid_argument, what + " \"" + text + "\" is not an IPv4 address");
+    throw rpc::call_error(errc::invalid_argument,
+                          what + " \"" + text + "\" is not an IPv4 address");
   return a;
 }
 
@@ -299,12 +302,14 @@ void configure_network(const network_config& config, const network_setup& setup)
     auto what = "interface " + std::to_string(i) + ": ";
     checked_interface x;
     auto mac = parse_mac(c.mac);
-    if (!mac) throw rpc::call_error(errc::invalid_argument, what + "malformed MAC \"" + c.mac + "\"");
+    if (!mac)
+      throw rpc::call_error(errc::invalid_argument, what + "malformed MAC \"" + c.mac + "\"");
     x.mac = *mac;
     x.address = parse_ipv4(c.address, what + "address");
     if (c.prefix_len < 1 || c.prefix_len > 32)
-      throw rpc::call_error(errc::invalid_argument,
-                            what + "prefix length " + std::to_string(c.prefix_len) + " is not 1..32");
+      throw rpc::call_error(
+          errc::invalid_argument,
+          what + "prefix length " + std::to_string(c.prefix_len) + " is not 1..32");
     if (c.mtu < 68 || c.mtu > 65535)
       throw rpc::call_error(errc::invalid_argument,
                             what + "MTU " + std::to_string(c.mtu) + " is not 68..65535");
@@ -354,8 +359,8 @@ void configure_network(const network_config& config, const network_setup& setup)
     break;
   }
   for (std::size_t i = 0; i < ifs.size(); ++i)
-    log("network: %s (%s) %s/%u mtu %u%s%s", ifs[i].name.c_str(),
-        config.interfaces[i].mac.c_str(), config.interfaces[i].address.c_str(),
+    log("network: %s (%s) %s/%u mtu %u%s%s", ifs[i].name.c_str(), config.interfaces[i].mac.c_str(),
+        config.interfaces[i].address.c_str(),
         static_cast<unsigned>(config.interfaces[i].prefix_len), config.interfaces[i].mtu,
         config.interfaces[i].gateway.empty() ? "" : " gateway ",
         config.interfaces[i].gateway.c_str());

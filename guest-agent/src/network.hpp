@@ -39,9 +39,9 @@ std::vector<char> default_route_request(uint32_t seq, in_addr gateway, int ifind
 
 /// The kernel's answer to one request.
 struct ack {
-  bool found = false;    ///< An NLMSG_ERROR for the sequence number was in the data.
-  int error = 0;         ///< 0: done; else a positive errno.
-  std::string message;   ///< The kernel's extended ack text, if it sent one.
+  bool found = false;   ///< An NLMSG_ERROR for the sequence number was in the data.
+  int error = 0;        ///< 0: done; else a positive errno.
+  std::string message;  ///< The kernel's extended ack text, if it sent one.
 };
 
 /// Looks through `size` bytes received from a netlink socket for the acknowledgement of `seq`.

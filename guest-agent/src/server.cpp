@@ -9,8 +9,8 @@
 // Flow control both ways: a process whose output the host has not taken (1 MiB queued) is not
 // read until the queue is under 256 KiB, so it blocks in write(); a `stdin` call is answered only
 // once its bytes are in the pipe, so a host that waits for answers cannot flood the agent.
-#include "exec.hpp"
 #include "berth/os/fd.hpp"
+#include "exec.hpp"
 #include "files.hpp"
 #include "log.hpp"
 #include "mounts.hpp"

@@ -64,9 +64,13 @@ parsed<Body> parse_request(const std::vector<char>& msg) {
   return out;
 }
 
-std::string bytes_of(in_addr a) { return std::string(reinterpret_cast<const char*>(&a), 4); }
+std::string bytes_of(in_addr a) {
+  return std::string(reinterpret_cast<const char*>(&a), 4);
+}
 
-std::string bytes_of(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+std::string bytes_of(uint32_t v) {
+  return std::string(reinterpret_cast<const char*>(&v), 4);
+}
 
 // An NLMSG_ERROR answer for `seq` with `error` (0 = ack), optionally carrying an extended ack
 // message, as the kernel sends it with NETLINK_CAP_ACK.
@@ -109,7 +113,8 @@ struct temp_dir {
   }
 };
 
-errc error_of(const network_config& config, const network_setup& setup, std::string* text = nullptr) {
+errc error_of(const network_config& config, const network_setup& setup,
+              std::string* text = nullptr) {
   try {
     configure_network(config, setup);
   } catch (const rpc::call_error& e) {
@@ -119,8 +124,8 @@ errc error_of(const network_config& config, const network_setup& setup, std::str
   return errc::none;
 }
 
-interface_config make_iface(std::string mac, std::string address, uint8_t prefix, std::string gateway,
-                       uint32_t mtu = 1500) {
+interface_config make_iface(std::string mac, std::string address, uint8_t prefix,
+                            std::string gateway, uint32_t mtu = 1500) {
   interface_config c;
   c.mac = std::move(mac);
   c.address = std::move(address);
@@ -240,7 +245,8 @@ TEST_CASE("malformed netlink answers are reported, never read past their end") {
   // Random bytes, and valid answers with random bytes flipped.
   std::mt19937 rng(12345);
   for (int i = 0; i < 20000; ++i) {
-    std::vector<char> junk = i % 2 ? error_answer(8, -EINVAL, "some text") : std::vector<char>(rng() % 96);
+    std::vector<char> junk =
+        i % 2 ? error_answer(8, -EINVAL, "some text") : std::vector<char>(rng() % 96);
     for (auto& c : junk)
       if (i % 2 == 0 || rng() % 8 == 0) c = static_cast<char>(rng());
     auto r = netlink::parse_ack(junk.data(), junk.size(), 8);
@@ -261,8 +267,9 @@ TEST_CASE("MAC addresses parse in either case and nothing else does") {
 
 TEST_CASE("an interface is found by the MAC in its sysfs address file") {
   temp_dir sys;
-  for (auto [name, mac] : {std::pair{"lo", "00:00:00:00:00:00\n"}, std::pair{"eth0", "02:42:0a:59:00:05\n"},
-                           std::pair{"eth1", "02:42:0a:5a:00:07\n"}}) {
+  for (auto [name, mac] :
+       {std::pair{"lo", "00:00:00:00:00:00\n"}, std::pair{"eth0", "02:42:0a:59:00:05\n"},
+        std::pair{"eth1", "02:42:0a:5a:00:07\n"}}) {
     fs::create_directories(sys.path / name);
     std::ofstream(sys.path / name / "address") << mac;
   }
@@ -270,7 +277,8 @@ TEST_CASE("an interface is found by the MAC in its sysfs address file") {
   CHECK(find_interface_by_mac(sys.path, *parse_mac("02:42:0a:5a:00:07")) == "eth1");
   CHECK(find_interface_by_mac(sys.path, *parse_mac("02:42:0A:59:00:05")) == "eth0");
   CHECK(find_interface_by_mac(sys.path, *parse_mac("02:00:00:00:00:01")).empty());
-  CHECK(find_interface_by_mac((sys.path / "missing").string(), *parse_mac("02:42:0a:59:00:05")).empty());
+  CHECK(find_interface_by_mac((sys.path / "missing").string(), *parse_mac("02:42:0a:59:00:05"))
+            .empty());
 }
 
 TEST_CASE("configure_network checks every value before it changes anything") {
@@ -293,7 +301,8 @@ TEST_CASE("configure_network checks every value before it changes anything") {
   CHECK(error_of(c, setup) == errc::invalid_argument);
   c.interfaces = {make_iface("02:42:0a:59:00:05", "10.89.0.5", 16, "", 20)};
   CHECK(error_of(c, setup) == errc::invalid_argument);
-  c.interfaces = {make_iface("02:42:0a:59:00:05", "10.89.0.5", 16, ""), make_iface("02:42:0a:59:00:05", "10.90.0.5", 24, "")};
+  c.interfaces = {make_iface("02:42:0a:59:00:05", "10.89.0.5", 16, ""),
+                  make_iface("02:42:0a:59:00:05", "10.90.0.5", 24, "")};
   CHECK(error_of(c, setup) == errc::invalid_argument);
   c.interfaces.assign(17, make_iface("02:42:0a:59:00:05", "10.89.0.5", 16, ""));
   CHECK(error_of(c, setup) == errc::invalid_argument);
@@ -303,7 +312,9 @@ TEST_CASE("configure_network checks every value before it changes anything") {
   CHECK_THAT(text, Catch::Contains("02:42:0a:59:00:05"));
 }
 
-TEST_CASE("the net module set is loaded before interfaces are looked for, and its absence is unsupported") {
+TEST_CASE(
+    "the net module set is loaded before interfaces are looked for, and its absence is "
+    "unsupported") {
   temp_dir modules;
   network_setup setup;
   setup.modules_dir = modules.path.string();
@@ -319,12 +330,16 @@ TEST_CASE("the net module set is loaded before interfaces are looked for, and it
 // sysfs on /sys), two veth interfaces with known MACs, then configure_network and `ip` to see
 // what it did. Returns what went wrong, or "" when all is as expected.
 std::string configure_in_namespace() {
-  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) return std::string("unshare: ") + std::strerror(errno);
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return "make / private failed";
+  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0)
+    return std::string("unshare: ") + std::strerror(errno);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return "make / private failed";
   ::umount2("/sys", MNT_DETACH);
-  if (::mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0) return std::string("mount sysfs: ") + std::strerror(errno);
+  if (::mount("sysfs", "/sys", "sysfs", 0, nullptr) != 0)
+    return std::string("mount sysfs: ") + std::strerror(errno);
   // No interfaces (--network none): lo comes up, without needing the net module set.
-  if (run("ip -o link show lo").find(",UP") != std::string::npos) return "lo is up in a fresh namespace";
+  if (run("ip -o link show lo").find(",UP") != std::string::npos)
+    return "lo is up in a fresh namespace";
   {
     network_setup none;
     none.modules_dir = "/nonexistent";
@@ -337,8 +352,10 @@ std::string configure_in_namespace() {
   }
   // veth pairs (this kernel may lack the dummy driver); the peers are up, so the links have a
   // carrier like a virtio-net device whose tap is up.
-  run("ip link add berth0 type veth peer name peer0 && ip link set berth0 address 02:42:0a:59:00:05 && "
-      "ip link add berth1 type veth peer name peer1 && ip link set berth1 address 02:42:0a:5a:00:07 && "
+  run("ip link add berth0 type veth peer name peer0 && ip link set berth0 address "
+      "02:42:0a:59:00:05 && "
+      "ip link add berth1 type veth peer name peer1 && ip link set berth1 address "
+      "02:42:0a:5a:00:07 && "
       "ip link set peer0 up && ip link set peer1 up");
   network_setup setup;
   setup.load_modules = false;
@@ -359,7 +376,8 @@ std::string configure_in_namespace() {
   if (l0.find("mtu 1400") == std::string::npos || l0.find(",UP") == std::string::npos)
     out += "berth0: " + l0;
   auto a0 = run("ip -o -4 addr show dev berth0");
-  if (a0.find("inet 10.89.0.5/16 brd 10.89.255.255") == std::string::npos) out += "berth0 address: " + a0;
+  if (a0.find("inet 10.89.0.5/16 brd 10.89.255.255") == std::string::npos)
+    out += "berth0 address: " + a0;
   auto a1 = run("ip -o -4 addr show dev berth1");
   if (a1.find("inet 10.90.3.7/24") == std::string::npos) out += "berth1 address: " + a1;
   auto routes = run("ip route show default");

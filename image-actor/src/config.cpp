@@ -24,7 +24,9 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
-bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 // Entrypoint and Cmd: null or absent is "not set"; Docker also takes a single string.
 caf::expected<void> command_field(const nlohmann::json& obj, std::string_view key,
@@ -77,8 +79,9 @@ image_healthcheck healthcheck_of(const nlohmann::json& cfg) {
   image_healthcheck h;
   auto i = cfg.find("Healthcheck");
   if (i == cfg.end() || !i->is_object()) return h;
-  if (auto t = i->find("Test"); t != i->end() && t->is_array() && !t->empty() &&
-                                std::all_of(t->begin(), t->end(), [](auto& e) { return e.is_string(); })) {
+  if (auto t = i->find("Test");
+      t != i->end() && t->is_array() && !t->empty() &&
+      std::all_of(t->begin(), t->end(), [](auto& e) { return e.is_string(); })) {
     for (auto& e : *t) h.test.push_back(e.template get<std::string>());
   }
   h.interval = health_duration(*i, "Interval");
@@ -151,8 +154,7 @@ caf::expected<int64_t> parse_rfc3339(std::string_view s) {
 caf::expected<image_config> parse_image_config(std::string_view json) {
   auto j = detail::parse_json(json, max_config_bytes, "image config");
   if (!j) return j.error();
-  if (!j->is_object())
-    return invalid("image config is {}, not an object", detail::type_name(*j));
+  if (!j->is_object()) return invalid("image config is {}, not an object", detail::type_name(*j));
   image_config c;
   constexpr std::string_view where = "image config";
   for (auto [key, field] : {std::pair{"os", &c.os}, std::pair{"architecture", &c.architecture},
@@ -203,7 +205,8 @@ caf::expected<image_config> parse_image_config(std::string_view json) {
   auto diff_ids = detail::string_array_field(*rootfs, "diff_ids", "image config rootfs");
   if (!diff_ids) return diff_ids.error();
   for (const auto& id : *diff_ids)
-    if (auto ok = check_digest(id); !ok) return detail::with_context(ok.error(), "image config diff_ids");
+    if (auto ok = check_digest(id); !ok)
+      return detail::with_context(ok.error(), "image config diff_ids");
   c.diff_ids = std::move(*diff_ids);
   return c;
 }

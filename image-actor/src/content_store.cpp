@@ -24,7 +24,8 @@ constexpr size_t copy_buffer_size = 256 * 1024;
 
 // Moves `from` to `to` unless `to` exists; true if `to` existed (and `from` stays).
 caf::expected<bool> rename_noreplace(const fs::path& from, const fs::path& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return false;
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
+    return false;
   if (errno == EEXIST) return true;
   if (errno != EINVAL && errno != ENOSYS) return io_error("cannot rename into", to, errno);
   // A filesystem without RENAME_NOREPLACE: a blob of the same digest has the same bytes, so
@@ -38,15 +39,15 @@ caf::expected<bool> rename_noreplace(const fs::path& from, const fs::path& to) {
 // -- ingest_writer --------------------------------------------------------------------------------
 
 ingest_writer::ingest_writer(ingest_writer&& other) noexcept
-  : fd_(other.fd_),
-    active_(other.active_),
-    ingest_path_(std::move(other.ingest_path_)),
-    blob_path_(std::move(other.blob_path_)),
-    blob_dir_(std::move(other.blob_dir_)),
-    digest_(std::move(other.digest_)),
-    expected_size_(other.expected_size_),
-    written_(other.written_),
-    hash_(std::move(other.hash_)) {
+    : fd_(other.fd_),
+      active_(other.active_),
+      ingest_path_(std::move(other.ingest_path_)),
+      blob_path_(std::move(other.blob_path_)),
+      blob_dir_(std::move(other.blob_dir_)),
+      digest_(std::move(other.digest_)),
+      expected_size_(other.expected_size_),
+      written_(other.written_),
+      hash_(std::move(other.hash_)) {
   other.fd_ = -1;
   other.active_ = false;
 }
@@ -69,7 +70,9 @@ ingest_writer& ingest_writer::operator=(ingest_writer&& other) noexcept {
   return *this;
 }
 
-ingest_writer::~ingest_writer() { abort(); }
+ingest_writer::~ingest_writer() {
+  abort();
+}
 
 void ingest_writer::abort() {
   if (fd_ >= 0) {
@@ -225,15 +228,17 @@ caf::expected<void> content_store::ingest_bytes(std::string_view bytes,
 caf::expected<std::string> content_store::read_small(std::string_view digest,
                                                      uint64_t max_bytes) const {
   if (auto ok = check_digest(digest); !ok) return ok.error();
-  auto text = detail::read_file_limited(blob_path(digest), max_bytes, fmt::format("blob {}", digest));
+  auto text =
+      detail::read_file_limited(blob_path(digest), max_bytes, fmt::format("blob {}", digest));
   if (!text) {
     if (code_of(text.error()) == errc::not_found)
-      return make_error(errc::not_found, fmt::format("blob {} is not in the content store", digest));
+      return make_error(errc::not_found,
+                        fmt::format("blob {} is not in the content store", digest));
     return text.error();
   }
   if (sha256_of(*text) != digest)
-    return make_error(errc::io,
-                      fmt::format("blob {} in the content store is corrupt (digest mismatch)", digest));
+    return make_error(
+        errc::io, fmt::format("blob {} in the content store is corrupt (digest mismatch)", digest));
   return text;
 }
 
@@ -242,7 +247,8 @@ caf::expected<void> content_store::remove(std::string_view digest) const {
   auto path = blob_path(digest);
   if (::unlink(path.c_str()) != 0) {
     if (errno == ENOENT)
-      return make_error(errc::not_found, fmt::format("blob {} is not in the content store", digest));
+      return make_error(errc::not_found,
+                        fmt::format("blob {} is not in the content store", digest));
     return io_error("cannot remove", path, errno);
   }
   return {};
@@ -266,8 +272,10 @@ caf::expected<size_t> content_store::remove_stale_ingests() const {
   std::error_code ec;
   auto dir = root_ / "ingest";
   for (fs::directory_iterator i{dir, ec}, end; !ec && i != end; i.increment(ec)) {
-    if (::unlink(i->path().c_str()) == 0) ++removed;
-    else if (errno != ENOENT) return io_error("cannot remove", i->path(), errno);
+    if (::unlink(i->path().c_str()) == 0)
+      ++removed;
+    else if (errno != ENOENT)
+      return io_error("cannot remove", i->path(), errno);
   }
   if (ec) return io_error("cannot list", dir, ec.value());
   return removed;

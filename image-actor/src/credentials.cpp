@@ -33,7 +33,8 @@ nlohmann::json read_auths(const fs::path& file) {
 
 std::optional<credential> decode_entry(const nlohmann::json& entry) {
   if (!entry.is_object()) return std::nullopt;
-  if (auto a = entry.find("auth"); a != entry.end() && a->is_string() && !a->get<std::string>().empty()) {
+  if (auto a = entry.find("auth");
+      a != entry.end() && a->is_string() && !a->get<std::string>().empty()) {
     auto raw = detail::base64_decode(a->get<std::string>());
     if (!raw) return std::nullopt;
     auto colon = raw->find(':');
@@ -77,7 +78,7 @@ caf::expected<std::string> normalize_server(std::string_view server) {
 }
 
 credential_store::credential_store(fs::path file, fs::path docker_config)
-  : file_(std::move(file)), docker_config_(std::move(docker_config)) {}
+    : file_(std::move(file)), docker_config_(std::move(docker_config)) {}
 
 fs::path credential_store::default_docker_config() {
   const char* home = std::getenv("HOME");

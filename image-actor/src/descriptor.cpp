@@ -42,11 +42,16 @@ std::string lower(std::string_view s) {
 platform normalize(const platform& p) {
   platform out{lower(p.os), lower(p.architecture), lower(p.variant)};
   auto& arch = out.architecture;
-  if (arch == "x86_64" || arch == "x86-64") arch = "amd64";
-  else if (arch == "i386" || arch == "i686") arch = "386";
-  else if (arch == "aarch64") arch = "arm64";
-  else if (arch == "armhf") arch = "arm", out.variant = out.variant.empty() ? "v7" : out.variant;
-  else if (arch == "armel") arch = "arm", out.variant = out.variant.empty() ? "v6" : out.variant;
+  if (arch == "x86_64" || arch == "x86-64")
+    arch = "amd64";
+  else if (arch == "i386" || arch == "i686")
+    arch = "386";
+  else if (arch == "aarch64")
+    arch = "arm64";
+  else if (arch == "armhf")
+    arch = "arm", out.variant = out.variant.empty() ? "v7" : out.variant;
+  else if (arch == "armel")
+    arch = "arm", out.variant = out.variant.empty() ? "v6" : out.variant;
   if (arch == "arm64" && out.variant == "v8") out.variant.clear();
   return out;
 }
@@ -59,7 +64,9 @@ std::string platform::to_string() const {
   return out;
 }
 
-platform default_platform() { return platform{"linux", "amd64", ""}; }
+platform default_platform() {
+  return platform{"linux", "amd64", ""};
+}
 
 caf::expected<platform> parse_platform(std::string_view text) {
   std::vector<std::string_view> parts;
@@ -99,15 +106,22 @@ namespace detail {
 
 std::string_view type_name(const nlohmann::json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::object: return "an object";
-    case nlohmann::json::value_t::array: return "an array";
-    case nlohmann::json::value_t::string: return "a string";
-    case nlohmann::json::value_t::boolean: return "a boolean";
+    case nlohmann::json::value_t::null:
+      return "null";
+    case nlohmann::json::value_t::object:
+      return "an object";
+    case nlohmann::json::value_t::array:
+      return "an array";
+    case nlohmann::json::value_t::string:
+      return "a string";
+    case nlohmann::json::value_t::boolean:
+      return "a boolean";
     case nlohmann::json::value_t::number_integer:
     case nlohmann::json::value_t::number_unsigned:
-    case nlohmann::json::value_t::number_float: return "a number";
-    default: return "an unknown value";
+    case nlohmann::json::value_t::number_float:
+      return "a number";
+    default:
+      return "an unknown value";
   }
 }
 
@@ -119,8 +133,9 @@ caf::expected<std::string> string_field(const nlohmann::json& obj, std::string_v
   return i->get<std::string>();
 }
 
-caf::expected<std::map<std::string, std::string>>
-string_map_field(const nlohmann::json& obj, std::string_view key, std::string_view where) {
+caf::expected<std::map<std::string, std::string>> string_map_field(const nlohmann::json& obj,
+                                                                   std::string_view key,
+                                                                   std::string_view where) {
   std::map<std::string, std::string> out;
   auto i = obj.find(key);
   if (i == obj.end() || i->is_null()) return out;
@@ -133,8 +148,9 @@ string_map_field(const nlohmann::json& obj, std::string_view key, std::string_vi
   return out;
 }
 
-caf::expected<std::vector<std::string>>
-string_array_field(const nlohmann::json& obj, std::string_view key, std::string_view where) {
+caf::expected<std::vector<std::string>> string_array_field(const nlohmann::json& obj,
+                                                           std::string_view key,
+                                                           std::string_view where) {
   std::vector<std::string> out;
   auto i = obj.find(key);
   if (i == obj.end() || i->is_null()) return out;

@@ -14,7 +14,9 @@ namespace berth::image {
 
 namespace {
 
-bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool is_lower_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 // The distribution grammar of a digest, used only to tell "another algorithm" from "garbage":
 // algorithm = [a-z0-9]+ ([+._-] [a-z0-9]+)*, encoded = [a-zA-Z0-9=_-]+.
@@ -26,9 +28,12 @@ bool looks_like_other_digest(std::string_view text) {
   for (char c : algorithm) {
     bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
     bool separator = c == '+' || c == '.' || c == '_' || c == '-';
-    if (alnum) after_separator = false;
-    else if (separator && !after_separator) after_separator = true;
-    else return false;
+    if (alnum)
+      after_separator = false;
+    else if (separator && !after_separator)
+      after_separator = true;
+    else
+      return false;
   }
   if (after_separator) return false;
   for (char c : text.substr(colon + 1)) {
@@ -61,7 +66,9 @@ caf::expected<void> check_digest(std::string_view text) {
                          text.substr(0, 100));
 }
 
-std::string_view digest_hex(std::string_view digest) { return digest.substr(7); }
+std::string_view digest_hex(std::string_view digest) {
+  return digest.substr(7);
+}
 
 sha256::sha256() : ctx_(EVP_MD_CTX_new()) {
   if (ctx_ == nullptr) throw std::bad_alloc{};
@@ -73,7 +80,9 @@ sha256::~sha256() {
   if (ctx_ != nullptr) EVP_MD_CTX_free(ctx_);
 }
 
-sha256::sha256(sha256&& other) noexcept : ctx_(other.ctx_) { other.ctx_ = nullptr; }
+sha256::sha256(sha256&& other) noexcept : ctx_(other.ctx_) {
+  other.ctx_ = nullptr;
+}
 
 sha256& sha256::operator=(sha256&& other) noexcept {
   if (this != &other) {

@@ -17,7 +17,6 @@
 #include <cerrno>
 #include <chrono>
 
-
 namespace berth::image {
 
 namespace fs = std::filesystem;
@@ -73,7 +72,8 @@ caf::expected<uint64_t> build_erofs(const fs::path& rootfs, const fs::path& outp
     run = os::run(args, std::nullopt, max_output_kept);
   } catch (const std::system_error& e) {
     if (e.code().value() == ENOENT)
-      return make_error(errc::unsupported, fmt::format("{} not found (install erofs-utils)", options.mkfs));
+      return make_error(errc::unsupported,
+                        fmt::format("{} not found (install erofs-utils)", options.mkfs));
     return make_error(errc::io, fmt::format("cannot run {}: {}", options.mkfs, e.what()));
   }
   if (run.exit_code != 0) {

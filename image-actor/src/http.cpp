@@ -29,7 +29,8 @@ std::string lower(std::string_view s) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -61,12 +62,14 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     t->resp.body.clear();
     t->header_bytes = len;
     auto sp = line.find(' ');
-    t->resp.status = sp == std::string_view::npos ? 0 : std::atol(std::string{line.substr(sp + 1, 3)}.c_str());
+    t->resp.status =
+        sp == std::string_view::npos ? 0 : std::atol(std::string{line.substr(sp + 1, 3)}.c_str());
     return len;
   }
   auto colon = line.find(':');
   if (colon != std::string_view::npos)
-    t->resp.headers.emplace(lower(trim(line.substr(0, colon))), std::string{trim(line.substr(colon + 1))});
+    t->resp.headers.emplace(lower(trim(line.substr(0, colon))),
+                            std::string{trim(line.substr(colon + 1))});
   return len;
 }
 
@@ -89,9 +92,10 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   }
   if (t->resp.body.size() + len > t->req->max_body) {
     if (status >= 200 && status < 300) {
-      t->failure = make_error(errc::invalid_argument,
-                              fmt::format("the response from {} is larger than the limit of {} bytes",
-                                          t->req->url, t->req->max_body));
+      t->failure =
+          make_error(errc::invalid_argument,
+                     fmt::format("the response from {} is larger than the limit of {} bytes",
+                                 t->req->url, t->req->max_body));
       return 0;
     }
     // Only the start of an error page matters.
@@ -110,7 +114,8 @@ size_t on_read(char* buffer, size_t size, size_t n, void* user) {
     if (left == 0) return 0;
     auto got = read_some(t->req->body_fd, buffer, std::min<uint64_t>(room, left));
     if (got < 0) {
-      t->failure = make_error(errc::io, fmt::format("cannot read the upload: {}", error_text(errno)));
+      t->failure =
+          make_error(errc::io, fmt::format("cannot read the upload: {}", error_text(errno)));
       return CURL_READFUNC_ABORT;
     }
     if (got == 0) {
@@ -175,7 +180,8 @@ std::string host_of(std::string_view url) {
   auto start = url.find("://");
   start = start == std::string_view::npos ? 0 : start + 3;
   auto end = url.find('/', start);
-  return std::string{url.substr(start, end == std::string_view::npos ? url.size() - start : end - start)};
+  return std::string{
+      url.substr(start, end == std::string_view::npos ? url.size() - start : end - start)};
 }
 
 }  // namespace
@@ -191,7 +197,9 @@ http_session::http_session(http_limits limits) : limits_(std::move(limits)) {
   if (curl_ == nullptr) throw std::bad_alloc{};
 }
 
-http_session::~http_session() { curl_easy_cleanup(curl_); }
+http_session::~http_session() {
+  curl_easy_cleanup(curl_);
+}
 
 caf::expected<http_response> http_session::perform(const http_request& req, const tls_config& tls,
                                                    transport_error* failure) {
@@ -290,8 +298,10 @@ caf::expected<http_response> http_session::perform(const http_request& req, cons
 std::string url_encode(std::string_view text) {
   std::string out;
   for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out.push_back(static_cast<char>(c));
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out.push_back(static_cast<char>(c));
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out;
 }

@@ -31,10 +31,12 @@ caf::expected<void> ensure_disk(const fs::path& data_root, const content_store& 
     auto started = std::chrono::steady_clock::now();
     auto unpacked = unpack_layers(store, r.layers, rootfs, r.config.diff_ids);
     caf::expected<uint64_t> built =
-      unpacked ? build_erofs(rootfs, rec.disk) : caf::expected<uint64_t>(unpacked.error());
+        unpacked ? build_erofs(rootfs, rec.disk) : caf::expected<uint64_t>(unpacked.error());
     fs::remove_all(work, ec);
     if (!built) return built.error();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
     images_log.info("image={} disk built in {} ms ({} layers, {} entries)", short_of(rec.id), ms,
                     r.layers.size(), unpacked->entries);
   }
@@ -46,11 +48,13 @@ caf::expected<void> ensure_disk(const fs::path& data_root, const content_store& 
 
 // Runs on a job thread: imports the archive or layout at `path`, builds each image's erofs disk
 // once, and returns the records (without tags merged with existing ones).
-caf::expected<std::vector<image_record>> load_images(const fs::path& data_root, const fs::path& path) {
+caf::expected<std::vector<image_record>> load_images(const fs::path& data_root,
+                                                     const fs::path& path) {
   auto store = content_store::open(data_root / "content");
   if (!store) return store.error();
   std::error_code ec;
-  auto loaded = fs::is_directory(path, ec) ? load_layout_dir(*store, path) : load_layout_archive(*store, path);
+  auto loaded = fs::is_directory(path, ec) ? load_layout_dir(*store, path)
+                                           : load_layout_archive(*store, path);
   if (!loaded) return loaded.error();
   if (loaded->empty()) return make_error(errc::invalid_argument, "the archive holds no image");
   std::vector<image_record> out;
@@ -61,8 +65,9 @@ caf::expected<std::vector<image_record>> load_images(const fs::path& data_root, 
     rec.loaded = os::unix_time_ns();
     if (!img.name.empty() && !is_tag(img.name)) {
       auto ref = parse_reference(img.name);
-      if (!ref) return make_error(errc::invalid_argument, "the archive names its image \"" + img.name +
-                                                              "\": " + describe(ref.error()));
+      if (!ref)
+        return make_error(errc::invalid_argument, "the archive names its image \"" + img.name +
+                                                      "\": " + describe(ref.error()));
       rec.tags.push_back(ref->to_string());
     }
     if (auto ok = ensure_disk(data_root, *store, img.image, rec); !ok) return ok.error();
@@ -73,7 +78,8 @@ caf::expected<std::vector<image_record>> load_images(const fs::path& data_root, 
 
 // Runs on the puller's thread: pulls, then builds the disk.
 caf::expected<image_record> pull_and_build(const image_options& opts, const reference& ref,
-                                           const platform& want, std::shared_ptr<pull_shared> shared,
+                                           const platform& want,
+                                           std::shared_ptr<pull_shared> shared,
                                            std::shared_ptr<lease_table> leases, uint64_t lease) {
   auto store = content_store::open(opts.data_root / "content");
   if (!store) return store.error();
@@ -92,7 +98,9 @@ caf::expected<image_record> pull_and_build(const image_options& opts, const refe
   if (!ref.tag.empty()) rec.tags.push_back(ref.name() + ":" + ref.tag);
   rec.loaded = os::unix_time_ns();
   if (auto ok = ensure_disk(opts.data_root, *store, pulled->image, rec); !ok) return ok.error();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
+                .count();
   images_log.info("image={} pulled {} in {} ms", short_of(rec.id), ref.to_string(), ms);
   return rec;
 }

@@ -10,8 +10,10 @@ namespace berth::image::detail {
 
 void close_lease(self_ptr self, uint64_t id) {
   if (id == 0) return;
-  if (self->state.gc_running > 0) self->state.leases_to_close.push_back(id);
-  else self->state.leases->close(id);
+  if (self->state.gc_running > 0)
+    self->state.leases_to_close.push_back(id);
+  else
+    self->state.leases->close(id);
 }
 
 std::set<std::string> referenced_blobs(const images_state& st) {
@@ -27,7 +29,8 @@ std::set<std::string> referenced_blobs(const images_state& st) {
 
 namespace {
 
-caf::expected<api::removed> sweep(const fs::path& data_root, const lease_table& leases, sweep_plan plan) {
+caf::expected<api::removed> sweep(const fs::path& data_root, const lease_table& leases,
+                                  sweep_plan plan) {
   api::removed out;
   std::error_code ec;
   auto images_dir = data_root / "images";
@@ -40,7 +43,8 @@ caf::expected<api::removed> sweep(const fs::path& data_root, const lease_table& 
     auto size = fs::file_size(dir / "rootfs.erofs", ec);
     if (!ec) out.reclaimed += size;
     fs::remove_all(dir, ec);
-    if (ec) return make_error(errc::io, fmt::format("cannot remove {}: {}", dir.string(), ec.message()));
+    if (ec)
+      return make_error(errc::io, fmt::format("cannot remove {}: {}", dir.string(), ec.message()));
   }
   auto store = content_store::open(data_root / "content");
   if (!store) return store.error();
@@ -75,29 +79,30 @@ void run_sweep(self_ptr self, sweep_plan plan, api::removed so_far,
                caf::typed_response_promise<api::removed> rp) {
   auto& st = self->state;
   ++st.gc_running;
-  run_job(self, [root = st.opts.data_root, leases = st.leases, plan = std::move(plan)] {
-    return sweep(root, *leases, plan);
-  }).then(
-      [self, so_far, rp](api::removed& r) mutable {
-        auto out = so_far;
-        out.deleted.insert(out.deleted.end(), r.deleted.begin(), r.deleted.end());
-        out.reclaimed += r.reclaimed;
-        auto& st = self->state;
-        if (--st.gc_running == 0) {
-          for (auto id : st.leases_to_close) st.leases->close(id);
-          st.leases_to_close.clear();
-        }
-        images_log.info("removed {} images and blobs, {} bytes reclaimed", out.deleted.size(), out.reclaimed);
-        rp.deliver(std::move(out));
-      },
-      [self, rp](caf::error& err) mutable {
-        auto& st = self->state;
-        if (--st.gc_running == 0) {
-          for (auto id : st.leases_to_close) st.leases->close(id);
-          st.leases_to_close.clear();
-        }
-        rp.deliver(std::move(err));
-      });
+  run_job(self, [root = st.opts.data_root, leases = st.leases,
+                 plan = std::move(plan)] { return sweep(root, *leases, plan); })
+      .then(
+          [self, so_far, rp](api::removed& r) mutable {
+            auto out = so_far;
+            out.deleted.insert(out.deleted.end(), r.deleted.begin(), r.deleted.end());
+            out.reclaimed += r.reclaimed;
+            auto& st = self->state;
+            if (--st.gc_running == 0) {
+              for (auto id : st.leases_to_close) st.leases->close(id);
+              st.leases_to_close.clear();
+            }
+            images_log.info("removed {} images and blobs, {} bytes reclaimed", out.deleted.size(),
+                            out.reclaimed);
+            rp.deliver(std::move(out));
+          },
+          [self, rp](caf::error& err) mutable {
+            auto& st = self->state;
+            if (--st.gc_running == 0) {
+              for (auto id : st.leases_to_close) st.leases->close(id);
+              st.leases_to_close.clear();
+            }
+            rp.deliver(std::move(err));
+          });
 }
 
 // Removes the record of `rec` (which must have no tags left) and plans its deletion.

@@ -9,7 +9,9 @@ std::string hex_of(const std::string& digest) {
   return digest.rfind("sha256:", 0) == 0 ? digest.substr(7) : digest;
 }
 
-std::string short_of(const std::string& digest) { return hex_of(digest).substr(0, 12); }
+std::string short_of(const std::string& digest) {
+  return hex_of(digest).substr(0, 12);
+}
 
 api::image_info to_info(const image_record& rec) {
   api::image_info info;
@@ -85,22 +87,28 @@ caf::expected<found_image> lookup(images_state& st, const std::string& text) {
   return make_error(errc::not_found, "No such image: " + ref->familiar());
 }
 
-store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
+store_actor store_of(self_ptr self) {
+  return berth::store_of(self->home_system());
+}
 
 void save(self_ptr self, const image_record& rec) {
   if (auto store = store_of(self))
     self->request(store, caf::infinite, save_atom_v, rec)
-        .then([] {}, [id = rec.id](caf::error& err) {
-          images_log.error("image={} cannot save its record: {}", short_of(id), describe(err));
-        });
+        .then([] {},
+              [id = rec.id](caf::error& err) {
+                images_log.error("image={} cannot save its record: {}", short_of(id),
+                                 describe(err));
+              });
 }
 
 void erase(self_ptr self, const std::string& id) {
   if (auto store = store_of(self))
     self->request(store, caf::infinite, erase_atom_v, image_atom_v, id)
-        .then([] {}, [id](caf::error& err) {
-          images_log.error("image={} cannot erase its record: {}", short_of(id), describe(err));
-        });
+        .then([] {},
+              [id](caf::error& err) {
+                images_log.error("image={} cannot erase its record: {}", short_of(id),
+                                 describe(err));
+              });
 }
 
 // Merges a loaded or pulled record into the state: its tags move to it from any other image;

@@ -39,7 +39,9 @@ registry_options with_credentials(registry_options opts, std::shared_ptr<credent
 // Sends a saved archive to `sink` in chunks, as the stream messages of the interface.
 class chunk_sender {
  public:
-  explicit chunk_sender(caf::actor sink) : sink_(std::move(sink)) { buf_.reserve(save_chunk_bytes); }
+  explicit chunk_sender(caf::actor sink) : sink_(std::move(sink)) {
+    buf_.reserve(save_chunk_bytes);
+  }
 
   caf::expected<void> write(std::string_view bytes) {
     while (!bytes.empty()) {
@@ -66,26 +68,33 @@ class chunk_sender {
 image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
-  st.creds = std::make_shared<credential_store>(st.opts.data_root / "credentials.json", st.opts.docker_config);
+  st.creds = std::make_shared<credential_store>(st.opts.data_root / "credentials.json",
+                                                st.opts.docker_config);
   st.opts.registry = with_credentials(st.opts.registry, st.creds);
   if (auto store = store_to_load_from(self)) {
     self->request(store, caf::infinite, list_atom_v, image_atom_v)
-        .await([self](std::vector<image_record>& records) {
-                 for (auto& rec : records) self->state.images[rec.id] = std::move(rec);
-                 images_log.info("loaded {} images", self->state.images.size());
-               },
-               [self](caf::error& err) {
-                 images_log.error("cannot load images: {}", describe(err));
-                 self->quit(err);
-               });
+        .await(
+            [self](std::vector<image_record>& records) {
+              for (auto& rec : records) self->state.images[rec.id] = std::move(rec);
+              images_log.info("loaded {} images", self->state.images.size());
+            },
+            [self](caf::error& err) {
+              images_log.error("cannot load images: {}", describe(err));
+              self->quit(err);
+            });
   }
   // Ingest files of a load or pull that died with a previous berthd are garbage. Awaited: no
   // load or pull may start (and write an ingest file) before they are gone.
-  run_job(self, [root = st.opts.data_root] {
-    auto store = content_store::open(root / "content");
-    if (!store) return caf::expected<size_t>(store.error());
-    return store->remove_stale_ingests();
-  }).await([](size_t n) { if (n) images_log.info("removed {} stale ingest files", n); },
+  run_job(self,
+          [root = st.opts.data_root] {
+            auto store = content_store::open(root / "content");
+            if (!store) return caf::expected<size_t>(store.error());
+            return store->remove_stale_ingests();
+          })
+      .await(
+          [](size_t n) {
+            if (n) images_log.info("removed {} stale ingest files", n);
+          },
           [](caf::error& err) { images_log.warn("{}", describe(err)); });
   // A listener that goes away stops hearing progress; a pull nobody listens to any more (every
   // client hung up) is cancelled.
@@ -109,7 +118,8 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
                   for (auto& rec : loaded) {
                     auto tag = rec.tags.empty() ? std::string{} : rec.tags.front();
                     auto& current = merge(self, std::move(rec));
-                    images_log.info("image={} loaded{}", short_of(current.id), tag.empty() ? "" : " as " + tag);
+                    images_log.info("image={} loaded{}", short_of(current.id),
+                                    tag.empty() ? "" : " as " + tag);
                     out.push_back(to_info(current));
                   }
                   close_lease(self, lease);
@@ -176,44 +186,50 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
         if (fresh) start_puller(self, key);
         return rp;
       },
-      [self](push_atom, const std::string& text, const caf::actor& listener) -> caf::result<api::pushed> {
+      [self](push_atom, const std::string& text,
+             const caf::actor& listener) -> caf::result<api::pushed> {
         auto ref = parse_reference(text);
         if (!ref) return ref.error();
         if (ref->tag.empty() || !ref->digest.empty())
-          return make_error(errc::invalid_argument, "push needs a reference with a tag and no digest: " + text);
+          return make_error(errc::invalid_argument,
+                            "push needs a reference with a tag and no digest: " + text);
         auto found = lookup(self->state, ref->to_string());
         if (!found)
-          return make_error(errc::not_found, "An image does not exist locally with the tag: " + ref->familiar());
+          return make_error(errc::not_found,
+                            "An image does not exist locally with the tag: " + ref->familiar());
         auto manifest = found->rec->manifest_digest;
         auto id = found->rec->id;
         auto rp = self->make_response_promise<api::pushed>();
-        run_job(self, [root = self->state.opts.data_root, reg = self->state.opts.registry, ref = *ref,
-                       manifest, listener, text]() -> caf::expected<api::pushed> {
-          auto store = content_store::open(root / "content");
-          if (!store) return store.error();
-          progress_fn progress;
-          if (listener)
-            progress = [listener, text](const api::progress& p) {
-              auto q = p;
-              q.reference = text;
-              caf::anon_send(listener, progress_atom_v, q);
-            };
-          return push_image(*store, ref, manifest, reg, progress);
-        }).then(
-            [self, rp, id, ref = *ref](api::pushed& pushed) mutable {
-              auto& st = self->state;
-              if (auto i = st.images.find(id); i != st.images.end()) {
-                auto repo_digest = ref.name() + "@" + pushed.digest;
-                auto& rds = i->second.repo_digests;
-                if (std::find(rds.begin(), rds.end(), repo_digest) == rds.end()) {
-                  rds.push_back(repo_digest);
-                  save(self, i->second);
-                }
-              }
-              images_log.info("image={} pushed as {} ({})", short_of(id), ref.to_string(), pushed.digest);
-              rp.deliver(std::move(pushed));
-            },
-            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        run_job(self,
+                [root = self->state.opts.data_root, reg = self->state.opts.registry, ref = *ref,
+                 manifest, listener, text]() -> caf::expected<api::pushed> {
+                  auto store = content_store::open(root / "content");
+                  if (!store) return store.error();
+                  progress_fn progress;
+                  if (listener)
+                    progress = [listener, text](const api::progress& p) {
+                      auto q = p;
+                      q.reference = text;
+                      caf::anon_send(listener, progress_atom_v, q);
+                    };
+                  return push_image(*store, ref, manifest, reg, progress);
+                })
+            .then(
+                [self, rp, id, ref = *ref](api::pushed& pushed) mutable {
+                  auto& st = self->state;
+                  if (auto i = st.images.find(id); i != st.images.end()) {
+                    auto repo_digest = ref.name() + "@" + pushed.digest;
+                    auto& rds = i->second.repo_digests;
+                    if (std::find(rds.begin(), rds.end(), repo_digest) == rds.end()) {
+                      rds.push_back(repo_digest);
+                      save(self, i->second);
+                    }
+                  }
+                  images_log.info("image={} pushed as {} ({})", short_of(id), ref.to_string(),
+                                  pushed.digest);
+                  rp.deliver(std::move(pushed));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
       [self](tag_atom, const std::string& source, const std::string& target) -> caf::result<void> {
@@ -222,7 +238,8 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
         auto ref = parse_reference(target);
         if (!ref) return ref.error();
         if (!ref->digest.empty())
-          return make_error(errc::invalid_argument, "refusing to create a tag with a digest reference: " + target);
+          return make_error(errc::invalid_argument,
+                            "refusing to create a tag with a digest reference: " + target);
         auto full = ref->to_string();
         auto id = found->rec->id;
         for (auto& [other_id, other] : self->state.images) {
@@ -260,10 +277,11 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
             return;
           }
           if (by_id && rec.tags.size() > 1 && !force) {
-            rp.deliver(make_error(errc::conflict,
-                                  fmt::format("conflict: unable to delete {} (must be forced) - image is "
-                                              "referenced in multiple repositories",
-                                              short_of(id))));
+            rp.deliver(
+                make_error(errc::conflict,
+                           fmt::format("conflict: unable to delete {} (must be forced) - image is "
+                                       "referenced in multiple repositories",
+                                       short_of(id))));
             return;
           }
           const container_record* user = nullptr;
@@ -271,12 +289,14 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
             if (c.image_id == id && (!user || c.state == state::running)) user = &c;
           if (user) {
             if (!force) {
-              auto what = by_id ? fmt::format("unable to delete {} (must be forced)", short_of(id))
-                                : fmt::format("unable to remove repository reference \"{}\" (must force)",
-                                              familiar(tag));
-              rp.deliver(make_error(errc::conflict,
-                                    fmt::format("conflict: {} - container {} is using its referenced image {}",
-                                                what, user->id.substr(0, 12), short_of(id))));
+              auto what =
+                  by_id ? fmt::format("unable to delete {} (must be forced)", short_of(id))
+                        : fmt::format("unable to remove repository reference \"{}\" (must force)",
+                                      familiar(tag));
+              rp.deliver(make_error(
+                  errc::conflict,
+                  fmt::format("conflict: {} - container {} is using its referenced image {}", what,
+                              user->id.substr(0, 12), short_of(id))));
               return;
             }
             // Forced: the names go, the image stays while containers use it (prune takes it later).
@@ -316,8 +336,10 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
         });
         return rp;
       },
-      [self](save_atom, const std::vector<std::string>& refs, const caf::actor& sink) -> caf::result<void> {
-        if (refs.empty()) return make_error(errc::invalid_argument, "save needs at least one image");
+      [self](save_atom, const std::vector<std::string>& refs,
+             const caf::actor& sink) -> caf::result<void> {
+        if (refs.empty())
+          return make_error(errc::invalid_argument, "save needs at least one image");
         if (!sink) return make_error(errc::invalid_argument, "save needs a sink");
         struct wanted {
           std::string name;
@@ -333,30 +355,34 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
         }
         caf::response_promise rp = self->make_response_promise();
         auto lease = self->state.leases->open();
-        run_job(self, [root = self->state.opts.data_root, images, sink]() -> caf::expected<bool> {
-          auto store = content_store::open(root / "content");
-          if (!store) return store.error();
-          std::vector<archive_image> entries;
-          for (auto& w : images) {
-            auto text = store->read_small(w.manifest, max_manifest_bytes);
-            if (!text) return text.error();
-            auto m = parse_manifest(*text, {});
-            if (!m) return m.error();
-            archive_image a;
-            a.name = w.name;
-            a.manifest.media_type = m->media_type;
-            a.manifest.digest = w.manifest;
-            a.manifest.size = text->size();
-            if (!w.p.os.empty()) a.manifest.platform = w.p;
-            entries.push_back(std::move(a));
-          }
-          chunk_sender out{sink};
-          auto ok = write_oci_archive(*store, entries, [&](std::string_view b) { return out.write(b); });
-          if (!ok) return ok.error();
-          out.flush();
-          caf::anon_send(sink, end_atom_v, std::string{});
-          return true;
-        }).then([self, rp, lease](bool) mutable {
+        run_job(self,
+                [root = self->state.opts.data_root, images, sink]() -> caf::expected<bool> {
+                  auto store = content_store::open(root / "content");
+                  if (!store) return store.error();
+                  std::vector<archive_image> entries;
+                  for (auto& w : images) {
+                    auto text = store->read_small(w.manifest, max_manifest_bytes);
+                    if (!text) return text.error();
+                    auto m = parse_manifest(*text, {});
+                    if (!m) return m.error();
+                    archive_image a;
+                    a.name = w.name;
+                    a.manifest.media_type = m->media_type;
+                    a.manifest.digest = w.manifest;
+                    a.manifest.size = text->size();
+                    if (!w.p.os.empty()) a.manifest.platform = w.p;
+                    entries.push_back(std::move(a));
+                  }
+                  chunk_sender out{sink};
+                  auto ok = write_oci_archive(*store, entries,
+                                              [&](std::string_view b) { return out.write(b); });
+                  if (!ok) return ok.error();
+                  out.flush();
+                  caf::anon_send(sink, end_atom_v, std::string{});
+                  return true;
+                })
+            .then(
+                [self, rp, lease](bool) mutable {
                   close_lease(self, lease);
                   rp.deliver(caf::unit);
                 },
@@ -391,13 +417,16 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
         if (!key) return key.error();
         if (user.empty()) return make_error(errc::invalid_argument, "login needs a user name");
         caf::response_promise rp = self->make_response_promise();
-        run_job(self, [reg = self->state.opts.registry, creds = self->state.creds, key = *key, user,
-                       password]() -> caf::expected<bool> {
-          credential c{user, password};
-          if (auto ok = check_login(key, c, reg); !ok) return ok.error();
-          if (auto ok = creds->put(key, c); !ok) return ok.error();
-          return true;
-        }).then([rp, key = *key](bool) mutable {
+        run_job(self,
+                [reg = self->state.opts.registry, creds = self->state.creds, key = *key, user,
+                 password]() -> caf::expected<bool> {
+                  credential c{user, password};
+                  if (auto ok = check_login(key, c, reg); !ok) return ok.error();
+                  if (auto ok = creds->put(key, c); !ok) return ok.error();
+                  return true;
+                })
+            .then(
+                [rp, key = *key](bool) mutable {
                   images_log.info("logged in to {}", key);
                   rp.deliver(caf::unit);
                 },
@@ -406,11 +435,13 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
       },
       [self](logout_atom, const std::string& server) -> caf::result<void> {
         caf::response_promise rp = self->make_response_promise();
-        run_job(self, [creds = self->state.creds, server]() -> caf::expected<bool> {
-          if (auto ok = creds->erase(server); !ok) return ok.error();
-          return true;
-        }).then([rp](bool) mutable { rp.deliver(caf::unit); },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        run_job(self,
+                [creds = self->state.creds, server]() -> caf::expected<bool> {
+                  if (auto ok = creds->erase(server); !ok) return ok.error();
+                  return true;
+                })
+            .then([rp](bool) mutable { rp.deliver(caf::unit); },
+                  [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
   };

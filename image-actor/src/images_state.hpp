@@ -198,9 +198,11 @@ void with_containers(self_ptr self, F fn) {
 }
 
 // image_disk.cpp: loads and pulls on worker threads, and the image disk they end in.
-caf::expected<std::vector<image_record>> load_images(const fs::path& data_root, const fs::path& path);
+caf::expected<std::vector<image_record>> load_images(const fs::path& data_root,
+                                                     const fs::path& path);
 caf::expected<image_record> pull_and_build(const image_options& opts, const reference& ref,
-                                           const platform& want, std::shared_ptr<pull_shared> shared,
+                                           const platform& want,
+                                           std::shared_ptr<pull_shared> shared,
                                            std::shared_ptr<lease_table> leases, uint64_t lease);
 
 // pullers.cpp: one puller actor per pull.
@@ -208,12 +210,12 @@ void start_puller(self_ptr self, const std::string& key);
 
 // image_gc.cpp: leases and garbage collection.
 struct sweep_plan {
-  std::vector<std::string> image_dirs;   ///< Hex ids whose disk directories go.
-  std::vector<std::string> candidates;   ///< Blobs to delete if unreferenced (empty with all_blobs).
-  bool all_blobs = false;                ///< Consider every blob in the store.
-  bool orphan_dirs = false;              ///< Also delete image directories no record names.
-  std::set<std::string> referenced;      ///< Blobs a remaining image uses.
-  std::set<std::string> live_ids;        ///< Hex ids of remaining images.
+  std::vector<std::string> image_dirs;  ///< Hex ids whose disk directories go.
+  std::vector<std::string> candidates;  ///< Blobs to delete if unreferenced (empty with all_blobs).
+  bool all_blobs = false;               ///< Consider every blob in the store.
+  bool orphan_dirs = false;             ///< Also delete image directories no record names.
+  std::set<std::string> referenced;     ///< Blobs a remaining image uses.
+  std::set<std::string> live_ids;       ///< Hex ids of remaining images.
 };
 
 void close_lease(self_ptr self, uint64_t id);

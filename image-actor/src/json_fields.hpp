@@ -19,12 +19,14 @@ caf::expected<std::string> string_field(const nlohmann::json& obj, std::string_v
                                         std::string_view where);
 
 /// The string-to-string map at `key`: empty if absent or null.
-caf::expected<std::map<std::string, std::string>>
-string_map_field(const nlohmann::json& obj, std::string_view key, std::string_view where);
+caf::expected<std::map<std::string, std::string>> string_map_field(const nlohmann::json& obj,
+                                                                   std::string_view key,
+                                                                   std::string_view where);
 
 /// The array of strings at `key`: empty if absent or null.
-caf::expected<std::vector<std::string>>
-string_array_field(const nlohmann::json& obj, std::string_view key, std::string_view where);
+caf::expected<std::vector<std::string>> string_array_field(const nlohmann::json& obj,
+                                                           std::string_view key,
+                                                           std::string_view where);
 
 /// Parses a descriptor object; invalid_argument naming `where` if malformed.
 caf::expected<descriptor> parse_descriptor(const nlohmann::json& j, std::string_view where);

@@ -91,7 +91,8 @@ class dir_source : public blob_source {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) {
       if (errno == ENOENT)
-        return make_error(errc::not_found, fmt::format("missing from the layout ({})", path.string()));
+        return make_error(errc::not_found,
+                          fmt::format("missing from the layout ({})", path.string()));
       return detail::io_error("cannot stat", path, errno);
     }
     if (!S_ISREG(st.st_mode)) return invalid("{} is not a regular file", path.string());
@@ -228,8 +229,8 @@ caf::expected<archive_contents> read_archive(const content_store& store, stream_
   // Errors that our own read callback reported win over libarchive's rendering of them.
   auto fail = [&](std::string_view what) -> caf::error {
     if (ctx.failure) return *ctx.failure;
-    return invalid("{}: {}", what, archive_error_string(a.get()) ? archive_error_string(a.get())
-                                                                 : "unknown error");
+    return invalid("{}: {}", what,
+                   archive_error_string(a.get()) ? archive_error_string(a.get()) : "unknown error");
   };
   if (archive_read_open(a.get(), &ctx, nullptr, read_callback, nullptr) != ARCHIVE_OK)
     return fail("not a tar archive");
@@ -253,8 +254,8 @@ caf::expected<archive_contents> read_archive(const content_store& store, stream_
     if (name == "index.json" || name == "oci-layout") {
       auto& slot = name == "index.json" ? out.index_json : out.oci_layout;
       if (slot) return invalid("archive has more than one {}", name);
-      auto text = read_entry_small(a.get(), e, name,
-                                   name == "index.json" ? max_index_json_bytes : max_oci_layout_bytes);
+      auto text = read_entry_small(
+          a.get(), e, name, name == "index.json" ? max_index_json_bytes : max_oci_layout_bytes);
       if (!text) return fail_or(text.error(), ctx);
       slot = std::move(*text);
     } else if (name.substr(0, blob_prefix.size()) == blob_prefix &&
@@ -277,8 +278,9 @@ caf::expected<archive_contents> read_archive(const content_store& store, stream_
     trailing += chunk->size();
   }
   if (!out.oci_layout)
-    return invalid("not an OCI archive: it has no oci-layout file (archives from `docker save` "
-                   "before Docker 25 are not OCI archives)");
+    return invalid(
+        "not an OCI archive: it has no oci-layout file (archives from `docker save` "
+        "before Docker 25 are not OCI archives)");
   if (!out.index_json) return invalid("not an OCI archive: it has no index.json");
   return out;
 }
@@ -299,16 +301,19 @@ caf::expected<std::vector<loaded_image>> load_layout_dir(content_store& store, c
       return invalid("{} is not an OCI image layout: it has no {}", dir.string(), file);
     return err;
   };
-  auto oci_layout = detail::read_file_limited(dir / "oci-layout", max_oci_layout_bytes, "oci-layout");
+  auto oci_layout =
+      detail::read_file_limited(dir / "oci-layout", max_oci_layout_bytes, "oci-layout");
   if (!oci_layout) return not_layout(oci_layout.error(), "oci-layout");
-  auto index_json = detail::read_file_limited(dir / "index.json", max_index_json_bytes, "index.json");
+  auto index_json =
+      detail::read_file_limited(dir / "index.json", max_index_json_bytes, "index.json");
   if (!index_json) return not_layout(index_json.error(), "index.json");
   dir_source source{store, dir};
   return load_index(store, source, *oci_layout, *index_json, want);
 }
 
-caf::expected<std::vector<loaded_image>>
-load_layout_archive_stream(content_store& store, archive_reader read, const platform& want) {
+caf::expected<std::vector<loaded_image>> load_layout_archive_stream(content_store& store,
+                                                                    archive_reader read,
+                                                                    const platform& want) {
   stream_context ctx{std::move(read), std::nullopt};
   auto contents = read_archive(store, ctx);
   if (!contents) return contents.error();
@@ -322,14 +327,16 @@ caf::expected<std::vector<loaded_image>> load_layout_archive_fd(content_store& s
   auto read = [fd, &buffer]() -> caf::expected<std::string_view> {
     auto n = detail::read_some(fd, buffer.data(), buffer.size());
     if (n < 0)
-      return make_error(errc::io, fmt::format("cannot read the archive: {}", detail::error_text(errno)));
+      return make_error(errc::io,
+                        fmt::format("cannot read the archive: {}", detail::error_text(errno)));
     return std::string_view{buffer.data(), static_cast<size_t>(n)};
   };
   return load_layout_archive_stream(store, read, want);
 }
 
-caf::expected<std::vector<loaded_image>>
-load_layout_archive(content_store& store, const fs::path& file, const platform& want) {
+caf::expected<std::vector<loaded_image>> load_layout_archive(content_store& store,
+                                                             const fs::path& file,
+                                                             const platform& want) {
   detail::unique_fd fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
   if (!fd) {
     if (errno == ENOENT)

@@ -33,8 +33,10 @@ caf::expected<std::string> document_type(const nlohmann::json& j, std::string_vi
   std::string type{claimed.empty() ? std::string_view{*stated} : claimed};
   if (type.empty()) {
     // OCI lets both leave mediaType out; the fields tell them apart.
-    if (j.contains("manifests")) type = mt::oci_index;
-    else type = mt::oci_manifest;
+    if (j.contains("manifests"))
+      type = mt::oci_index;
+    else
+      type = mt::oci_manifest;
   }
   if (type == mt::docker_manifest_v1 || type == mt::docker_manifest_v1_signed)
     return make_error(errc::unsupported, "Docker schema 1 manifests are not supported");
@@ -49,7 +51,8 @@ caf::expected<manifest> parse_manifest(std::string_view json, std::string_view t
   auto t = document_type(*j, type, "manifest");
   if (!t) return t.error();
   auto kind = kind_of(*t);
-  if (kind == blob_kind::index) return invalid("expected an image manifest, found an index ({})", *t);
+  if (kind == blob_kind::index)
+    return invalid("expected an image manifest, found an index ({})", *t);
   if (kind != blob_kind::manifest)
     return make_error(errc::unsupported,
                       fmt::format("unsupported manifest media type '{}'", t->substr(0, 200)));
@@ -91,7 +94,8 @@ caf::expected<image_index> parse_index(std::string_view json, std::string_view t
   auto t = document_type(*j, type, "index");
   if (!t) return t.error();
   auto kind = kind_of(*t);
-  if (kind == blob_kind::manifest) return invalid("expected an image index, found a manifest ({})", *t);
+  if (kind == blob_kind::manifest)
+    return invalid("expected an image index, found a manifest ({})", *t);
   if (kind != blob_kind::index)
     return make_error(errc::unsupported,
                       fmt::format("unsupported index media type '{}'", t->substr(0, 200)));
@@ -131,10 +135,12 @@ caf::expected<descriptor> select_platform(const image_index& index, const platfo
     if (std::find(offered.begin(), offered.end(), name) == offered.end()) offered.push_back(name);
   }
   if (offered.empty())
-    return make_error(errc::no_such_platform,
-                      fmt::format("no image for {}: the index names no platform", want.to_string()));
-  return make_error(errc::no_such_platform, fmt::format("no image for {}; available: {}",
-                                                 want.to_string(), fmt::join(offered, ", ")));
+    return make_error(
+        errc::no_such_platform,
+        fmt::format("no image for {}: the index names no platform", want.to_string()));
+  return make_error(
+      errc::no_such_platform,
+      fmt::format("no image for {}; available: {}", want.to_string(), fmt::join(offered, ", ")));
 }
 
 }  // namespace berth::image

@@ -9,7 +9,9 @@ namespace {
 
 // A pull request that ended without the puller's answer (its exception, or it vanished), as
 // opposed to a pull that failed and said why with a berth error.
-bool puller_crashed(const caf::error& err) { return err && err.category() != caf::atom("berth"); }
+bool puller_crashed(const caf::error& err) {
+  return err && err.category() != caf::atom("berth");
+}
 
 void finish_pull(self_ptr self, const std::string& key, caf::expected<image_record> result) {
   auto& st = self->state;
@@ -37,7 +39,8 @@ void start_puller(self_ptr self, const std::string& key) {
   auto& job = st.pulls.at(key);
   ++job.starts;
   if (job.lease == 0) job.lease = st.leases->open();
-  auto fn = [opts = st.opts, ref = job.ref, want = job.want, shared = job.shared, leases = st.leases,
+  auto fn = [opts = st.opts, ref = job.ref, want = job.want, shared = job.shared,
+             leases = st.leases,
              lease = job.lease] { return pull_and_build(opts, ref, want, shared, leases, lease); };
   // The puller: a worker of its own whose exceptions keep their text in its exit reason.
   auto puller = self->spawn<caf::detached>([fn](caf::event_based_actor* w) -> caf::behavior {

@@ -12,9 +12,15 @@ namespace {
 
 constexpr size_t max_name_length = 255;
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool is_alnum(char c) {
+  return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 // path-component := alnum+ (separator alnum+)*, separator := [._] | "__" | "-"+.
 bool is_path_component(std::string_view s) {
@@ -26,10 +32,14 @@ bool is_path_component(std::string_view s) {
   };
   if (!alnum_run()) return false;
   while (i < s.size()) {
-    if (s[i] == '.') ++i;
-    else if (s[i] == '_') i += (i + 1 < s.size() && s[i + 1] == '_') ? 2 : 1;
-    else if (s[i] == '-') while (i < s.size() && s[i] == '-') ++i;
-    else return false;
+    if (s[i] == '.')
+      ++i;
+    else if (s[i] == '_')
+      i += (i + 1 < s.size() && s[i + 1] == '_') ? 2 : 1;
+    else if (s[i] == '-')
+      while (i < s.size() && s[i] == '-') ++i;
+    else
+      return false;
     if (!alnum_run()) return false;
   }
   return true;
@@ -109,7 +119,8 @@ caf::expected<reference> parse_reference(std::string_view text) {
   if (auto at = rest.find('@'); at != std::string_view::npos) {
     auto digest = rest.substr(at + 1);
     if (auto ok = check_digest(digest); !ok)
-      return detail::with_context(ok.error(), fmt::format("invalid reference '{}'", text.substr(0, 300)));
+      return detail::with_context(ok.error(),
+                                  fmt::format("invalid reference '{}'", text.substr(0, 300)));
     ref.digest = std::string{digest};
     rest = rest.substr(0, at);
   }
@@ -143,8 +154,9 @@ caf::expected<reference> parse_reference(std::string_view text) {
   for (;;) {
     auto end = remote.find('/', start);
     if (!is_path_component(remote.substr(start, end - start)))
-      return bad("each path component must be lowercase letters and digits, separated by "
-                 "'.', '_', '__' or dashes");
+      return bad(
+          "each path component must be lowercase letters and digits, separated by "
+          "'.', '_', '__' or dashes");
     if (end == std::string_view::npos) break;
     start = end + 1;
   }
@@ -157,7 +169,9 @@ caf::expected<reference> parse_reference(std::string_view text) {
   return ref;
 }
 
-std::string reference::name() const { return domain + "/" + path; }
+std::string reference::name() const {
+  return domain + "/" + path;
+}
 
 std::string reference::to_string() const {
   auto out = name();

@@ -39,8 +39,8 @@ namespace mt = media_type;
 // Every manifest type berth reads, most specific first, for the Accept header. Without them the
 // distribution registry answers 404 for OCI manifests and converts Docker ones to schema 1.
 const std::string accept_manifests =
-  fmt::format("Accept: {}, {}, {}, {}", mt::oci_index, mt::docker_manifest_list, mt::oci_manifest,
-              mt::docker_manifest);
+    fmt::format("Accept: {}, {}, {}, {}", mt::oci_index, mt::docker_manifest_list, mt::oci_manifest,
+                mt::docker_manifest);
 
 // Largest error or token response read.
 constexpr uint64_t max_small_response = 64 * 1024;
@@ -149,12 +149,15 @@ bool is_loopback(std::string_view host) {
 std::string host_part(std::string_view domain) {
   if (!domain.empty() && domain.front() == '[') {
     auto close = domain.find(']');
-    return std::string{domain.substr(0, close == std::string_view::npos ? domain.size() : close + 1)};
+    return std::string{
+        domain.substr(0, close == std::string_view::npos ? domain.size() : close + 1)};
   }
   return std::string{domain.substr(0, domain.find(':'))};
 }
 
-caf::error cancelled_error() { return make_error(errc::cancelled, "cancelled"); }
+caf::error cancelled_error() {
+  return make_error(errc::cancelled, "cancelled");
+}
 
 // Sleeps `d`, waking early (false) if the operation is cancelled.
 bool sleep_unless_cancelled(std::chrono::milliseconds d, const std::atomic<bool>* cancel) {
@@ -171,11 +174,14 @@ bool sleep_unless_cancelled(std::chrono::milliseconds d, const std::atomic<bool>
 // One registry: its scheme, TLS settings, login and cached tokens. Shared by a pull's threads.
 class client {
  public:
-  client(std::string domain, const registry_options& opts, std::optional<credential> forced = std::nullopt)
-    : domain_(std::move(domain)), opts_(opts), api_host_(registry_api_host(domain_)) {
+  client(std::string domain, const registry_options& opts,
+         std::optional<credential> forced = std::nullopt)
+      : domain_(std::move(domain)), opts_(opts), api_host_(registry_api_host(domain_)) {
     insecure_ = is_insecure_registry(opts_, domain_);
-    if (forced) creds_ = std::move(forced);
-    else if (opts_.credentials) creds_ = opts_.credentials(domain_);
+    if (forced)
+      creds_ = std::move(forced);
+    else if (opts_.credentials)
+      creds_ = opts_.credentials(domain_);
     tls_ = tls_for(domain_);
     limits_.connect_timeout = opts_.connect_timeout;
     limits_.stall_timeout = opts_.stall_timeout;
@@ -214,8 +220,8 @@ class client {
   // Sends `req` (url: a path under the registry, or an absolute URL it gave) with authentication
   // for `scope`, retrying dropped connections, 5xx and 429 with backoff. `before` adjusts each
   // attempt (Range headers, rewinding an upload); `on_retry` hears of each retry.
-  caf::expected<http_response> send(http_session& s, const http_request& req, const std::string& scope,
-                                    const std::atomic<bool>* cancel,
+  caf::expected<http_response> send(http_session& s, const http_request& req,
+                                    const std::string& scope, const std::atomic<bool>* cancel,
                                     const std::function<void(http_request&)>& before = {},
                                     const std::function<void()>& on_retry = {}) {
     auto base_url = base(s, cancel);
@@ -269,8 +275,8 @@ class client {
         continue;
       }
       if (resp->status >= 500 || resp->status == 429)
-        return make_error(errc::unavailable, fmt::format("{} {}: {} after {} tries", req.method, url,
-                                                         status_text(*resp), attempt));
+        return make_error(errc::unavailable, fmt::format("{} {}: {} after {} tries", req.method,
+                                                         url, status_text(*resp), attempt));
       return resp;
     }
   }
@@ -284,7 +290,8 @@ class client {
     if (!r) return r.error();
     // A registry that needs no login accepts any; Docker says "Login Succeeded" then too.
     if (r->status >= 200 && r->status < 300) return {};
-    return make_error(errc::unavailable, fmt::format("{}: /v2/ answered {}", domain_, status_text(*r)));
+    return make_error(errc::unavailable,
+                      fmt::format("{}: /v2/ answered {}", domain_, status_text(*r)));
   }
 
  private:
@@ -300,7 +307,8 @@ class client {
         files.push_back(i->path());
       std::sort(files.begin(), files.end());
       for (const auto& f : files) {
-        if (f.extension() == ".crt") tls.cas.push_back(f);
+        if (f.extension() == ".crt")
+          tls.cas.push_back(f);
         else if (f.extension() == ".cert" && tls.client_cert.empty()) {
           auto key = f;
           key.replace_extension(".key");
@@ -329,7 +337,8 @@ class client {
         return "Basic " + detail::base64_encode(creds_->username + ":" + creds_->password);
       if (!bearer_) return std::string{};
       auto i = tokens_.find(scope);
-      if (i != tokens_.end() && i->second.second > steady::now()) return "Bearer " + i->second.first;
+      if (i != tokens_.end() && i->second.second > steady::now())
+        return "Bearer " + i->second.first;
       ch = bearer_;
     }
     // The registry asked for tokens before: get one for this scope without a 401 round trip.
@@ -338,8 +347,8 @@ class client {
     return "Bearer " + *tok;
   }
 
-  caf::expected<void> on_challenge(http_session& s, const http_response& r, const std::string& scope,
-                                   const std::atomic<bool>* cancel) {
+  caf::expected<void> on_challenge(http_session& s, const http_response& r,
+                                   const std::string& scope, const std::atomic<bool>* cancel) {
     std::optional<challenge> bearer, basic;
     for (auto [i, end] = r.headers.equal_range("www-authenticate"); i != end; ++i) {
       auto c = parse_challenge(i->second);
@@ -368,27 +377,28 @@ class client {
   }
 
   caf::error required() const {
-    return make_error(errc::unauthorized,
-                      fmt::format("unauthorized: authentication required (log in to {} first)", domain_));
+    return make_error(
+        errc::unauthorized,
+        fmt::format("unauthorized: authentication required (log in to {} first)", domain_));
   }
 
   caf::error refused() const {
-    return make_error(errc::unauthorized,
-                      fmt::format("unauthorized: {} refused the login of '{}'", domain_,
-                                  creds_ ? creds_->username : ""));
+    return make_error(errc::unauthorized, fmt::format("unauthorized: {} refused the login of '{}'",
+                                                      domain_, creds_ ? creds_->username : ""));
   }
 
   caf::error auth_failure(const http_response& r, const std::string& scope) const {
     if (!creds_) {
-      return make_error(errc::unauthorized,
-                        fmt::format("unauthorized: authentication required for {}{} (the repository "
-                                    "may not exist, or needs `berth login {}`)",
-                                    domain_, scope.empty() ? "" : " (" + scope + ")", domain_));
+      return make_error(
+          errc::unauthorized,
+          fmt::format("unauthorized: authentication required for {}{} (the repository "
+                      "may not exist, or needs `berth login {}`)",
+                      domain_, scope.empty() ? "" : " (" + scope + ")", domain_));
     }
     auto e = error_of(r);
     if (e.code == "UNAUTHORIZED" || e.code.empty()) return refused();
-    return make_error(errc::unauthorized, fmt::format("unauthorized: {} ({}): {}", domain_,
-                                                          scope, e.message));
+    return make_error(errc::unauthorized,
+                      fmt::format("unauthorized: {} ({}): {}", domain_, scope, e.message));
   }
 
   caf::error denied(const http_response& r, const std::string& scope) const {
@@ -400,7 +410,8 @@ class client {
   }
 
   // Asks the challenge's realm for a token for `scope` and caches it.
-  caf::expected<std::string> fetch_token(http_session& s, const challenge& ch, const std::string& scope,
+  caf::expected<std::string> fetch_token(http_session& s, const challenge& ch,
+                                         const std::string& scope,
                                          const std::atomic<bool>* cancel) {
     auto realm = ch.params.count("realm") ? ch.params.at("realm") : std::string{};
     bool realm_https = realm.rfind("https://", 0) == 0;
@@ -410,10 +421,11 @@ class client {
                                     realm.substr(0, 200)));
     auto realm_host = authority_of(realm);
     if (!realm_https && !insecure_ && !is_insecure_registry(opts_, realm_host))
-      return make_error(errc::protocol,
-                        fmt::format("{} asked for a token over plain HTTP from {}; mark it insecure "
-                                    "to allow that",
-                                    domain_, realm_host));
+      return make_error(
+          errc::protocol,
+          fmt::format("{} asked for a token over plain HTTP from {}; mark it insecure "
+                      "to allow that",
+                      domain_, realm_host));
     std::vector<std::string> query;
     if (auto sv = ch.params.find("service"); sv != ch.params.end() && !sv->second.empty())
       query.push_back("service=" + detail::url_encode(sv->second));
@@ -429,7 +441,8 @@ class client {
     if (creds_)
       req.headers.push_back("Authorization: Basic " +
                             detail::base64_encode(creds_->username + ":" + creds_->password));
-    auto tls = realm_host == lower(api_host_) || realm_host == lower(domain_) ? tls_ : tls_for(realm_host);
+    auto tls =
+        realm_host == lower(api_host_) || realm_host == lower(domain_) ? tls_ : tls_for(realm_host);
     if (!realm_https) tls.verify = false;
     caf::expected<http_response> r = make_error(errc::internal, "no attempt");
     for (int attempt = 1;; ++attempt) {
@@ -446,20 +459,23 @@ class client {
     }
     if (r->status == 401 || r->status == 403) return creds_ ? refused() : required();
     if (r->status != 200)
-      return make_error(errc::unavailable, fmt::format("token service of {} answered {}", domain_,
-                                                       status_text(*r)));
+      return make_error(errc::unavailable,
+                        fmt::format("token service of {} answered {}", domain_, status_text(*r)));
     auto j = detail::parse_json(r->body, max_small_response, "token response");
     if (!j || !j->is_object())
-      return make_error(errc::protocol, fmt::format("the token service of {} sent no JSON", domain_));
+      return make_error(errc::protocol,
+                        fmt::format("the token service of {} sent no JSON", domain_));
     std::string token;
     for (auto key : {"token", "access_token"})
-      if (auto t = j->find(key); t != j->end() && t->is_string() && !t->get<std::string>().empty()) {
+      if (auto t = j->find(key);
+          t != j->end() && t->is_string() && !t->get<std::string>().empty()) {
         token = t->get<std::string>();
         break;
       }
     if (token.empty() || token.size() > 32 * 1024 ||
         token.find_first_of("\r\n") != std::string::npos)
-      return make_error(errc::protocol, fmt::format("the token service of {} sent no token", domain_));
+      return make_error(errc::protocol,
+                        fmt::format("the token service of {} sent no token", domain_));
     int64_t expires = 60;
     if (auto e = j->find("expires_in"); e != j->end() && e->is_number_integer())
       expires = std::clamp<int64_t>(e->get<int64_t>(), 1, 24 * 3600);
@@ -487,7 +503,8 @@ class client {
 // -- pulling --------------------------------------------------------------------------------------
 
 caf::error status_error(const http_response& r, std::string_view what) {
-  if (r.status == 404) return make_error(errc::not_found, fmt::format("{}: {}", what, status_text(r)));
+  if (r.status == 404)
+    return make_error(errc::not_found, fmt::format("{}: {}", what, status_text(r)));
   if (r.status >= 400 && r.status < 500)
     return make_error(errc::invalid_argument, fmt::format("{}: {}", what, status_text(r)));
   return make_error(errc::protocol, fmt::format("{}: unexpected {}", what, status_text(r)));
@@ -496,7 +513,8 @@ caf::error status_error(const http_response& r, std::string_view what) {
 // Emits progress for one blob, at most every 100 ms while it moves.
 class progress_emitter {
  public:
-  progress_emitter(const progress_fn& fn, const descriptor& d) : fn_(fn), id_(short_id(d.digest)), total_(d.size) {}
+  progress_emitter(const progress_fn& fn, const descriptor& d)
+      : fn_(fn), id_(short_id(d.digest)), total_(d.size) {}
 
   void emit(std::string_view status, uint64_t current, bool force = true) {
     if (!fn_) return;
@@ -550,9 +568,8 @@ caf::expected<void> fetch_blob(pull_context& ctx, http_session& s, const descrip
         if (head.status == 206) {
           auto range = head.header("content-range");
           if (range.rfind(fmt::format("bytes {}-", resume_from), 0) != 0)
-            return make_error(errc::protocol,
-                              fmt::format("asked for bytes from {} and got '{}'", resume_from,
-                                          range.substr(0, 100)));
+            return make_error(errc::protocol, fmt::format("asked for bytes from {} and got '{}'",
+                                                          resume_from, range.substr(0, 100)));
         } else {
           // The server ignored the Range header: start over.
           auto fresh = ctx.store.begin(d.digest, d.size);
@@ -597,7 +614,8 @@ struct fetched_manifest {
 };
 
 caf::expected<fetched_manifest> get_manifest(pull_context& ctx, http_session& s,
-                                             std::string_view reference_text, std::string_view expect_digest) {
+                                             std::string_view reference_text,
+                                             std::string_view expect_digest) {
   http_request req;
   req.url = fmt::format("/v2/{}/manifests/{}", ctx.ref.path, reference_text);
   req.headers.push_back(accept_manifests);
@@ -608,8 +626,9 @@ caf::expected<fetched_manifest> get_manifest(pull_context& ctx, http_session& s,
   if (r->status == 404) {
     auto e = error_of(*r);
     if (e.code == "NAME_UNKNOWN")
-      return make_error(errc::not_found, fmt::format("repository {} not found: {}", ctx.ref.name(),
-                                                     e.message.empty() ? "name unknown" : e.message));
+      return make_error(errc::not_found,
+                        fmt::format("repository {} not found: {}", ctx.ref.name(),
+                                    e.message.empty() ? "name unknown" : e.message));
     return make_error(errc::not_found,
                       fmt::format("manifest unknown: {} not found", ctx.ref.familiar()));
   }
@@ -640,11 +659,15 @@ caf::expected<fetched_manifest> get_manifest(pull_context& ctx, http_session& s,
     if (!j) return with_context(j.error(), what);
     auto stated = j->is_object() ? j->value("mediaType", std::string{}) : std::string{};
     if (j->is_object() && j->value("schemaVersion", 0) == 1)
-      return make_error(errc::unsupported,
-                        fmt::format("{} is a Docker schema 1 manifest, which berth does not support", what));
-    if (kind_of(stated) == blob_kind::index || kind_of(stated) == blob_kind::manifest) type = stated;
-    else if (j->is_object() && j->contains("manifests")) type = mt::oci_index;
-    else if (j->is_object() && j->contains("layers")) type = mt::oci_manifest;
+      return make_error(
+          errc::unsupported,
+          fmt::format("{} is a Docker schema 1 manifest, which berth does not support", what));
+    if (kind_of(stated) == blob_kind::index || kind_of(stated) == blob_kind::manifest)
+      type = stated;
+    else if (j->is_object() && j->contains("manifests"))
+      type = mt::oci_index;
+    else if (j->is_object() && j->contains("layers"))
+      type = mt::oci_manifest;
     else
       return make_error(errc::unsupported, fmt::format("{} is not an image (media type '{}')", what,
                                                        type.substr(0, 100)));
@@ -676,7 +699,8 @@ class registry_source : public blob_source {
   caf::expected<void> fetch_layers(const std::vector<descriptor>& layers) override {
     if (ctx_.po.progress)
       for (const auto& l : layers)
-        if (!ctx_.store.contains(l.digest)) progress_emitter{ctx_.po.progress, l}.emit("waiting", 0);
+        if (!ctx_.store.contains(l.digest))
+          progress_emitter{ctx_.po.progress, l}.emit("waiting", 0);
     std::atomic<size_t> next{0};
     std::atomic<bool> stop{false};
     std::mutex m;
@@ -792,8 +816,9 @@ namespace {
 
 // Uploads one blob unless the registry has it; answers the bytes sent.
 caf::expected<uint64_t> push_blob(client& c, http_session& s, const content_store& store,
-                                  const reference& ref, const std::string& scope, const descriptor& d,
-                                  const progress_fn& progress, const std::atomic<bool>* cancel) {
+                                  const reference& ref, const std::string& scope,
+                                  const descriptor& d, const progress_fn& progress,
+                                  const std::atomic<bool>* cancel) {
   progress_emitter emit{progress, d};
   http_request head;
   head.method = "HEAD";
@@ -817,7 +842,8 @@ caf::expected<uint64_t> push_blob(client& c, http_session& s, const content_stor
   if (!started) return started.error();
   if (started->status != 202) return status_error(*started, "starting an upload");
   auto location = started->header("location");
-  if (location.empty()) return make_error(errc::protocol, "the registry started an upload without a Location");
+  if (location.empty())
+    return make_error(errc::protocol, "the registry started an upload without a Location");
   http_request put;
   put.method = "PUT";
   put.url = location + (location.find('?') == std::string::npos ? "?" : "&") +
@@ -834,7 +860,8 @@ caf::expected<uint64_t> push_blob(client& c, http_session& s, const content_stor
   auto rewind = [&](http_request&) { ::lseek(fd.get(), 0, SEEK_SET); };
   auto done = c.send(s, put, scope, cancel, rewind);
   if (!done) return done.error();
-  if (done->status != 201 && done->status != 204) return status_error(*done, "uploading " + d.digest);
+  if (done->status != 201 && done->status != 204)
+    return status_error(*done, "uploading " + d.digest);
   emit.emit("done", d.size);
   return d.size;
 }
@@ -842,8 +869,9 @@ caf::expected<uint64_t> push_blob(client& c, http_session& s, const content_stor
 }  // namespace
 
 caf::expected<api::pushed> push_image(const content_store& store, const reference& ref,
-                                      std::string_view manifest_digest, const registry_options& opts,
-                                      const progress_fn& progress, const std::atomic<bool>* cancel) {
+                                      std::string_view manifest_digest,
+                                      const registry_options& opts, const progress_fn& progress,
+                                      const std::atomic<bool>* cancel) {
   if (ref.tag.empty()) return invalid("push needs a tag: {}", ref.to_string());
   auto body = store.read_small(manifest_digest, max_manifest_bytes);
   if (!body) return body.error();

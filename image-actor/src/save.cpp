@@ -80,7 +80,8 @@ class tar_writer {
   caf::expected<void> file(const std::string& name, std::string_view data) {
     auto e = entry(name, AE_IFREG, 0644, data.size());
     if (archive_write_header(a_.get(), e.get()) != ARCHIVE_OK) return fail(name);
-    if (!data.empty() && archive_write_data(a_.get(), data.data(), data.size()) < 0) return fail(name);
+    if (!data.empty() && archive_write_data(a_.get(), data.data(), data.size()) < 0)
+      return fail(name);
     return {};
   }
 
@@ -95,7 +96,9 @@ class tar_writer {
     while (sent < size) {
       auto n = detail::read_some(fd.get(), buf.data(), buf.size());
       if (n < 0) return detail::io_error("cannot read", path, errno);
-      if (n == 0) return make_error(errc::io, fmt::format("{} is shorter than {} bytes", path.string(), size));
+      if (n == 0)
+        return make_error(errc::io,
+                          fmt::format("{} is shorter than {} bytes", path.string(), size));
       auto take = std::min<uint64_t>(static_cast<uint64_t>(n), size - sent);
       if (archive_write_data(a_.get(), buf.data(), take) < 0) return fail(name);
       sent += take;
@@ -110,7 +113,7 @@ class tar_writer {
 
  private:
   std::unique_ptr<struct archive_entry, entry_deleter> entry(const std::string& name, unsigned type,
-                                                              int mode, uint64_t size) {
+                                                             int mode, uint64_t size) {
     std::unique_ptr<struct archive_entry, entry_deleter> e{archive_entry_new()};
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
@@ -133,7 +136,8 @@ class tar_writer {
 
 }  // namespace
 
-caf::expected<void> write_oci_archive(const content_store& store, const std::vector<archive_image>& images,
+caf::expected<void> write_oci_archive(const content_store& store,
+                                      const std::vector<archive_image>& images,
                                       const archive_writer& write) {
   // Everything each manifest needs, checked before the first byte goes out.
   std::vector<std::string> blobs;

@@ -29,8 +29,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <system_error>
+#include <thread>
 #include <unordered_set>
 
 namespace berth::image {
@@ -111,7 +111,8 @@ bool allowed_xattr(std::string_view name) {
 // The state of one layer being applied to one root.
 class layer_applier {
  public:
-  layer_applier(std::string root, std::string label) : root_(std::move(root)), label_(std::move(label)) {}
+  layer_applier(std::string root, std::string label)
+      : root_(std::move(root)), label_(std::move(label)) {}
 
   caf::expected<unpack_stats> run(const fs::path& blob, std::string_view diff_id);
 
@@ -148,8 +149,8 @@ class layer_applier {
 // Checks the first `count` components of `parts` as parent directories. A symlink fails; a
 // missing one means nothing below exists. For a write, a non-directory in the way is removed (a
 // directory in an upper layer hides it, as in overlayfs).
-caf::expected<layer_applier::parent_state>
-layer_applier::check_parents(const std::vector<std::string>& parts, size_t count, bool for_write) {
+caf::expected<layer_applier::parent_state> layer_applier::check_parents(
+    const std::vector<std::string>& parts, size_t count, bool for_write) {
   std::string rel;
   for (size_t i = 0; i < count; ++i) {
     rel = child_of(rel, parts[i]);
@@ -165,7 +166,8 @@ layer_applier::check_parents(const std::vector<std::string>& parts, size_t count
       continue;
     }
     if (!for_write) return parent_state::missing;
-    if (::unlink(full(rel).c_str()) != 0) return detail::io_error("cannot remove", full(rel), errno);
+    if (::unlink(full(rel).c_str()) != 0)
+      return detail::io_error("cannot remove", full(rel), errno);
     return parent_state::missing;
   }
   return parent_state::exists;
@@ -251,8 +253,10 @@ caf::expected<void> layer_applier::write_entry(struct archive_entry* e, const st
     size_t size = 0;
     archive_entry_xattr_reset(e);
     while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-      if (allowed_xattr(name)) keep.emplace_back(name, std::string{static_cast<const char*>(value), size});
-      else image_log.debug("{}: dropping xattr {} of {}", label_, name, path);
+      if (allowed_xattr(name))
+        keep.emplace_back(name, std::string{static_cast<const char*>(value), size});
+      else
+        image_log.debug("{}: dropping xattr {} of {}", label_, name, path);
     }
     archive_entry_xattr_clear(e);
     for (const auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
@@ -276,7 +280,8 @@ caf::expected<void> layer_applier::write_entry(struct archive_entry* e, const st
     }
   }
   r = archive_write_finish_entry(disk_);
-  if (r == ARCHIVE_WARN) image_log.warn("{}: {}: {}", label_, path, archive_text(disk_));
+  if (r == ARCHIVE_WARN)
+    image_log.warn("{}: {}: {}", label_, path, archive_text(disk_));
   else if (r != ARCHIVE_OK)
     return make_error(errc::io, fmt::format("cannot write: {}", archive_text(disk_)));
   return {};
@@ -292,7 +297,8 @@ caf::expected<void> layer_applier::apply_entry(struct archive_entry* e) {
   if (!parts) return entry_error(name, parts.error());
   auto rel = join(*parts, parts->size());
   if (root_.size() + 1 + rel.size() >= max_path_bytes)
-    return entry_error(name, invalid("path is longer than {} bytes", max_path_bytes - root_.size()));
+    return entry_error(name,
+                       invalid("path is longer than {} bytes", max_path_bytes - root_.size()));
   bool is_dir = archive_entry_filetype(e) == AE_IFDIR;
   // The root itself: only its metadata can change.
   if (parts->empty()) {
@@ -479,12 +485,12 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
   stream.source = &source;
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), &stream, nullptr, hashing_read, nullptr) != ARCHIVE_OK)
-    return invalid("not a tar archive: {}", stream.error.empty() ? archive_text(inner.get()) : stream.error);
-  archive_write_disk_set_options(disk.get(),
-                                 ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
-                                   ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                   ARCHIVE_EXTRACT_UNLINK | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                   ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    return invalid("not a tar archive: {}",
+                   stream.error.empty() ? archive_text(inner.get()) : stream.error);
+  archive_write_disk_set_options(
+      disk.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                      ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK |
+                      ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
   in_ = inner.get();
   disk_ = disk.get();
   bool first = true;
@@ -496,7 +502,8 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
       image_log.debug("{}: {}", label_, archive_text(inner.get()));
     } else if (r != ARCHIVE_OK) {
       auto text = stream.error.empty() ? archive_text(inner.get()) : stream.error;
-      return invalid("{}: {}", first ? "not a tar archive" : "the layer is truncated or corrupt", text);
+      return invalid("{}: {}", first ? "not a tar archive" : "the layer is truncated or corrupt",
+                     text);
     }
     first = false;
     ++stats_.entries;

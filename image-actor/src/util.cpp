@@ -10,7 +10,9 @@
 
 namespace berth::image::detail {
 
-std::string error_text(int err) { return std::generic_category().message(err); }
+std::string error_text(int err) {
+  return std::generic_category().message(err);
+}
 
 caf::error io_error(std::string_view what, const std::filesystem::path& path, int err) {
   return make_error(errc::io, fmt::format("{} {}: {}", what, path.string(), error_text(err)));

@@ -2,13 +2,13 @@
 // I/O and JSON parsing with limits.
 #pragma once
 
+#include "berth/actors/vocabulary.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/os/file.hpp"
-#include "berth/actors/vocabulary.hpp"
 
+#include <fmt/format.h>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <cstddef>

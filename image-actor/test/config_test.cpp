@@ -33,7 +33,8 @@ TEST_CASE("every field of a full config is read") {
       "Healthcheck": {"Test": ["CMD", "true"]}
     },
     "container_config": {"Cmd": ["ignored"]},
-    "rootfs": {"type": "layers", "diff_ids": [")" + diff_id + R"("]},
+    "rootfs": {"type": "layers", "diff_ids": [")" +
+                              diff_id + R"("]},
     "history": [{"created_by": "x"}]
   })");
   REQUIRE(c);
@@ -85,7 +86,7 @@ TEST_CASE("a string Cmd is a one-element command, as Docker reads it") {
 
 TEST_CASE("null collections read as empty ones") {
   auto c = parse_image_config(config_with(
-    R"({"Env": null, "Labels": null, "ExposedPorts": null, "Volumes": null, "User": null,
+      R"({"Env": null, "Labels": null, "ExposedPorts": null, "Volumes": null, "User": null,
         "WorkingDir": null})"));
   REQUIRE(c);
   CHECK(c->env.empty());
@@ -96,8 +97,9 @@ TEST_CASE("null collections read as empty ones") {
 }
 
 TEST_CASE("a config without a config object, or with a null one, has empty defaults") {
-  for (auto text : {R"({"rootfs":{"type":"layers","diff_ids":[]}})",
-                    R"({"config":null,"created":null,"rootfs":{"type":"layers","diff_ids":null}})"}) {
+  for (auto text :
+       {R"({"rootfs":{"type":"layers","diff_ids":[]}})",
+        R"({"config":null,"created":null,"rootfs":{"type":"layers","diff_ids":null}})"}) {
     auto c = parse_image_config(text);
     REQUIRE(c);
     CHECK(c->os.empty());
@@ -113,19 +115,19 @@ TEST_CASE("wrongly typed fields are rejected naming the field") {
     std::string names;
   };
   for (const auto& [json, names] : std::vector<bad_case>{
-         {config_with(R"({"Env": "PATH=/bin"})"), "Env"},
-         {config_with(R"({"Env": ["A", 1]})"), "Env"},
-         {config_with(R"({"Cmd": [1]})"), "Cmd"},
-         {config_with(R"({"Cmd": {}})"), "Cmd"},
-         {config_with(R"({"Labels": {"a": 1}})"), "Labels"},
-         {config_with(R"({"ExposedPorts": ["80/tcp"]})"), "ExposedPorts"},
-         {config_with(R"({"User": 0})"), "User"},
-         {config_with(R"([])"), "config"},
-         {R"({"os": 1, "rootfs":{"type":"layers","diff_ids":[]}})", "os"},
-         {R"({"created": "yesterday", "rootfs":{"type":"layers","diff_ids":[]}})", "created"},
-         {R"({"rootfs":{"type":"layers","diff_ids":["sha256:xyz"]}})", "diff_ids"},
-         {R"({"rootfs":{"type":"other","diff_ids":[]}})", "rootfs"},
-         {R"({"os":"linux"})", "rootfs"},
+           {config_with(R"({"Env": "PATH=/bin"})"), "Env"},
+           {config_with(R"({"Env": ["A", 1]})"), "Env"},
+           {config_with(R"({"Cmd": [1]})"), "Cmd"},
+           {config_with(R"({"Cmd": {}})"), "Cmd"},
+           {config_with(R"({"Labels": {"a": 1}})"), "Labels"},
+           {config_with(R"({"ExposedPorts": ["80/tcp"]})"), "ExposedPorts"},
+           {config_with(R"({"User": 0})"), "User"},
+           {config_with(R"([])"), "config"},
+           {R"({"os": 1, "rootfs":{"type":"layers","diff_ids":[]}})", "os"},
+           {R"({"created": "yesterday", "rootfs":{"type":"layers","diff_ids":[]}})", "created"},
+           {R"({"rootfs":{"type":"layers","diff_ids":["sha256:xyz"]}})", "diff_ids"},
+           {R"({"rootfs":{"type":"other","diff_ids":[]}})", "rootfs"},
+           {R"({"os":"linux"})", "rootfs"},
        }) {
     INFO(json);
     auto c = parse_image_config(json);
@@ -142,8 +144,8 @@ TEST_CASE("input that is not a JSON object is rejected") {
 }
 
 TEST_CASE("configs over the size limit or nested too deeply are rejected") {
-  std::string big = config_with(R"({"Labels": {"a": ")" + std::string(max_config_bytes, 'x') +
-                                R"("}})");
+  std::string big =
+      config_with(R"({"Labels": {"a": ")" + std::string(max_config_bytes, 'x') + R"("}})");
   auto c = parse_image_config(big);
   CHECK(code(c) == errc::invalid_argument);
   CHECK_THAT(message(c), Catch::Contains("limit"));
@@ -171,7 +173,8 @@ TEST_CASE("RFC 3339 times with fractions and offsets become Unix seconds") {
 }
 
 TEST_CASE("a HEALTHCHECK is read with its test, durations and retries") {
-  auto c = parse_image_config(config_with(R"({"Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"],
+  auto c =
+      parse_image_config(config_with(R"({"Healthcheck": {"Test": ["CMD-SHELL", "curl -f localhost"],
       "Interval": 5000000000, "Timeout": 2000000000, "StartPeriod": 10000000000, "Retries": 4}})"));
   REQUIRE(c);
   CHECK(c->healthcheck.test == std::vector<std::string>{"CMD-SHELL", "curl -f localhost"});

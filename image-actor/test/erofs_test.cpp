@@ -86,8 +86,8 @@ TEST_CASE("the erofs image holds the tree with its owners, modes and links") {
   auto rootfs = unpack_busybox(tmp);
   REQUIRE(build_erofs(rootfs, tmp / "busybox.erofs"));
   auto out = tmp / "extracted";
-  auto r = test::run({"fsck.erofs", "--extract=" + out.string(), "--preserve",
-                      (tmp / "busybox.erofs").string()});
+  auto r = test::run(
+      {"fsck.erofs", "--extract=" + out.string(), "--preserve", (tmp / "busybox.erofs").string()});
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK(test::read_file(out / "bin" / "busybox") == test::read_file("/bin/busybox"));

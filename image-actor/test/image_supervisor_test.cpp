@@ -6,6 +6,7 @@
 #include "berth/actors/store.hpp"
 #include "berth/image/image_supervisor.hpp"
 
+#include <sys/stat.h>
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -14,7 +15,6 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <catch2/catch.hpp>
-#include <sys/stat.h>
 
 #include <mutex>
 
@@ -37,7 +37,9 @@ struct mem_store_state {
 store_actor::behavior_type mem_store(store_actor::stateful_pointer<mem_store_state> self) {
   return {
       [self](save_atom, const container_record& c) { self->state.containers[c.id] = c; },
-      [self](erase_atom, container_atom, const std::string& id) { self->state.containers.erase(id); },
+      [self](erase_atom, container_atom, const std::string& id) {
+        self->state.containers.erase(id);
+      },
       [self](list_atom, container_atom) {
         std::vector<container_record> out;
         for (auto& [id, c] : self->state.containers) out.push_back(c);
@@ -109,12 +111,15 @@ struct fixture {
 
   explicit fixture(image_options opts = {}) {
     store = sys.spawn(mem_store);
-    sys.registry().put(caf::atom_from_string(store_name), caf::actor_cast<caf::strong_actor_ptr>(store));
+    sys.registry().put(caf::atom_from_string(store_name),
+                       caf::actor_cast<caf::strong_actor_ptr>(store));
     opts.data_root = data.path();
-    if (opts.registry.certs_dir == registry_options{}.certs_dir) opts.registry.certs_dir = "/nonexistent";
+    if (opts.registry.certs_dir == registry_options{}.certs_dir)
+      opts.registry.certs_dir = "/nonexistent";
     opts.registry.backoff = std::chrono::milliseconds{10};
     opts.docker_config.clear();
-    images = spawn_image_supervisor(caf::actor_cast<caf::local_actor*>(self.ptr()), std::move(opts));
+    images =
+        spawn_image_supervisor(caf::actor_cast<caf::local_actor*>(self.ptr()), std::move(opts));
   }
 
   ~fixture() {
@@ -136,7 +141,8 @@ struct fixture {
 
   caf::expected<void> ask_void(auto&&... xs) {
     caf::expected<void> out = caf::unit;
-    self->request(images, caf::infinite, xs...).receive([] {}, [&](caf::error& e) { out = std::move(e); });
+    self->request(images, caf::infinite, xs...)
+        .receive([] {}, [&](caf::error& e) { out = std::move(e); });
     return out;
   }
 
@@ -144,7 +150,9 @@ struct fixture {
     return ask<api::image_info>(pull_atom_v, ref, std::string{}, listener);
   }
 
-  std::vector<api::image_info> list() { return ask<std::vector<api::image_info>>(list_atom_v).value(); }
+  std::vector<api::image_info> list() {
+    return ask<std::vector<api::image_info>>(list_atom_v).value();
+  }
 
   std::vector<std::string> blobs() {
     auto store = content_store::open(data / "content");
@@ -154,7 +162,9 @@ struct fixture {
 
 }  // namespace
 
-TEST_CASE("concurrent pulls of one image share one puller, and every caller gets the image and progress") {
+TEST_CASE(
+    "concurrent pulls of one image share one puller, and every caller gets the image and "
+    "progress") {
   registry_server reg;
   reg.push(fixtures() / "layered-oci", "layered:latest");
   fault_proxy proxy{reg.port()};
@@ -163,9 +173,10 @@ TEST_CASE("concurrent pulls of one image share one puller, and every caller gets
   auto box1 = std::make_shared<inbox>();
   auto box2 = std::make_shared<inbox>();
   auto ref = proxy.host() + "/layered:latest";
-  auto r1 = f.self->request(f.images, caf::infinite, pull_atom_v, ref, std::string{}, f.listener(box1));
-  auto r2 = f.self->request(f.images, caf::infinite, pull_atom_v, proxy.host() + "/layered", std::string{"linux/amd64"},
-                            f.listener(box2));
+  auto r1 =
+      f.self->request(f.images, caf::infinite, pull_atom_v, ref, std::string{}, f.listener(box1));
+  auto r2 = f.self->request(f.images, caf::infinite, pull_atom_v, proxy.host() + "/layered",
+                            std::string{"linux/amd64"}, f.listener(box2));
   api::image_info a, b;
   r1.receive([&](api::image_info& x) { a = x; }, [](caf::error& e) { FAIL(describe(e)); });
   r2.receive([&](api::image_info& x) { b = x; }, [](caf::error& e) { FAIL(describe(e)); });
@@ -227,7 +238,8 @@ TEST_CASE("a pull whose every listener goes away is cancelled") {
   fixture f;
   auto box = std::make_shared<inbox>();
   auto l = f.listener(box);
-  auto r = f.self->request(f.images, caf::infinite, pull_atom_v, proxy.host() + "/layered:latest", std::string{}, l);
+  auto r = f.self->request(f.images, caf::infinite, pull_atom_v, proxy.host() + "/layered:latest",
+                           std::string{}, l);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   f.self->send_exit(l, caf::exit_reason::user_shutdown);
   caf::error got;
@@ -237,11 +249,14 @@ TEST_CASE("a pull whose every listener goes away is cancelled") {
   CHECK(fs::is_empty(f.data / "content" / "ingest"));
 }
 
-TEST_CASE("load, push, rm and pull give back the same image, and rm and prune delete exactly the unreferenced blobs") {
+TEST_CASE(
+    "load, push, rm and pull give back the same image, and rm and prune delete exactly the "
+    "unreferenced blobs") {
   registry_server reg;
   reg.push(fixtures() / "layered-oci", "layered:latest");
   fixture f;
-  auto loaded = f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
+  auto loaded =
+      f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
   REQUIRE(loaded);
   REQUIRE(loaded->size() == 1);
   auto id = loaded->at(0).id;
@@ -287,7 +302,8 @@ TEST_CASE("load, push, rm and pull give back the same image, and rm and prune de
   REQUIRE(f.ask_void(tag_atom_v, id, reg.host() + "/layered:latest"));
   auto pruned = f.ask<api::removed>(prune_atom_v, false);
   REQUIRE(pruned);
-  CHECK(std::find(pruned->deleted.begin(), pruned->deleted.end(), layered->id) != pruned->deleted.end());
+  CHECK(std::find(pruned->deleted.begin(), pruned->deleted.end(), layered->id) !=
+        pruned->deleted.end());
   CHECK(pruned->deleted.size() == 1 + 4);  // the image, its manifest, config and two own layers
   CHECK(f.blobs().size() == 3);
   REQUIRE(f.list().size() == 1);
@@ -299,19 +315,23 @@ TEST_CASE("load, push, rm and pull give back the same image, and rm and prune de
   CHECK(f.list().empty());
 }
 
-TEST_CASE("rm refuses an image a container uses, and rm -f untags it and keeps it for the container") {
+TEST_CASE(
+    "rm refuses an image a container uses, and rm -f untags it and keeps it for the container") {
   fixture f;
-  auto loaded = f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
+  auto loaded =
+      f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
   REQUIRE(loaded);
   auto id = loaded->at(0).id;
   container_record c;
   c.id = std::string(64, 'c');
   c.image_id = id;
   c.state = state::exited;
-  f.self->request(f.store, caf::infinite, save_atom_v, c).receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
+  f.self->request(f.store, caf::infinite, save_atom_v, c)
+      .receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
   auto refused = f.ask<api::removed>(remove_atom_v, std::string{"busybox"}, false);
   CHECK(code(refused) == errc::conflict);
-  CHECK_THAT(message(refused), Catch::Contains("container cccccccccccc is using its referenced image"));
+  CHECK_THAT(message(refused),
+             Catch::Contains("container cccccccccccc is using its referenced image"));
   auto forced = f.ask<api::removed>(remove_atom_v, std::string{"busybox"}, true);
   REQUIRE(forced);
   CHECK(forced->untagged == std::vector<std::string>{"busybox:latest"});
@@ -322,12 +342,14 @@ TEST_CASE("rm refuses an image a container uses, and rm -f untags it and keeps i
   REQUIRE(pruned);
   CHECK(pruned->deleted.empty());
   CHECK(f.blobs().size() == 3);
-  CHECK(code(f.ask<api::removed>(remove_atom_v, std::string{"nothing:here"}, false)) == errc::not_found);
+  CHECK(code(f.ask<api::removed>(remove_atom_v, std::string{"nothing:here"}, false)) ==
+        errc::not_found);
 }
 
 TEST_CASE("save streams an OCI archive to the sink that load reads back as the same image") {
   fixture f;
-  auto loaded = f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
+  auto loaded =
+      f.ask<std::vector<api::image_info>>(load_atom_v, (fixtures() / "busybox.tar").string());
   REQUIRE(loaded);
   REQUIRE(f.ask_void(tag_atom_v, std::string{"busybox"}, std::string{"example.com/x/bb:2"}));
   auto box = std::make_shared<inbox>();
@@ -355,7 +377,8 @@ TEST_CASE("save streams an OCI archive to the sink that load reads back as the s
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("login checks the registry and keeps the login root-only, pulls use it, logout forgets it") {
+TEST_CASE(
+    "login checks the registry and keeps the login root-only, pulls use it, logout forgets it") {
   registry_server reg{registry_server::options{true, "carol", "pw1", nullptr}};
   reg.push(fixtures() / "layered-oci", "private/app:1");
   image_options opts;
@@ -367,7 +390,8 @@ TEST_CASE("login checks the registry and keeps the login root-only, pulls use it
   CHECK(!fs::exists(f.data / "credentials.json"));
   auto denied = f.pull(reg.host() + "/private/app:1");
   CHECK_THAT(message(denied), Catch::Contains("authentication required"));
-  REQUIRE(f.ask_void(login_atom_v, "https://" + reg.host(), std::string{"carol"}, std::string{"pw1"}));
+  REQUIRE(
+      f.ask_void(login_atom_v, "https://" + reg.host(), std::string{"carol"}, std::string{"pw1"}));
   struct stat st {};
   REQUIRE(::stat((f.data / "credentials.json").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);

@@ -35,7 +35,8 @@ std::vector<test::tar_entry> small_tree() {
 }
 
 // A layout with one image (one gzip layer), named by `annotations`.
-descriptor one_image_layout(test::layout_builder& b, std::map<std::string, std::string> annotations) {
+descriptor one_image_layout(test::layout_builder& b,
+                            std::map<std::string, std::string> annotations) {
   auto m = b.add_image({test::make_layer(small_tree())});
   b.finish({test::annotated(m, std::move(annotations))});
   return m;
@@ -65,14 +66,15 @@ TEST_CASE("the busybox fixture imports from a directory, named by its containerd
   CHECK(img.image.config.architecture == "amd64");
   CHECK(img.image.config.cmd == std::vector<std::string>{"sh"});
   CHECK(img.image.config.env ==
-        std::vector<std::string>{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"});
+        std::vector<std::string>{
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"});
   CHECK(img.image.config.created == 1704067200);
   REQUIRE(img.image.layers.size() == 1);
   CHECK(img.image.layers[0].media_type == mt::oci_layer_gzip);
   CHECK(img.image.layers_size == img.image.layers[0].size);
   CHECK(img.image.root_digest == img.image.manifest.digest);
-  for (const auto& d : {img.image.manifest.digest, img.image.config_digest,
-                        img.image.layers[0].digest})
+  for (const auto& d :
+       {img.image.manifest.digest, img.image.config_digest, img.image.layers[0].digest})
     CHECK(store.contains(d));
   CHECK(*store.size_of(img.image.layers[0].digest) == img.image.layers[0].size);
 }
@@ -179,8 +181,8 @@ TEST_CASE("a blob missing from a layout directory is not_found naming it") {
   auto store = open_store(tmp / "content");
   auto images = load_layout_dir(store, layout);
   CHECK(code(images) == errc::not_found);
-  CHECK_THAT(message(images), Catch::Contains(layer) && Catch::Contains("layer 0") &&
-                                Catch::Contains("missing"));
+  CHECK_THAT(message(images),
+             Catch::Contains(layer) && Catch::Contains("layer 0") && Catch::Contains("missing"));
 }
 
 TEST_CASE("a corrupted blob in a layout directory is a digest mismatch and is not stored") {
@@ -226,8 +228,8 @@ TEST_CASE("a blob missing from an archive is not_found") {
   auto store = open_store(tmp / "content");
   auto images = load_layout_archive(store, tmp / "image.tar");
   CHECK(code(images) == errc::not_found);
-  CHECK_THAT(message(images), Catch::Contains("config " + config) &&
-                                Catch::Contains("missing from the archive"));
+  CHECK_THAT(message(images),
+             Catch::Contains("config " + config) && Catch::Contains("missing from the archive"));
 }
 
 TEST_CASE("input that is not a tar is rejected clearly") {
@@ -259,8 +261,8 @@ TEST_CASE("a tar that is not an OCI archive is rejected clearly") {
   auto store = open_store(tmp / "content");
   auto images = load_layout_archive(store, tmp / "plain.tar");
   CHECK(code(images) == errc::invalid_argument);
-  CHECK_THAT(message(images), Catch::Contains("not an OCI archive") &&
-                                Catch::Contains("oci-layout"));
+  CHECK_THAT(message(images),
+             Catch::Contains("not an OCI archive") && Catch::Contains("oci-layout"));
   auto dir = load_layout_dir(store, tmp.path());
   CHECK(code(dir) == errc::invalid_argument);
   CHECK_THAT(message(dir), Catch::Contains("not an OCI image layout"));
@@ -309,10 +311,12 @@ TEST_CASE("a platform the index lacks is no_such_platform naming what it has") {
   b.finish({b.add_index({arm, s390})});
   b.pack(tmp / "image.tar");
   auto store = open_store(tmp / "content");
-  for (auto images : {load_layout_dir(store, b.dir()), load_layout_archive(store, tmp / "image.tar")}) {
+  for (auto images :
+       {load_layout_dir(store, b.dir()), load_layout_archive(store, tmp / "image.tar")}) {
     CHECK(code(images) == errc::no_such_platform);
     CHECK_THAT(message(images), Catch::Contains("linux/amd64") &&
-                                  Catch::Contains("linux/arm64/v8") && Catch::Contains("linux/s390x"));
+                                    Catch::Contains("linux/arm64/v8") &&
+                                    Catch::Contains("linux/s390x"));
   }
 }
 
@@ -343,9 +347,10 @@ TEST_CASE("nested indexes resolve, and nesting past the limit is rejected") {
 TEST_CASE("Docker schema 2 media types import and unpack") {
   test::temp_dir tmp;
   test::layout_builder b{tmp / "layout"};
-  auto m = b.add_image({test::make_layer(small_tree(), compression::gzip, true),
-                        test::make_layer({test::file("etc/motd", "hi\n")}, compression::none, true)},
-                       default_platform(), true);
+  auto m =
+      b.add_image({test::make_layer(small_tree(), compression::gzip, true),
+                   test::make_layer({test::file("etc/motd", "hi\n")}, compression::none, true)},
+                  default_platform(), true);
   auto list = b.add_index({m}, true);
   b.finish({list});
   auto store = open_store(tmp / "content");
@@ -396,7 +401,8 @@ TEST_CASE("a descriptor size that differs from the blob is rejected") {
   b.finish({m});
   b.pack(tmp / "image.tar");
   auto store = open_store(tmp / "content");
-  for (auto images : {load_layout_dir(store, b.dir()), load_layout_archive(store, tmp / "image.tar")}) {
+  for (auto images :
+       {load_layout_dir(store, b.dir()), load_layout_archive(store, tmp / "image.tar")}) {
     CHECK(code(images) == errc::invalid_argument);
     CHECK_THAT(message(images), Catch::Contains("size mismatch"));
   }
@@ -496,9 +502,10 @@ TEST_CASE("an archive read from a pipe and a gzip-compressed archive both import
 TEST_CASE("oversized index.json and blob entries not named by a digest are rejected") {
   test::temp_dir tmp;
   auto store = open_store(tmp / "content");
-  test::write_file(tmp / "big.tar",
-                   test::make_tar({test::file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"),
-                                   test::file("index.json", std::string(max_index_json_bytes + 1, ' '))}));
+  test::write_file(
+      tmp / "big.tar",
+      test::make_tar({test::file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"),
+                      test::file("index.json", std::string(max_index_json_bytes + 1, ' '))}));
   auto big = load_layout_archive(store, tmp / "big.tar");
   CHECK(code(big) == errc::invalid_argument);
   CHECK_THAT(message(big), Catch::Contains("limit"));

@@ -14,7 +14,9 @@ namespace mt = berth::image::media_type;
 
 namespace {
 
-std::string digest_of(char c) { return "sha256:" + std::string(64, c); }
+std::string digest_of(char c) {
+  return "sha256:" + std::string(64, c);
+}
 
 json desc(std::string_view type, char c, uint64_t size = 10) {
   return json{{"mediaType", type}, {"digest", digest_of(c)}, {"size", size}};
@@ -45,10 +47,10 @@ image_index index_of(std::vector<json> entries) {
 
 TEST_CASE("an OCI manifest parses into its config and layers in order") {
   auto m = parse_manifest(
-    oci_manifest({desc(mt::oci_layer_gzip, '1', 100), desc(mt::oci_layer_zstd, '2', 200),
-                  desc(mt::oci_layer, '3', 300)})
-      .dump(),
-    mt::oci_manifest);
+      oci_manifest({desc(mt::oci_layer_gzip, '1', 100), desc(mt::oci_layer_zstd, '2', 200),
+                    desc(mt::oci_layer, '3', 300)})
+          .dump(),
+      mt::oci_manifest);
   REQUIRE(m);
   CHECK(m->media_type == mt::oci_manifest);
   CHECK(m->config.digest == digest_of('c'));
@@ -97,9 +99,10 @@ TEST_CASE("a document with both manifest and index fields is rejected") {
 }
 
 TEST_CASE("foreign, non-distributable and unknown layers are unsupported") {
-  for (auto type : {mt::docker_layer_foreign,
-                    std::string_view{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"},
-                    std::string_view{"application/x-tar"}}) {
+  for (auto type :
+       {mt::docker_layer_foreign,
+        std::string_view{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"},
+        std::string_view{"application/x-tar"}}) {
     INFO(type);
     auto m = parse_manifest(oci_manifest({desc(type, '1')}).dump(), mt::oci_manifest);
     CHECK(code(m) == errc::unsupported);
@@ -124,13 +127,13 @@ TEST_CASE("more layers than the limit are rejected") {
 }
 
 TEST_CASE("descriptors with bad digests, sizes or types are rejected") {
-  for (auto bad : {json{{"mediaType", mt::oci_layer}, {"digest", "sha256:abc"}, {"size", 1}},
-                   json{{"mediaType", mt::oci_layer}, {"digest", digest_of('1')}, {"size", -1}},
-                   json{{"mediaType", mt::oci_layer}, {"digest", digest_of('1')}, {"size", 1.5}},
-                   json{{"mediaType", mt::oci_layer}, {"digest", digest_of('1')}},
-                   json{{"digest", digest_of('1')}, {"size", 1}},
-                   json{{"mediaType", 5}, {"digest", digest_of('1')}, {"size", 1}},
-                   json{"not an object"}}) {
+  for (auto bad :
+       {json{{"mediaType", mt::oci_layer}, {"digest", "sha256:abc"}, {"size", 1}},
+        json{{"mediaType", mt::oci_layer}, {"digest", digest_of('1')}, {"size", -1}},
+        json{{"mediaType", mt::oci_layer}, {"digest", digest_of('1')}, {"size", 1.5}},
+        json{{"mediaType", mt::oci_layer}, {"digest", digest_of('1')}},
+        json{{"digest", digest_of('1')}, {"size", 1}},
+        json{{"mediaType", 5}, {"digest", digest_of('1')}, {"size", 1}}, json{"not an object"}}) {
     INFO(bad.dump());
     CHECK(code(parse_manifest(oci_manifest({bad}).dump(), mt::oci_manifest)) ==
           errc::invalid_argument);
@@ -153,7 +156,7 @@ TEST_CASE("a platform the index lacks is no_such_platform naming the platforms i
   auto d = select_platform(index, default_platform());
   CHECK(code(d) == errc::no_such_platform);
   CHECK_THAT(message(d), Catch::Contains("linux/amd64") && Catch::Contains("linux/arm64/v8") &&
-                           Catch::Contains("linux/ppc64le"));
+                             Catch::Contains("linux/ppc64le"));
 }
 
 TEST_CASE("a variant counts only when asked for, and aliases are normalized") {

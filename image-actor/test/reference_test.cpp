@@ -119,9 +119,13 @@ TEST_CASE("an uppercase repository name is rejected with the reason") {
 }
 
 TEST_CASE("malformed references are invalid arguments") {
-  for (const std::string& text : std::vector<std::string>{"", ":tag", "a:", "a/", "/a", "a//b", "-a", "a-", "a..b", "a___b", "a:b c", "a b",
-        "a:-tag", "a@", "a@sha256:123", "a@sha256:" + std::string(64, 'A'), "host:/a",
-        "host:port/a", "a/B", "a:b@c", hex64}) {
+  for (const std::string& text : std::vector<std::string>{
+           "",        ":tag",        "a:",           "a/",
+           "/a",      "a//b",        "-a",           "a-",
+           "a..b",    "a___b",       "a:b c",        "a b",
+           "a:-tag",  "a@",          "a@sha256:123", "a@sha256:" + std::string(64, 'A'),
+           "host:/a", "host:port/a", "a/B",          "a:b@c",
+           hex64}) {
     INFO("'" << text << "'");
     auto ref = parse_reference(text);
     CHECK(code(ref) == errc::invalid_argument);

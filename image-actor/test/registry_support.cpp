@@ -1,14 +1,13 @@
 // registry_support.cpp: registries, token server, stubs and the fault proxy for the tests.
 #include "registry_support.hpp"
 
+#include "berth/image/digest.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
 #include "berth/os/random.hpp"
-#include "berth/image/digest.hpp"
 
 #include <arpa/inet.h>
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -19,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cstring>
@@ -117,7 +117,8 @@ bool read_request(int fd, seen_request& req, std::string& head, std::string& bod
     }
     pos = e + 2;
   }
-  size_t length = req.headers.count("content-length") ? std::stoul(req.headers["content-length"]) : 0;
+  size_t length =
+      req.headers.count("content-length") ? std::stoul(req.headers["content-length"]) : 0;
   while (body.size() < length) {
     auto n = ::recv(fd, chunk, sizeof chunk, 0);
     if (n <= 0) return false;
@@ -129,7 +130,8 @@ bool read_request(int fd, seen_request& req, std::string& head, std::string& bod
 std::string base64url(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+                           reinterpret_cast<const unsigned char*>(bytes.data()),
+                           static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   while (!out.empty() && out.back() == '=') out.pop_back();
   for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
@@ -139,7 +141,8 @@ std::string base64url(std::string_view bytes) {
 std::string base64_decode(std::string_view text) {
   std::string out(3 * text.size() / 4 + 1, '\0');
   auto n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+                           reinterpret_cast<const unsigned char*>(text.data()),
+                           static_cast<int>(text.size()));
   if (n < 0) return {};
   size_t len = static_cast<size_t>(n);
   for (size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) --len;
@@ -184,7 +187,8 @@ std::string sign_rs256(const fs::path& key_file, std::string_view data) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
   size_t len = 0;
-  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()),
+                 data.size());
   std::string sig(len, '\0');
   EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
                  reinterpret_cast<const unsigned char*>(data.data()), data.size());
@@ -208,8 +212,8 @@ std::string url_decode(std::string_view s) {
 }
 
 void make_self_signed(const fs::path& cert, const fs::path& key) {
-  auto r = run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.string(), "-out",
-                cert.string(), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+  auto r = run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.string(),
+                "-out", cert.string(), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
                 "subjectAltName=IP:127.0.0.1,DNS:localhost"});
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -224,7 +228,8 @@ uint16_t free_port() {
   return port;
 }
 
-std::string http_response_text(int status, std::string_view body, std::vector<std::string> headers) {
+std::string http_response_text(int status, std::string_view body,
+                               std::vector<std::string> headers) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " X\r\n";
   for (auto& h : headers) out += h + "\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
@@ -269,8 +274,9 @@ void http_stub::serve() {
 
 // -- token_server ---------------------------------------------------------------------------------
 
-token_server::token_server(const fs::path& dir, std::string service, std::string user, std::string password)
-  : service_(std::move(service)), user_(std::move(user)), password_(std::move(password)) {
+token_server::token_server(const fs::path& dir, std::string service, std::string user,
+                           std::string password)
+    : service_(std::move(service)), user_(std::move(user)), password_(std::move(password)) {
   cert_ = dir / "token.crt";
   key_ = dir / "token.key";
   make_self_signed(cert_, key_);
@@ -319,16 +325,21 @@ std::string token_server::issue(const seen_request& req, int& status) {
           if (comma == std::string::npos) break;
           p = comma + 1;
         }
-        access.push_back({{"type", scope.substr(0, c1)}, {"name", scope.substr(c1 + 1, c2 - c1 - 1)}, {"actions", actions}});
+        access.push_back({{"type", scope.substr(0, c1)},
+                          {"name", scope.substr(c1 + 1, c2 - c1 - 1)},
+                          {"actions", actions}});
       }
     }
     if (amp == std::string::npos) break;
     pos = amp + 1;
   }
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   nlohmann::json header{{"typ", "JWT"}, {"alg", "RS256"}, {"kid", kid_}};
-  nlohmann::json claims{{"iss", issuer_}, {"sub", subject}, {"aud", service_}, {"exp", now + 300},
-                        {"nbf", now - 10}, {"iat", now}, {"jti", os::random_hex(8)}, {"access", access}};
+  nlohmann::json claims{{"iss", issuer_},           {"sub", subject},  {"aud", service_},
+                        {"exp", now + 300},         {"nbf", now - 10}, {"iat", now},
+                        {"jti", os::random_hex(8)}, {"access", access}};
   auto signing_input = base64url(header.dump()) + "." + base64url(claims.dump());
   auto jwt = signing_input + "." + base64url(sign_rs256(key_, signing_input));
   return nlohmann::json{{"token", jwt}, {"expires_in", 300}}.dump();
@@ -339,10 +350,13 @@ std::string token_server::issue(const seen_request& req, int& status) {
 registry_server::registry_server(options opts) : opts_(std::move(opts)) {
   dir_ = dir_holder_.path();
   port_ = free_port();
-  std::string config = "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                       "storage:\n  filesystem:\n    rootdirectory: " + (dir_ / "storage").string() +
-                       "\n  delete:\n    enabled: true\n"
-                       "http:\n  addr: " + host() + "\n  secret: berth-test-secret\n";
+  std::string config =
+      "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+      "storage:\n  filesystem:\n    rootdirectory: " +
+      (dir_ / "storage").string() +
+      "\n  delete:\n    enabled: true\n"
+      "http:\n  addr: " +
+      host() + "\n  secret: berth-test-secret\n";
   if (opts_.tls) {
     auto cert = dir_ / "registry.crt";
     auto key = dir_ / "registry.key";
@@ -355,14 +369,18 @@ registry_server::registry_server(options opts) : opts_(std::move(opts)) {
     auto r = run({"htpasswd", "-Bbn", opts_.user, opts_.password});
     REQUIRE(r.exit_code == 0);
     write_file(dir_ / "htpasswd", r.output);
-    config += "auth:\n  htpasswd:\n    realm: berth-test\n    path: " + (dir_ / "htpasswd").string() + "\n";
+    config +=
+        "auth:\n  htpasswd:\n    realm: berth-test\n    path: " + (dir_ / "htpasswd").string() +
+        "\n";
   } else if (opts_.token) {
-    config += "auth:\n  token:\n    realm: " + opts_.token->realm() + "\n    service: " + opts_.token->service() +
-              "\n    issuer: " + opts_.token->issuer() + "\n    rootcertbundle: " +
-              opts_.token->certificate().string() + "\n";
+    config += "auth:\n  token:\n    realm: " + opts_.token->realm() +
+              "\n    service: " + opts_.token->service() +
+              "\n    issuer: " + opts_.token->issuer() +
+              "\n    rootcertbundle: " + opts_.token->certificate().string() + "\n";
   }
   write_file(dir_ / "config.yml", config);
-  os::unique_fd log{::open((dir_ / "registry.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+  os::unique_fd log{
+      ::open((dir_ / "registry.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
   os::spawn_options so;
   so.stdout_fd = log.get();
   so.stderr_fd = log.get();
@@ -387,13 +405,17 @@ registry_server::~registry_server() {
 
 fs::path registry_server::blob_path(std::string_view digest) const {
   auto hex = std::string{digest_hex(digest)};
-  return dir_ / "storage" / "docker" / "registry" / "v2" / "blobs" / "sha256" / hex.substr(0, 2) / hex / "data";
+  return dir_ / "storage" / "docker" / "registry" / "v2" / "blobs" / "sha256" / hex.substr(0, 2) /
+         hex / "data";
 }
 
-void registry_server::push(const fs::path& layout, const std::string& name_tag, std::vector<std::string> extra) const {
+void registry_server::push(const fs::path& layout, const std::string& name_tag,
+                           std::vector<std::string> extra) const {
   std::vector<std::string> argv{"skopeo", "copy", "--quiet"};
-  if (opts_.tls) argv.push_back("--dest-cert-dir=" + (certs_dir() / host()).string());
-  else argv.push_back("--dest-tls-verify=false");
+  if (opts_.tls)
+    argv.push_back("--dest-cert-dir=" + (certs_dir() / host()).string());
+  else
+    argv.push_back("--dest-tls-verify=false");
   if (!opts_.user.empty()) argv.push_back("--dest-creds=" + opts_.user + ":" + opts_.password);
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back("oci:" + layout.string() + ":latest");
@@ -465,7 +487,8 @@ void fault_proxy::handle(int client) {
   bool blob_get = req.method == "GET" && req.target.find("/blobs/sha256:") != std::string::npos &&
                   (only_digest.empty() || req.target.find(only_digest) != std::string::npos);
   if (blob_get && take(fail_500)) {
-    send_all(client, http_response_text(500, R"({"errors":[{"code":"UNKNOWN","message":"injected"}]})"));
+    send_all(client,
+             http_response_text(500, R"({"errors":[{"code":"UNKNOWN","message":"injected"}]})"));
     return;
   }
   if (blob_get && !redirect_base.empty()) {
@@ -505,7 +528,8 @@ void fault_proxy::handle(int client) {
       header_end = e + 4;
     }
     if (drop_this && resp.size() >= header_end + drop_after) {
-      send_all(client, std::string_view{resp}.substr(forwarded, header_end + drop_after - forwarded));
+      send_all(client,
+               std::string_view{resp}.substr(forwarded, header_end + drop_after - forwarded));
       ::close(up);
       return;  // the client sees the connection end mid-body
     }

@@ -89,8 +89,8 @@ class token_server {
 class registry_server {
  public:
   struct options {
-    bool tls = false;                  ///< Serve HTTPS with a self-signed certificate.
-    std::string user;                  ///< With password: htpasswd basic auth.
+    bool tls = false;  ///< Serve HTTPS with a self-signed certificate.
+    std::string user;  ///< With password: htpasswd basic auth.
     std::string password;
     const token_server* token = nullptr;  ///< Token auth through this server.
   };
@@ -111,7 +111,8 @@ class registry_server {
 
   /// Pushes the OCI layout `layout` (tag latest) as NAME:TAG with skopeo; `extra` are more
   /// skopeo copy flags (--all, --format v2s2). Fails the test if skopeo fails.
-  void push(const fs::path& layout, const std::string& name_tag, std::vector<std::string> extra = {}) const;
+  void push(const fs::path& layout, const std::string& name_tag,
+            std::vector<std::string> extra = {}) const;
 
  private:
   options opts_;
@@ -134,13 +135,13 @@ class fault_proxy {
   uint16_t port() const { return port_; }
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
 
-  std::atomic<int> fail_500{0};       ///< Answer the next N blob GETs with 500.
-  std::atomic<int> drop{0};           ///< Drop the next N blob GETs after drop_after body bytes.
+  std::atomic<int> fail_500{0};  ///< Answer the next N blob GETs with 500.
+  std::atomic<int> drop{0};      ///< Drop the next N blob GETs after drop_after body bytes.
   std::atomic<size_t> drop_after{4096};
-  std::atomic<int> corrupt{0};        ///< Flip a byte of the next N blob bodies.
-  std::string only_digest;            ///< Faults only for this blob (set before use).
-  std::string redirect_base;          ///< If set: blob GETs get 307 to REDIRECT_BASE/<digest>.
-  std::atomic<int> delay_ms{0};       ///< Wait this long before forwarding each request.
+  std::atomic<int> corrupt{0};   ///< Flip a byte of the next N blob bodies.
+  std::string only_digest;       ///< Faults only for this blob (set before use).
+  std::string redirect_base;     ///< If set: blob GETs get 307 to REDIRECT_BASE/<digest>.
+  std::atomic<int> delay_ms{0};  ///< Wait this long before forwarding each request.
 
   /// Every request so far.
   std::vector<seen_request> requests() const;

@@ -9,9 +9,9 @@
 #include "berth/image/registry.hpp"
 #include "berth/image/unpack.hpp"
 
-#include <catch2/catch.hpp>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <catch2/catch.hpp>
 
 #include <mutex>
 
@@ -73,7 +73,9 @@ bool has_ingest_files(const content_store& store) {
 
 }  // namespace
 
-TEST_CASE("a pull from a plain HTTP registry stores every blob verified and unpacks whiteouts and opaque dirs") {
+TEST_CASE(
+    "a pull from a plain HTTP registry stores every blob verified and unpacks whiteouts and opaque "
+    "dirs") {
   registry_server reg;
   reg.push(fixtures() / "layered-oci", "layered:latest");
   temp_dir dir;
@@ -96,7 +98,8 @@ TEST_CASE("a pull from a plain HTTP registry stores every blob verified and unpa
 
   auto rootfs = dir / "rootfs";
   fs::create_directories(rootfs);
-  auto unpacked = unpack_layers(*store, pulled->image.layers, rootfs, pulled->image.config.diff_ids);
+  auto unpacked =
+      unpack_layers(*store, pulled->image.layers, rootfs, pulled->image.config.diff_ids);
   INFO(message(unpacked));
   REQUIRE(unpacked);
   CHECK(fs::exists(rootfs / "bin" / "busybox"));
@@ -116,8 +119,8 @@ TEST_CASE("a pull from a plain HTTP registry stores every blob verified and unpa
     CHECK(again.count("downloading") == 0);
   }
   SECTION("a pull by digest checks the digest of the manifest") {
-    auto by_digest = pull_image(*store, ref_of(reg.host() + "/layered@" + pulled->image.manifest.digest),
-                                plain_options());
+    auto by_digest = pull_image(
+        *store, ref_of(reg.host() + "/layered@" + pulled->image.manifest.digest), plain_options());
     REQUIRE(by_digest);
     CHECK(by_digest->image.config_digest == pulled->image.config_digest);
   }
@@ -199,13 +202,17 @@ TEST_CASE("a TLS registry with basic auth needs its CA and the right login") {
   CHECK(code(anonymous) == errc::unauthorized);
   CHECK_THAT(message(anonymous), Catch::Contains("unauthorized: authentication required"));
 
-  o.credentials = [](std::string_view) { return std::optional<credential>{credential{"alice", "wrong"}}; };
+  o.credentials = [](std::string_view) {
+    return std::optional<credential>{credential{"alice", "wrong"}};
+  };
   auto refused = pull_image(*store, ref, o);
   CHECK(code(refused) == errc::unauthorized);
   CHECK_THAT(message(refused), Catch::Contains("refused the login of 'alice'"));
   CHECK(code(check_login(reg.host(), credential{"alice", "wrong"}, o)) == errc::unauthorized);
 
-  o.credentials = [](std::string_view) { return std::optional<credential>{credential{"alice", "s3cret"}}; };
+  o.credentials = [](std::string_view) {
+    return std::optional<credential>{credential{"alice", "s3cret"}};
+  };
   auto ok = pull_image(*store, ref, o);
   INFO(message(ok));
   REQUIRE(ok);
@@ -213,7 +220,8 @@ TEST_CASE("a TLS registry with basic auth needs its CA and the right login") {
   CHECK(!has_ingest_files(*store));
 
   SECTION("a push uploads what the registry lacks and the manifest, then pulls back the same") {
-    auto pushed = push_image(*store, ref_of(reg.host() + "/secure/copy:2"), ok->image.manifest.digest, o);
+    auto pushed =
+        push_image(*store, ref_of(reg.host() + "/secure/copy:2"), ok->image.manifest.digest, o);
     INFO(message(pushed));
     REQUIRE(pushed);
     CHECK(pushed->digest == ok->image.manifest.digest);
@@ -225,7 +233,9 @@ TEST_CASE("a TLS registry with basic auth needs its CA and the right login") {
   }
 }
 
-TEST_CASE("token auth follows the Bearer challenge with the registry's service and the repository scope") {
+TEST_CASE(
+    "token auth follows the Bearer challenge with the registry's service and the repository "
+    "scope") {
   temp_dir keys;
   token_server tokens{keys.path(), "berth-registry", "bob", "pw"};
   registry_server reg{registry_server::options{false, "", "", &tokens}};
@@ -253,8 +263,11 @@ TEST_CASE("token auth follows the Bearer challenge with the registry's service a
 
   SECTION("a push asks for pull,push with the login, and a wrong login is refused") {
     registry_options o = plain_options();
-    o.credentials = [](std::string_view) { return std::optional<credential>{credential{"bob", "pw"}}; };
-    auto pushed = push_image(*store, ref_of(reg.host() + "/team/copy:1"), pulled->image.manifest.digest, o);
+    o.credentials = [](std::string_view) {
+      return std::optional<credential>{credential{"bob", "pw"}};
+    };
+    auto pushed =
+        push_image(*store, ref_of(reg.host() + "/team/copy:1"), pulled->image.manifest.digest, o);
     INFO(message(pushed));
     REQUIRE(pushed);
     auto last = tokens.requests().back();
@@ -264,8 +277,8 @@ TEST_CASE("token auth follows the Bearer challenge with the registry's service a
     auto wrong = check_login(reg.host(), credential{"bob", "nope"}, o);
     CHECK(code(wrong) == errc::unauthorized);
     CHECK_THAT(message(wrong), Catch::Contains("refused"));
-    auto anonymous_push = push_image(*store, ref_of(reg.host() + "/team/anon:1"), pulled->image.manifest.digest,
-                                     plain_options());
+    auto anonymous_push = push_image(*store, ref_of(reg.host() + "/team/anon:1"),
+                                     pulled->image.manifest.digest, plain_options());
     CHECK(code(anonymous_push) == errc::unauthorized);
   }
   SECTION("a blob redirected to storage on another port gets no Authorization header") {
@@ -287,11 +300,14 @@ TEST_CASE("token auth follows the Bearer challenge with the registry's service a
     CHECK(seen[0].headers.count("authorization") == 0);
     // The registry itself got the token with every blob request.
     for (auto& req : proxy.requests())
-      if (req.target.find("/blobs/") != std::string::npos) CHECK(req.headers.count("authorization") == 1);
+      if (req.target.find("/blobs/") != std::string::npos)
+        CHECK(req.headers.count("authorization") == 1);
   }
 }
 
-TEST_CASE("a dropped connection mid-blob and a 500 are retried, and the blob resumes with a Range request") {
+TEST_CASE(
+    "a dropped connection mid-blob and a 500 are retried, and the blob resumes with a Range "
+    "request") {
   registry_server reg;
   reg.push(fixtures() / "layered-oci", "layered:latest");
   fault_proxy proxy{reg.port()};
@@ -301,7 +317,9 @@ TEST_CASE("a dropped connection mid-blob and a 500 are retried, and the blob res
   // The busybox layer (about 1 MB): one 500, then a connection dropped after 64 KiB.
   auto manifest = nlohmann::json::parse(read_file(fixtures() / "layered-oci" / "index.json"));
   std::string mdigest = manifest["manifests"][0]["digest"];
-  auto m = parse_manifest(read_file(fixtures() / "layered-oci" / "blobs" / "sha256" / std::string{digest_hex(mdigest)}), "");
+  auto m = parse_manifest(
+      read_file(fixtures() / "layered-oci" / "blobs" / "sha256" / std::string{digest_hex(mdigest)}),
+      "");
   REQUIRE(m);
   auto big = m->layers.at(0);
   proxy.only_digest = big.digest;
@@ -349,7 +367,9 @@ TEST_CASE("a blob that does not match its digest is rejected and nothing of it i
     proxy.corrupt = 0;
     auto index = nlohmann::json::parse(read_file(fixtures() / "layered-oci" / "index.json"));
     std::string mdigest = index["manifests"][0]["digest"];
-    auto m = parse_manifest(read_file(fixtures() / "layered-oci" / "blobs" / "sha256" / std::string{digest_hex(mdigest)}), "");
+    auto m = parse_manifest(read_file(fixtures() / "layered-oci" / "blobs" / "sha256" /
+                                      std::string{digest_hex(mdigest)}),
+                            "");
     REQUIRE(m);
     auto victim = reg.blob_path(m->layers.at(2).digest);
     auto bytes = read_file(victim);
@@ -365,24 +385,28 @@ TEST_CASE("a blob that does not match its digest is rejected and nothing of it i
 TEST_CASE("a Docker schema 1 manifest is refused with a clear message") {
   http_stub fake{[](const seen_request& req) {
     if (req.target == "/v2/") return http_response_text(200, "{}");
-    return http_response_text(200, R"({"schemaVersion":1,"name":"old","tag":"1","fsLayers":[]})",
-                              {"Content-Type: application/vnd.docker.distribution.manifest.v1+prettyjws"});
+    return http_response_text(
+        200, R"({"schemaVersion":1,"name":"old","tag":"1","fsLayers":[]})",
+        {"Content-Type: application/vnd.docker.distribution.manifest.v1+prettyjws"});
   }};
   temp_dir dir;
   auto store = content_store::open(dir / "content");
   REQUIRE(store);
-  auto pulled = pull_image(*store, ref_of("127.0.0.1:" + std::to_string(fake.port()) + "/old:1"), plain_options());
+  auto pulled = pull_image(*store, ref_of("127.0.0.1:" + std::to_string(fake.port()) + "/old:1"),
+                           plain_options());
   CHECK(code(pulled) == errc::unsupported);
   CHECK_THAT(message(pulled), Catch::Contains("schema 1"));
   CHECK(store->list()->empty());
   // The client asked for the manifest types it reads.
   auto reqs = fake.requests();
   REQUIRE(!reqs.empty());
-  CHECK_THAT(reqs.back().headers["accept"], Catch::Contains("application/vnd.oci.image.index.v1+json") &&
-                                               Catch::Contains("application/vnd.docker.distribution.manifest.v2+json"));
+  CHECK_THAT(reqs.back().headers["accept"],
+             Catch::Contains("application/vnd.oci.image.index.v1+json") &&
+                 Catch::Contains("application/vnd.docker.distribution.manifest.v2+json"));
 }
 
-TEST_CASE("plain HTTP is spoken only to insecure registries, and docker.io means registry-1.docker.io") {
+TEST_CASE(
+    "plain HTTP is spoken only to insecure registries, and docker.io means registry-1.docker.io") {
   registry_options o;
   o.loopback_insecure = true;
   CHECK(is_insecure_registry(o, "127.0.0.1:5000"));
@@ -424,7 +448,8 @@ TEST_CASE("a pull that fills the disk fails with io and leaves no half-written b
 TEST_CASE("logins are stored root-only, read back, forgotten, and fall back to a Docker config") {
   temp_dir dir;
   auto docker = dir / "docker-config.json";
-  write_file(docker, R"({"auths":{"https://index.docker.io/v1/":{"auth":")" + std::string{"ZG9jazpodWI="} +
+  write_file(docker, R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
+                         std::string{"ZG9jazpodWI="} +
                          R"("},"other.example:5000":{"username":"u","password":"p"}}})");
   credential_store creds{dir / "data" / "credentials.json", docker};
   auto hub = creds.get("docker.io");

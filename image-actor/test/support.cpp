@@ -5,13 +5,13 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <locale.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <clocale>
@@ -26,8 +26,8 @@ namespace berth::image::test {
 
 temp_dir::temp_dir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string{base != nullptr && *base != '\0' ? base : "/tmp"} +
-                        "/berth-image-test.XXXXXX";
+  std::string pattern =
+      std::string{base != nullptr && *base != '\0' ? base : "/tmp"} + "/berth-image-test.XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = pattern;
 }
@@ -67,7 +67,8 @@ run_result run(const std::vector<std::string>& argv) {
   }
   ::close(fds[0]);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
@@ -150,7 +151,8 @@ std::string make_tar(const std::vector<tar_entry>& entries, compression c) {
   // it refuses anything not ASCII. Write in C.UTF-8 on this thread only, so that the library
   // under test still reads in the process's C locale, as the daemon does.
   locale_t utf8 = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
-  locale_t previous = utf8 != static_cast<locale_t>(0) ? ::uselocale(utf8) : static_cast<locale_t>(0);
+  locale_t previous =
+      utf8 != static_cast<locale_t>(0) ? ::uselocale(utf8) : static_cast<locale_t>(0);
   struct restore_locale {
     locale_t utf8, previous;
     ~restore_locale() {
@@ -163,8 +165,10 @@ std::string make_tar(const std::vector<tar_entry>& entries, compression c) {
   std::string out;
   struct archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
-  if (c == compression::gzip) archive_write_add_filter_gzip(a);
-  else if (c == compression::zstd) archive_write_add_filter_zstd(a);
+  if (c == compression::gzip)
+    archive_write_add_filter_gzip(a);
+  else if (c == compression::zstd)
+    archive_write_add_filter_zstd(a);
   archive_write_set_bytes_in_last_block(a, 1);
   if (archive_write_open(a, &out, nullptr, append_to_string, nullptr) != ARCHIVE_OK)
     throw std::runtime_error(archive_error_string(a));
@@ -199,10 +203,13 @@ std::string make_tar(const std::vector<tar_entry>& entries, compression c) {
         archive_entry_set_rdevmajor(e, x.dev_major);
         archive_entry_set_rdevminor(e, x.dev_minor);
         break;
-      case tar_entry::fifo: archive_entry_set_filetype(e, AE_IFIFO); break;
+      case tar_entry::fifo:
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
     }
     archive_entry_set_perm(e, static_cast<mode_t>(mode < 0 ? 0644 : mode));
-    for (const auto& [k, v] : x.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+    for (const auto& [k, v] : x.xattrs)
+      archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     if (archive_write_header(a, e) != ARCHIVE_OK) throw std::runtime_error(archive_error_string(a));
     if (x.kind == tar_entry::file && !x.data.empty())
       archive_write_data(a, x.data.data(), x.data.size());
@@ -220,9 +227,15 @@ layer_blob make_layer(const std::vector<tar_entry>& entries, compression c, bool
   layer.diff_id = sha256_of(tar);
   layer.bytes = c == compression::none ? tar : make_tar(entries, c);
   switch (c) {
-    case compression::none: layer.media_type = docker ? mt::docker_layer : mt::oci_layer; break;
-    case compression::gzip: layer.media_type = docker ? mt::docker_layer_gzip : mt::oci_layer_gzip; break;
-    case compression::zstd: layer.media_type = docker ? mt::docker_layer_zstd : mt::oci_layer_zstd; break;
+    case compression::none:
+      layer.media_type = docker ? mt::docker_layer : mt::oci_layer;
+      break;
+    case compression::gzip:
+      layer.media_type = docker ? mt::docker_layer_gzip : mt::oci_layer_gzip;
+      break;
+    case compression::zstd:
+      layer.media_type = docker ? mt::docker_layer_zstd : mt::oci_layer_zstd;
+      break;
   }
   return layer;
 }
@@ -278,7 +291,8 @@ descriptor layout_builder::add_image(const std::vector<layer_blob>& layers, cons
 
 descriptor layout_builder::add_index(const std::vector<descriptor>& manifests, bool docker) {
   auto type = docker ? media_type::docker_manifest_list : media_type::oci_index;
-  nlohmann::json index{{"schemaVersion", 2}, {"mediaType", type}, {"manifests", nlohmann::json::array()}};
+  nlohmann::json index{
+      {"schemaVersion", 2}, {"mediaType", type}, {"manifests", nlohmann::json::array()}};
   for (const auto& m : manifests) index["manifests"].push_back(to_json(m));
   return add_blob(index.dump(), type);
 }
@@ -290,8 +304,7 @@ void layout_builder::finish(const std::vector<descriptor>& entries,
                        {"manifests", nlohmann::json::array()}};
   for (const auto& d : entries) index["manifests"].push_back(to_json(d));
   write_file(dir_ / "index.json", index.dump());
-  write_file(dir_ / "oci-layout",
-             nlohmann::json{{"imageLayoutVersion", layout_version}}.dump());
+  write_file(dir_ / "oci-layout", nlohmann::json{{"imageLayoutVersion", layout_version}}.dump());
 }
 
 std::string tar_of_dir(const fs::path& dir) {
@@ -301,13 +314,17 @@ std::string tar_of_dir(const fs::path& dir) {
   std::sort(paths.begin(), paths.end());
   for (const auto& p : paths) {
     auto rel = fs::relative(p, dir).string();
-    if (fs::is_directory(p)) entries.push_back(test::dir(rel));
-    else entries.push_back(test::file(rel, read_file(p)));
+    if (fs::is_directory(p))
+      entries.push_back(test::dir(rel));
+    else
+      entries.push_back(test::file(rel, read_file(p)));
   }
   return make_tar(entries);
 }
 
-void layout_builder::pack(const fs::path& file) const { write_file(file, tar_of_dir(dir_)); }
+void layout_builder::pack(const fs::path& file) const {
+  write_file(file, tar_of_dir(dir_));
+}
 
 descriptor annotated(descriptor d, std::map<std::string, std::string> annotations) {
   d.annotations = std::move(annotations);

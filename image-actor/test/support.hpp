@@ -76,17 +76,17 @@ struct tar_entry {
   /// What the entry is.
   enum kind_t { file, dir, symlink, hardlink, chardev, blockdev, fifo };
 
-  std::string name;                            ///< Path inside the tar, written as it is.
-  kind_t kind = file;                          ///< Type.
-  std::string data;                            ///< Contents of a file.
-  std::string link;                            ///< Target of a symlink or hard link.
-  int mode = -1;                               ///< Permission bits; -1: 0644 files, 0755 dirs.
-  int64_t uid = 0;                             ///< Owner.
-  int64_t gid = 0;                             ///< Group.
-  int64_t mtime = 1700000000;                  ///< Modification time.
-  unsigned dev_major = 0;                      ///< Device numbers of a device node.
+  std::string name;            ///< Path inside the tar, written as it is.
+  kind_t kind = file;          ///< Type.
+  std::string data;            ///< Contents of a file.
+  std::string link;            ///< Target of a symlink or hard link.
+  int mode = -1;               ///< Permission bits; -1: 0644 files, 0755 dirs.
+  int64_t uid = 0;             ///< Owner.
+  int64_t gid = 0;             ///< Group.
+  int64_t mtime = 1700000000;  ///< Modification time.
+  unsigned dev_major = 0;      ///< Device numbers of a device node.
   unsigned dev_minor = 0;
-  std::map<std::string, std::string> xattrs;   ///< Extended attributes.
+  std::map<std::string, std::string> xattrs;  ///< Extended attributes.
 };
 
 /// A regular file entry.
@@ -129,8 +129,9 @@ class layout_builder {
 
   /// Adds a config, the layers and a manifest; returns the manifest's descriptor (with a
   /// platform). `config_extra` is merged into the config JSON.
-  descriptor add_image(const std::vector<layer_blob>& layers, const platform& p = default_platform(),
-                       bool docker = false, const nlohmann::json& config_extra = {});
+  descriptor add_image(const std::vector<layer_blob>& layers,
+                       const platform& p = default_platform(), bool docker = false,
+                       const nlohmann::json& config_extra = {});
 
   /// Adds an index over `manifests`; returns its descriptor.
   descriptor add_index(const std::vector<descriptor>& manifests, bool docker = false);

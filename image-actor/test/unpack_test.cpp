@@ -63,8 +63,8 @@ struct unpack_env {
   // there itself (`own`, top-level names).
   std::set<std::string> outside() const {
     std::set<std::string> out;
-    for (auto i = fs::recursive_directory_iterator(tmp.path()); i != fs::recursive_directory_iterator();
-         ++i) {
+    for (auto i = fs::recursive_directory_iterator(tmp.path());
+         i != fs::recursive_directory_iterator(); ++i) {
       auto rel = fs::relative(i->path(), tmp.path()).string();
       if (own.count(rel) > 0) {
         i.disable_recursion_pending();
@@ -152,12 +152,12 @@ TEST_CASE("the busybox image unpacks with its symlinks, owners, modes and times"
 
 TEST_CASE("a whiteout deletes files and whole trees from lower layers") {
   unpack_env env;
-  auto r = env.unpack({{test::dir("a"), test::file("a/keep", "k"), test::file("a/gone", "g"),
-                        test::dir("d"), test::file("d/x", "x"), test::dir("d/sub"),
-                        test::file("d/sub/y", "y"), test::file("f", "f"), test::symlink("l", "/etc")},
-                       {test::file("a/.wh.gone", ""), test::file(".wh.d", ""),
-                        test::file(".wh.f", ""), test::file(".wh.l", ""),
-                        test::file(".wh.never-existed", "")}});
+  auto r =
+      env.unpack({{test::dir("a"), test::file("a/keep", "k"), test::file("a/gone", "g"),
+                   test::dir("d"), test::file("d/x", "x"), test::dir("d/sub"),
+                   test::file("d/sub/y", "y"), test::file("f", "f"), test::symlink("l", "/etc")},
+                  {test::file("a/.wh.gone", ""), test::file(".wh.d", ""), test::file(".wh.f", ""),
+                   test::file(".wh.l", ""), test::file(".wh.never-existed", "")}});
   REQUIRE(r);
   CHECK(r->whiteouts == 5);
   CHECK(fs::exists(env / "a/keep"));
@@ -223,8 +223,9 @@ TEST_CASE("a whiteout does not delete what its own layer wrote") {
 
 TEST_CASE("hard links share an inode, within a layer and to a lower layer") {
   unpack_env env;
-  auto r = env.unpack({{test::file("a", "data"), test::hardlink("b", "a"), test::hardlink("./c", "/a")},
-                       {test::dir("dir"), test::hardlink("dir/d", "a")}});
+  auto r =
+      env.unpack({{test::file("a", "data"), test::hardlink("b", "a"), test::hardlink("./c", "/a")},
+                  {test::dir("dir"), test::hardlink("dir/d", "a")}});
   REQUIRE(r);
   auto a = lstat_of(env / "a");
   CHECK(a.st_nlink == 4);
@@ -237,7 +238,8 @@ TEST_CASE("hard links share an inode, within a layer and to a lower layer") {
 
 TEST_CASE("replacing a hard-linked file leaves its other links alone") {
   unpack_env env;
-  auto r = env.unpack({{test::file("a", "old"), test::hardlink("b", "a")}, {test::file("a", "new")}});
+  auto r =
+      env.unpack({{test::file("a", "old"), test::hardlink("b", "a")}, {test::file("a", "new")}});
   REQUIRE(r);
   CHECK(test::read_file(env / "a") == "new");
   CHECK(test::read_file(env / "b") == "old");
@@ -246,8 +248,9 @@ TEST_CASE("replacing a hard-linked file leaves its other links alone") {
 
 TEST_CASE("symlinks are created as they are and never followed") {
   unpack_env env;
-  auto r = env.unpack({{test::symlink("abs", env.sentinel / "secret"), test::symlink("up", "../../.."),
-                        test::symlink("dangling", "nowhere/at/all"), test::symlink("self", "self")}});
+  auto r =
+      env.unpack({{test::symlink("abs", env.sentinel / "secret"), test::symlink("up", "../../.."),
+                   test::symlink("dangling", "nowhere/at/all"), test::symlink("self", "self")}});
   REQUIRE(r);
   CHECK(fs::read_symlink(env / "abs") == env.sentinel / "secret");
   CHECK(fs::read_symlink(env / "up") == "../../..");
@@ -291,7 +294,8 @@ TEST_CASE("modes, owners, times, xattrs and device nodes are kept") {
   char value[64] = {};
   auto n = ::lgetxattr((env / "usr/bin/suid").c_str(), "user.note", value, sizeof(value));
   CHECK(std::string(value, n > 0 ? static_cast<size_t>(n) : 0) == "kept");
-  CHECK(::lgetxattr((env / "usr/bin/suid").c_str(), "trusted.overlay.opaque", value, sizeof(value)) < 0);
+  CHECK(::lgetxattr((env / "usr/bin/suid").c_str(), "trusted.overlay.opaque", value,
+                    sizeof(value)) < 0);
   CHECK(::lgetxattr((env / "usr/bin/suid").c_str(), "trusted.berth", value, sizeof(value)) == 1);
   auto d = lstat_of(env / "var/private");
   CHECK((d.st_mode & 07777) == 0710);
@@ -309,10 +313,11 @@ TEST_CASE("modes, owners, times, xattrs and device nodes are kept") {
 
 TEST_CASE("a directory replaces a symlink and a file replaces a directory") {
   unpack_env env;
-  auto r = env.unpack({{test::dir("usr"), test::dir("usr/lib"), test::symlink("lib", "usr/lib"),
-                        test::dir("data"), test::file("data/f", "f"), test::file("file", "f")},
-                       {test::dir("lib"), test::file("lib/x", "x"), test::file("data", "now a file"),
-                        test::dir("file"), test::file("file/inner", "i")}});
+  auto r =
+      env.unpack({{test::dir("usr"), test::dir("usr/lib"), test::symlink("lib", "usr/lib"),
+                   test::dir("data"), test::file("data/f", "f"), test::file("file", "f")},
+                  {test::dir("lib"), test::file("lib/x", "x"), test::file("data", "now a file"),
+                   test::dir("file"), test::file("file/inner", "i")}});
   REQUIRE(r);
   CHECK(S_ISDIR(lstat_of(env / "lib").st_mode));
   CHECK(fs::exists(env / "lib/x"));
@@ -371,9 +376,13 @@ TEST_CASE("absolute names are applied relative to the root") {
 
 TEST_CASE("names that are not ASCII are written byte for byte") {
   unpack_env env;
-  auto r = env.unpack({{test::file("donn\xc3\xa9" "es/\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb", "u")}});
+  auto r =
+      env.unpack({{test::file("donn\xc3\xa9"
+                              "es/\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb",
+                              "u")}});
   REQUIRE(r);
-  CHECK(test::read_file(env / "donn\xc3\xa9" "es/\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb") == "u");
+  CHECK(test::read_file(env / "donn\xc3\xa9"
+                              "es/\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb") == "u");
 }
 
 TEST_CASE("names with '..' components are rejected") {
@@ -458,7 +467,8 @@ TEST_CASE("a layer that is not a tar, or is cut short, is rejected") {
   auto junk = apply_layer(env.tmp / "junk", media_type::oci_layer, env.rootfs);
   CHECK(code(junk) == errc::invalid_argument);
   auto layer = test::make_layer({test::file("big", std::string(200000, 'b'))}, compression::gzip);
-  test::write_file(env.tmp / "cut", std::string_view{layer.bytes}.substr(0, layer.bytes.size() / 2));
+  test::write_file(env.tmp / "cut",
+                   std::string_view{layer.bytes}.substr(0, layer.bytes.size() / 2));
   auto cut = apply_layer(env.tmp / "cut", layer.media_type, env.rootfs);
   CHECK(code(cut) == errc::invalid_argument);
   test::write_file(env.tmp / "empty", "");
@@ -497,9 +507,9 @@ TEST_CASE("no corrupted byte of a hostile layer crashes the unpack or writes out
   unpack_env env;
   // A layer full of attempts that are refused only by the checks; corruption must not turn any
   // of them into a success outside the root.
-  auto tar = test::make_tar({test::dir("d"), test::file("d/f", "data"), test::symlink("s", "../../.."),
-                             test::hardlink("d/h", "d/f"), test::file("d/.wh.x", ""),
-                             test::symlink("e", env.sentinel.string())});
+  auto tar = test::make_tar({test::dir("d"), test::file("d/f", "data"),
+                             test::symlink("s", "../../.."), test::hardlink("d/h", "d/f"),
+                             test::file("d/.wh.x", ""), test::symlink("e", env.sentinel.string())});
   for (size_t offset = 0; offset < tar.size(); offset += 11) {
     auto data = tar;
     data[offset] = static_cast<char>(data[offset] ^ 0x01);

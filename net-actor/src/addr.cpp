@@ -42,14 +42,17 @@ bool subnet::overlaps(const subnet& other) const {
   return shorter.contains(longer.network);
 }
 
-std::string to_string(const subnet& s) { return to_string(s.network) + "/" + std::to_string(s.prefix); }
+std::string to_string(const subnet& s) {
+  return to_string(s.network) + "/" + std::to_string(s.prefix);
+}
 
 std::optional<subnet> parse_subnet(std::string_view text, bool strict) {
   auto slash = text.find('/');
   if (slash == std::string_view::npos) return std::nullopt;
   auto addr = parse_ipv4(text.substr(0, slash));
   auto bits = text.substr(slash + 1);
-  if (!addr || bits.empty() || bits.size() > 2 || (bits.size() > 1 && bits[0] == '0')) return std::nullopt;
+  if (!addr || bits.empty() || bits.size() > 2 || (bits.size() > 1 && bits[0] == '0'))
+    return std::nullopt;
   unsigned prefix = 0;
   auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
   if (ec != std::errc{} || end != bits.data() + bits.size() || prefix > 32) return std::nullopt;
@@ -101,7 +104,9 @@ std::string mac_for(std::string_view container_id, std::string_view network_id) 
   return buf;
 }
 
-std::string bridge_mac(std::string_view network_id) { return mac_for("bridge", network_id); }
+std::string bridge_mac(std::string_view network_id) {
+  return mac_for("bridge", network_id);
+}
 
 bool valid_network_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;

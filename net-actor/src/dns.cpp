@@ -19,7 +19,9 @@ namespace {
 
 constexpr std::size_t header_size = 12;
 
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 void put16(std::vector<uint8_t>& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
@@ -31,10 +33,13 @@ void put32(std::vector<uint8_t>& out, uint32_t v) {
   put16(out, static_cast<uint16_t>(v & 0xffff));
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Header of a response to `q`: QR, AA, RA, the query's opcode (0) and RD, and `code`.
-std::vector<uint8_t> response_header(const query& q, rcode code, uint16_t qdcount, uint16_t ancount) {
+std::vector<uint8_t> response_header(const query& q, rcode code, uint16_t qdcount,
+                                     uint16_t ancount) {
   std::vector<uint8_t> out;
   out.reserve(512);
   put16(out, q.id);
@@ -99,7 +104,8 @@ query parse_query(const uint8_t* data, std::size_t size) {
 std::vector<uint8_t> make_answer(const uint8_t* packet, const query& q,
                                  const std::vector<ipv4>& addresses, std::size_t max_size) {
   std::size_t question = q.question_end - header_size;
-  std::size_t room = max_size > header_size + question ? (max_size - header_size - question) / 16 : 0;
+  std::size_t room =
+      max_size > header_size + question ? (max_size - header_size - question) / 16 : 0;
   bool wants_a = q.qtype == type_a || q.qtype == type_any;
   std::size_t count = wants_a ? std::min(addresses.size(), room) : 0;
   auto out = response_header(q, noerror, 1, static_cast<uint16_t>(count));
@@ -197,10 +203,10 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr std::size_t max_packet = 4096;        // largest UDP query or upstream answer taken
+constexpr std::size_t max_packet = 4096;  // largest UDP query or upstream answer taken
 constexpr std::size_t max_tcp_clients = 32;
 constexpr std::size_t max_tcp_buffer = 2 + 65535;
-constexpr std::size_t max_pending = 256;        // queries waiting for an upstream
+constexpr std::size_t max_pending = 256;  // queries waiting for an upstream
 constexpr auto upstream_timeout = std::chrono::seconds(2);
 constexpr auto tcp_idle = std::chrono::seconds(10);
 
@@ -314,7 +320,8 @@ void responder::run() {
 
   auto send_to = [&](const origin& to, std::vector<uint8_t> answer) {
     if (!to.tcp) {
-      ::sendto(udp_, answer.data(), answer.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+      ::sendto(udp_, answer.data(), answer.size(), MSG_DONTWAIT,
+               reinterpret_cast<const sockaddr*>(&to.addr), to.len);
       return;
     }
     for (auto& c : clients) {
@@ -338,7 +345,8 @@ void responder::run() {
       p.fd = ::socket(u.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (p.fd < 0) continue;
       if (::connect(p.fd, reinterpret_cast<const sockaddr*>(&u.addr), u.len) == 0 &&
-          ::send(p.fd, p.packet.data(), p.packet.size(), 0) == static_cast<ssize_t>(p.packet.size())) {
+          ::send(p.fd, p.packet.data(), p.packet.size(), 0) ==
+              static_cast<ssize_t>(p.packet.size())) {
         p.deadline = clock_type::now() + upstream_timeout;
         return true;
       }
@@ -427,7 +435,9 @@ void responder::run() {
     for (auto& p : pending) next = std::min(next, p.deadline);
     for (auto& c : clients) next = std::min(next, c.deadline);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
-    if (::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(wait, 0))) < 0 && errno != EINTR) break;
+    if (::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(wait, 0))) < 0 &&
+        errno != EINTR)
+      break;
     if (fds[0].revents) break;
 
     // UDP queries: a bounded number per round, so TCP and upstreams get their turn.
@@ -435,7 +445,8 @@ void responder::run() {
       for (int i = 0; i < 64; ++i) {
         origin from;
         from.len = sizeof from.addr;
-        auto n = ::recvfrom(udp_, buf.data(), buf.size(), MSG_TRUNC, reinterpret_cast<sockaddr*>(&from.addr), &from.len);
+        auto n = ::recvfrom(udp_, buf.data(), buf.size(), MSG_TRUNC,
+                            reinterpret_cast<sockaddr*>(&from.addr), &from.len);
         if (n < 0) break;
         if (static_cast<std::size_t>(n) > buf.size()) continue;  // oversized: dropped
         handle(buf.data(), static_cast<std::size_t>(n), from);
@@ -470,8 +481,10 @@ void responder::run() {
         while (clients[i].in.size() >= 2) {
           std::size_t len = get16(clients[i].in.data());
           if (clients[i].in.size() < 2 + len) break;
-          std::vector<uint8_t> msg(clients[i].in.begin() + 2, clients[i].in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
-          clients[i].in.erase(clients[i].in.begin(), clients[i].in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+          std::vector<uint8_t> msg(clients[i].in.begin() + 2,
+                                   clients[i].in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+          clients[i].in.erase(clients[i].in.begin(),
+                              clients[i].in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
           origin from;
           from.tcp = true;
           from.client = clients[i].id;
@@ -485,7 +498,8 @@ void responder::run() {
       }
       if (clients[i].fd >= 0 && !clients[i].out.empty() && (revents & POLLOUT)) {
         auto n = ::write(clients[i].fd, clients[i].out.data(), clients[i].out.size());
-        if (n > 0) clients[i].out.erase(clients[i].out.begin(), clients[i].out.begin() + n);
+        if (n > 0)
+          clients[i].out.erase(clients[i].out.begin(), clients[i].out.begin() + n);
         else if (n < 0 && errno != EAGAIN && errno != EINTR) {
           ::close(clients[i].fd);
           clients[i].fd = -1;

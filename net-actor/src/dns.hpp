@@ -27,7 +27,14 @@
 namespace berth::net::dns {
 
 /// Response codes.
-enum rcode : uint8_t { noerror = 0, formerr = 1, servfail = 2, nxdomain = 3, notimp = 4, refused = 5 };
+enum rcode : uint8_t {
+  noerror = 0,
+  formerr = 1,
+  servfail = 2,
+  nxdomain = 3,
+  notimp = 4,
+  refused = 5
+};
 
 /// Record types berth looks at.
 enum rtype : uint16_t { type_a = 1, type_aaaa = 28, type_any = 255 };
@@ -35,15 +42,15 @@ enum rtype : uint16_t { type_a = 1, type_aaaa = 28, type_any = 255 };
 /// What parse_query made of a packet.
 struct query {
   enum class status {
-    ok,        ///< A standard query with one question.
-    drop,      ///< Not worth an answer: shorter than a header, or a response.
-    formerr,   ///< A query whose question cannot be read.
-    notimp,    ///< A query with another opcode.
+    ok,       ///< A standard query with one question.
+    drop,     ///< Not worth an answer: shorter than a header, or a response.
+    formerr,  ///< A query whose question cannot be read.
+    notimp,   ///< A query with another opcode.
   };
   status state = status::drop;
   uint16_t id = 0;
   uint16_t flags = 0;
-  std::string name;          ///< Lowercase, without the trailing dot ("" for the root).
+  std::string name;  ///< Lowercase, without the trailing dot ("" for the root).
   uint16_t qtype = 0;
   uint16_t qclass = 0;
   std::size_t question_end = 0;  ///< Offset just past the question.
@@ -82,10 +89,10 @@ class responder {
  public:
   /// How a responder runs.
   struct options {
-    ipv4 address;                  ///< Where it listens (the gateway).
+    ipv4 address;  ///< Where it listens (the gateway).
     uint16_t port = 53;
     std::vector<upstream> upstreams;  ///< Empty: every other name is SERVFAIL.
-    bool tcp = true;               ///< Also serve DNS over TCP.
+    bool tcp = true;                  ///< Also serve DNS over TCP.
   };
 
   /// Binds the sockets and starts the thread; a readable error when a socket cannot be bound.

@@ -1,10 +1,10 @@
 // host_links.cpp: iproute2 and nft, run to completion with os::run.
 #include "host_links.hpp"
 
+#include "berth/actors/vocabulary.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
-#include "berth/actors/vocabulary.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -64,7 +64,8 @@ caf::error check(std::vector<std::string> argv) {
   auto r = run(argv);
   if (!r) return std::move(r.error());
   if (r->exit_code != 0)
-    return make_error(errc::io, joined(argv) + ": " + trimmed(r->errors.empty() ? r->output : r->errors));
+    return make_error(errc::io,
+                      joined(argv) + ": " + trimmed(r->errors.empty() ? r->output : r->errors));
   return {};
 }
 
@@ -77,10 +78,12 @@ std::optional<std::string> show_link(const std::string& name) {
 
 }  // namespace
 
-caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 gateway, uint8_t prefix) {
+caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 gateway,
+                         uint8_t prefix) {
   if (auto shown = show_link(name)) {
     if (shown->find(" bridge ") == std::string::npos)
-      return make_error(errc::conflict, "a network device named " + name + " exists and is not a bridge");
+      return make_error(errc::conflict,
+                        "a network device named " + name + " exists and is not a bridge");
   } else if (auto err = check({ip_tool(), "link", "add", name, "type", "bridge"})) {
     return err;
   }
@@ -93,7 +96,8 @@ caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 g
 caf::error ensure_tap(const std::string& tap, const std::string& bridge) {
   if (auto shown = show_link(tap)) {
     if (shown->find("tun type tap") == std::string::npos)
-      return make_error(errc::conflict, "a network device named " + tap + " exists and is not a tap");
+      return make_error(errc::conflict,
+                        "a network device named " + tap + " exists and is not a tap");
   } else if (auto err = check({ip_tool(), "tuntap", "add", "dev", tap, "mode", "tap"})) {
     return err;
   }
@@ -106,7 +110,8 @@ caf::error delete_link(const std::string& name) {
   return err;
 }
 
-caf::expected<std::vector<std::string>> list_links(const std::string& kind, const std::string& master) {
+caf::expected<std::vector<std::string>> list_links(const std::string& kind,
+                                                   const std::string& master) {
   std::vector<std::string> argv{ip_tool(), "-o", "link", "show"};
   if (!master.empty()) {
     argv.push_back("master");

@@ -19,7 +19,8 @@ namespace berth::net::host {
 /// Makes the bridge `name` if it does not exist (an existing one is adopted: a berthd that died
 /// left it, and running VMs may still use it), gives it the fixed `mac` (see bridge_mac) and
 /// `gateway`/`prefix`, and brings it up. Conflict when another kind of link has the name.
-caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 gateway, uint8_t prefix);
+caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 gateway,
+                         uint8_t prefix);
 
 /// Makes the tap `tap` if it does not exist, enslaves it to `bridge` and brings it up.
 caf::error ensure_tap(const std::string& tap, const std::string& bridge);

@@ -8,11 +8,11 @@
 
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
+#include "berth/actors/store.hpp"
+#include "berth/actors/supervision.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/random.hpp"
 #include "berth/os/time.hpp"
-#include "berth/actors/store.hpp"
-#include "berth/actors/supervision.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -75,7 +75,9 @@ struct nets_state {
 
 using self_ptr = net_supervisor_impl::stateful_pointer<nets_state>;
 
-store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
+store_actor store_of(self_ptr self) {
+  return berth::store_of(self->home_system());
+}
 
 // The network named by a name, an id or a unique id prefix.
 caf::expected<net_entry*> lookup(nets_state& st, const std::string& ref) {
@@ -86,7 +88,8 @@ caf::expected<net_entry*> lookup(nets_state& st, const std::string& ref) {
   for (auto& [id, e] : st.networks)
     if (!e.creating && id.compare(0, key.size(), key) == 0) {
       if (found)
-        return make_error(errc::invalid_argument, "more than one network matches the id prefix " + key);
+        return make_error(errc::invalid_argument,
+                          "more than one network matches the id prefix " + key);
       found = &e;
     }
   if (found) return found;
@@ -142,7 +145,8 @@ void rebuild_firewall(self_ptr self, std::function<void()> done = {}, bool block
     return true;
   });
   if (blocking)
-    handle.await([finished](bool) { finished({}); }, [finished](caf::error& err) { finished(err); });
+    handle.await([finished](bool) { finished({}); },
+                 [finished](caf::error& err) { finished(err); });
   else
     handle.then([finished](bool) { finished({}); }, [finished](caf::error& err) { finished(err); });
 }
@@ -169,23 +173,26 @@ caf::expected<network_record> plan_network(nets_state& st, const api::network_cr
   if (!subnet_text.empty()) {
     auto loose = parse_subnet(subnet_text, false);
     if (!loose || loose->prefix < 8 || loose->prefix > 30)
-      return make_error(errc::invalid_argument, "invalid subnet \"" + subnet_text +
-                                                    "\": an IPv4 CIDR from /8 to /30 (10.90.3.0/24)");
+      return make_error(
+          errc::invalid_argument,
+          "invalid subnet \"" + subnet_text + "\": an IPv4 CIDR from /8 to /30 (10.90.3.0/24)");
     if (!parse_subnet(subnet_text, true))
       return make_error(errc::invalid_argument,
                         "invalid subnet " + subnet_text + ": it should be " + to_string(*loose));
     net = *loose;
     for (auto& [id, e] : st.networks)
       if (auto s = parse_subnet(e.rec.subnet, false); s && s->overlaps(net))
-        return make_error(errc::conflict, "subnet " + to_string(net) + " overlaps network " + e.rec.name +
-                                              " (" + e.rec.subnet + ")");
+        return make_error(errc::conflict, "subnet " + to_string(net) + " overlaps network " +
+                                              e.rec.name + " (" + e.rec.subnet + ")");
   } else {
     auto pool = parse_subnet(st.opts.pool, false);
     if (!pool)
-      return make_error(errc::invalid_argument, "the address pool " + st.opts.pool + " is not a subnet");
+      return make_error(errc::invalid_argument,
+                        "the address pool " + st.opts.pool + " is not a subnet");
     auto free = next_free_24(*pool, used);
     if (!free)
-      return make_error(errc::conflict, "no free /24 left in the pool " + st.opts.pool + "; give a subnet");
+      return make_error(errc::conflict,
+                        "no free /24 left in the pool " + st.opts.pool + "; give a subnet");
     net = *free;
   }
   ipv4 gateway = net.first_host();
@@ -243,9 +250,10 @@ void create_network(self_ptr self, network_record rec, bool blocking, create_don
       return;
     }
     it->second.creating = false;
-    nets_log.info("network={} created: {} gateway {} bridge {}{}", rec.name, rec.subnet, rec.gateway,
-                  rec.bridge, rec.internal ? " internal" : "");
-    rebuild_firewall(self, [rec, done]() { done(rec); }, blocking);
+    nets_log.info("network={} created: {} gateway {} bridge {}{}", rec.name, rec.subnet,
+                  rec.gateway, rec.bridge, rec.internal ? " internal" : "");
+    rebuild_firewall(
+        self, [rec, done]() { done(rec); }, blocking);
   };
   auto started = [self, rec, blocking, fail, saved]() {
     auto store = store_of(self);
@@ -268,7 +276,8 @@ void create_network(self_ptr self, network_record rec, bool blocking, create_don
 
 // Sends a request to every network actor and calls done(first error) when all answered.
 template <class... Ts>
-void fan_out(self_ptr self, std::vector<network_actor> actors, std::function<void(caf::error)> done, Ts... xs) {
+void fan_out(self_ptr self, std::vector<network_actor> actors, std::function<void(caf::error)> done,
+             Ts... xs) {
   if (actors.empty()) {
     done({});
     return;
@@ -304,8 +313,8 @@ void replug(self_ptr self, const network_record& rec, network_actor actor) {
       self->request(actor, caf::infinite, plug_atom_v, container, i, info.endpoints[i], ports)
           .then([](std::string&, std::vector<api::port_mapping>&) {},
                 [container = container, name = rec.name](caf::error& err) {
-                  nets_log.warn("network={} container={} not plugged again: {}", name, container.substr(0, 12),
-                                describe(err));
+                  nets_log.warn("network={} container={} not plugged again: {}", name,
+                                container.substr(0, 12), describe(err));
                 });
     }
 }
@@ -321,16 +330,16 @@ void finish_stop(self_ptr self) {
     return;
   }
   auto table = st.opts.nft_table;
-  run_job(self, [table]() -> caf::expected<bool> {
-    if (auto err = host::delete_nft_table(table)) return err;
-    return true;
-  }).then([self](bool) {
-            self->quit(self->state.stop_reason);
-          },
-          [self](caf::error& err) {
-            nets_log.warn("cannot delete the nft table: {}", describe(err));
-            self->quit(self->state.stop_reason);
-          });
+  run_job(self,
+          [table]() -> caf::expected<bool> {
+            if (auto err = host::delete_nft_table(table)) return err;
+            return true;
+          })
+      .then([self](bool) { self->quit(self->state.stop_reason); },
+            [self](caf::error& err) {
+              nets_log.warn("cannot delete the nft table: {}", describe(err));
+              self->quit(self->state.stop_reason);
+            });
 }
 
 // Starts the actors of the stored networks and makes the default network when there is none.
@@ -355,9 +364,10 @@ void start_networks(self_ptr self, const std::vector<network_record>& records) {
   // awaits keep everything else queued until then, so that the first answer finds them all up.
   for (auto& [id, e] : st.networks)
     self->request(e.actor, caf::infinite, start_atom_v)
-        .await([] {}, [name = e.rec.name](caf::error& err) {
-          nets_log.warn("network={} is not up: {}", name, describe(err));
-        });
+        .await([] {},
+               [name = e.rec.name](caf::error& err) {
+                 nets_log.warn("network={} is not up: {}", name, describe(err));
+               });
   if (have_default) {
     rebuild_firewall(self, {}, true);
     return;
@@ -380,20 +390,22 @@ void start_networks(self_ptr self, const std::vector<network_record>& records) {
 void load(self_ptr self, std::vector<network_record> records) {
   std::set<std::string> bridges;
   for (auto& rec : records) bridges.insert(rec.bridge);
-  run_job(self, [bridges]() -> caf::expected<bool> {
-    auto links = host::list_links("bridge");
-    if (!links) return links.error();
-    for (auto& l : *links)
-      if (l.rfind("brth-", 0) == 0 && !bridges.count(l)) {
-        nets_log.info("deleting the stale bridge {}", l);
-        if (auto err = host::delete_link(l)) nets_log.warn("{}", describe(err));
-      }
-    return true;
-  }).await([self, records](bool) { start_networks(self, records); },
-           [self, records](caf::error& err) {
-             nets_log.warn("cannot look for stale bridges: {}", describe(err));
-             start_networks(self, records);
-           });
+  run_job(self,
+          [bridges]() -> caf::expected<bool> {
+            auto links = host::list_links("bridge");
+            if (!links) return links.error();
+            for (auto& l : *links)
+              if (l.rfind("brth-", 0) == 0 && !bridges.count(l)) {
+                nets_log.info("deleting the stale bridge {}", l);
+                if (auto err = host::delete_link(l)) nets_log.warn("{}", describe(err));
+              }
+            return true;
+          })
+      .await([self, records](bool) { start_networks(self, records); },
+             [self, records](caf::error& err) {
+               nets_log.warn("cannot look for stale bridges: {}", describe(err));
+               start_networks(self, records);
+             });
 }
 
 net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts) {
@@ -412,8 +424,10 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
     }
   }
   for (auto& t : upstream_texts) {
-    if (auto u = dns::parse_upstream(t)) st.settings->upstreams.push_back(*u);
-    else nets_log.warn("ignoring the upstream resolver \"{}\": not an address", t);
+    if (auto u = dns::parse_upstream(t))
+      st.settings->upstreams.push_back(*u);
+    else
+      nets_log.warn("ignoring the upstream resolver \"{}\": not an address", t);
   }
 
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -426,11 +440,13 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
         return;
       }
       if (!e->intensity.allow(self->clock().now())) {
-        nets_log.error("network={} crashed too often ({}); giving up", rec.name, describe(msg.reason));
+        nets_log.error("network={} crashed too often ({}); giving up", rec.name,
+                       describe(msg.reason));
         self->quit(make_error(errc::unavailable, "network " + rec.name + " restarted too often"));
         return;
       }
-      nets_log.error("network={} actor crashed ({}); restarting it", rec.name, describe(msg.reason));
+      nets_log.error("network={} actor crashed ({}); restarting it", rec.name,
+                     describe(msg.reason));
       auto actor = start_network(self, rec);
       if (!actor) {
         nets_log.error("network={} cannot restart: {}", rec.name, describe(actor.error()));
@@ -475,15 +491,18 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
   }
 
   return {
-      [self](create_atom, const api::network_create_request& req) -> caf::result<api::network_info> {
+      [self](create_atom,
+             const api::network_create_request& req) -> caf::result<api::network_info> {
         auto& st = self->state;
         if (st.stopping) return make_error(errc::unavailable, "berthd is stopping");
         auto rec = plan_network(st, req, req.subnet);
         if (!rec) return rec.error();
         auto rp = self->make_response_promise<api::network_info>();
         create_network(self, *rec, false, [rp](caf::expected<network_record> r) mutable {
-          if (!r) rp.deliver(r.error());
-          else rp.deliver(info_of(*r));
+          if (!r)
+            rp.deliver(r.error());
+          else
+            rp.deliver(info_of(*r));
         });
         return rp;
       },
@@ -507,7 +526,8 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
         auto* entry = *e;
         if (entry->rec.name == "default")
           return make_error(errc::conflict, "the default network cannot be removed");
-        if (entry->removing) return make_error(errc::conflict, "network " + entry->rec.name + " is being removed");
+        if (entry->removing)
+          return make_error(errc::conflict, "network " + entry->rec.name + " is being removed");
         entry->removing = true;
         auto id = entry->rec.id;
         auto rp = self->make_response_promise();
@@ -560,16 +580,19 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
                   });
         return rp;
       },
-      [self](lease_atom, const std::string& container, const std::string& name, const std::string& network,
-             const std::string& ip, const std::vector<std::string>& aliases) -> caf::result<api::endpoint> {
+      [self](lease_atom, const std::string& container, const std::string& name,
+             const std::string& network, const std::string& ip,
+             const std::vector<std::string>& aliases) -> caf::result<api::endpoint> {
         auto& st = self->state;
         if (st.stopping) return make_error(errc::unavailable, "berthd is stopping");
         auto e = lookup(st, network);
         if (!e) return e.error();
-        if ((*e)->removing) return make_error(errc::conflict, "network " + (*e)->rec.name + " is being removed");
+        if ((*e)->removing)
+          return make_error(errc::conflict, "network " + (*e)->rec.name + " is being removed");
         return self->delegate((*e)->actor, lease_atom_v, container, name, ip, aliases);
       },
-      [self](release_atom, const std::string& container, const std::string& network) -> caf::result<void> {
+      [self](release_atom, const std::string& container,
+             const std::string& network) -> caf::result<void> {
         auto& st = self->state;
         std::vector<network_actor> targets;
         if (network.empty()) {
@@ -587,8 +610,10 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
         fan_out(
             self, targets,
             [rp](caf::error err) mutable {
-              if (err) rp.deliver(err);
-              else rp.deliver(caf::unit);
+              if (err)
+                rp.deliver(err);
+              else
+                rp.deliver(caf::unit);
             },
             release_atom_v, container);
         return rp;
@@ -601,20 +626,24 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
         if (endpoints.empty() && !ports.empty())
           return make_error(errc::invalid_argument, "published ports need a network");
         if (endpoints.size() > max_endpoints)
-          return make_error(errc::invalid_argument,
-                            "a container is on at most " + std::to_string(max_endpoints) + " networks");
+          return make_error(
+              errc::invalid_argument,
+              "a container is on at most " + std::to_string(max_endpoints) + " networks");
         std::vector<network_actor> actors;
         std::set<std::string> seen;
         for (auto& ep : endpoints) {
           auto e = lookup(st, ep.network);
           if (!e) return e.error();
           if (!seen.insert((*e)->rec.id).second)
-            return make_error(errc::invalid_argument, "container is on network " + ep.network + " twice");
+            return make_error(errc::invalid_argument,
+                              "container is on network " + ep.network + " twice");
           actors.push_back((*e)->actor);
         }
-        if (endpoints.empty()) return {std::vector<std::string>{}, std::vector<api::port_mapping>{}};
+        if (endpoints.empty())
+          return {std::vector<std::string>{}, std::vector<api::port_mapping>{}};
         using result_t = std::pair<std::vector<std::string>, std::vector<api::port_mapping>>;
-        auto rp = self->make_response_promise<std::vector<std::string>, std::vector<api::port_mapping>>();
+        auto rp =
+            self->make_response_promise<std::vector<std::string>, std::vector<api::port_mapping>>();
         auto out = std::make_shared<result_t>();
         out->first.resize(endpoints.size());
         auto left = std::make_shared<std::size_t>(endpoints.size());
@@ -628,13 +657,15 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
           // Whatever was plugged goes again before the error is answered.
           self->state.plugs.erase(container);
           fan_out(
-              self, actors, [rp, first](caf::error) mutable { rp.deliver(*first); }, unplug_atom_v, container);
+              self, actors, [rp, first](caf::error) mutable { rp.deliver(*first); }, unplug_atom_v,
+              container);
         };
         for (uint32_t i = 0; i < endpoints.size(); ++i) {
           auto want = i == 0 ? ports : std::vector<api::port_mapping>{};
           self->request(actors[i], caf::infinite, plug_atom_v, container, i, endpoints[i], want)
               .then(
-                  [out, left, finish, i](std::string& tap, std::vector<api::port_mapping>& open) mutable {
+                  [out, left, finish, i](std::string& tap,
+                                         std::vector<api::port_mapping>& open) mutable {
                     out->first[i] = tap;
                     if (i == 0) out->second = std::move(open);
                     if (--*left == 0) finish();
@@ -653,15 +684,18 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
         fan_out(
             self, all_actors(st),
             [rp](caf::error err) mutable {
-              if (err) rp.deliver(err);
-              else rp.deliver(caf::unit);
+              if (err)
+                rp.deliver(err);
+              else
+                rp.deliver(caf::unit);
             },
             unplug_atom_v, container);
         return rp;
       },
       [self](save_atom, network_record& rec) {
         auto& st = self->state;
-        if (auto it = st.networks.find(rec.id); it != st.networks.end()) it->second.rec = std::move(rec);
+        if (auto it = st.networks.find(rec.id); it != st.networks.end())
+          it->second.rec = std::move(rec);
       },
       [self](keep_atom) {
         nets_log.info("the next stop leaves {} networks in place for the running containers",

@@ -61,9 +61,13 @@ struct network_state {
 
 using self_ptr = network_actor::stateful_pointer<network_state>;
 
-std::string short_id(const std::string& id) { return id.substr(0, 12); }
+std::string short_id(const std::string& id) {
+  return id.substr(0, 12);
+}
 
-store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
+store_actor store_of(self_ptr self) {
+  return berth::store_of(self->home_system());
+}
 
 const api::network_lease* lease_of(const network_state& st, const std::string& container) {
   for (auto& l : st.rec.leases)
@@ -109,13 +113,15 @@ caf::expected<port_proxy::spec> proxy_spec(const api::port_mapping& m, ipv4 targ
   if (m.protocol == "udp")
     s.udp = true;
   else if (!m.protocol.empty() && m.protocol != "tcp")
-    return make_error(errc::invalid_argument, "unknown protocol \"" + m.protocol + "\" (tcp or udp)");
+    return make_error(errc::invalid_argument,
+                      "unknown protocol \"" + m.protocol + "\" (tcp or udp)");
   if (m.container_port == 0)
     return make_error(errc::invalid_argument, "a published port needs a container port");
   if (!m.host_ip.empty()) {
     auto a = parse_ipv4(m.host_ip);
     if (!a)
-      return make_error(errc::invalid_argument, "host ip \"" + m.host_ip + "\" is not an IPv4 address");
+      return make_error(errc::invalid_argument,
+                        "host ip \"" + m.host_ip + "\" is not an IPv4 address");
     s.host_ip = *a;
   }
   s.host_port = m.host_port;
@@ -198,16 +204,17 @@ void unplug(self_ptr self, const std::string& container, Done done) {
     st.after_teardown.erase(container);
     for (auto& plug : waiting) plug();
   };
-  run_job(self, [proxies = std::move(proxies), taps]() mutable {
-    return tear_down(std::move(proxies), std::move(taps));
-  }).then([done, finished](bool) mutable {
-          finished();
-          done(caf::error{});
-        },
-        [done, finished](caf::error& err) mutable {
-          finished();
-          done(err);
-        });
+  run_job(self, [proxies = std::move(proxies),
+                 taps]() mutable { return tear_down(std::move(proxies), std::move(taps)); })
+      .then(
+          [done, finished](bool) mutable {
+            finished();
+            done(caf::error{});
+          },
+          [done, finished](caf::error& err) mutable {
+            finished();
+            done(err);
+          });
 }
 
 // Starts the DNS responder on the gateway, once the bridge has the address.
@@ -222,24 +229,24 @@ void start_dns(self_ptr self) {
       // Never relay to ourselves.
       if (u.addr.ss_family == AF_INET) {
         auto* sin = reinterpret_cast<const sockaddr_in*>(&u.addr);
-        if (ntohl(sin->sin_addr.s_addr) == st.gateway.value && ntohs(sin->sin_port) == o.port) continue;
+        if (ntohl(sin->sin_addr.s_addr) == st.gateway.value && ntohs(sin->sin_port) == o.port)
+          continue;
       }
       o.upstreams.push_back(u);
     }
   std::string error;
   st.dns = dns::responder::start(o, error);
   if (!st.dns)
-    net_log.warn("network={} no DNS responder on {}: {}", st.rec.name, to_string(st.gateway), error);
+    net_log.warn("network={} no DNS responder on {}: {}", st.rec.name, to_string(st.gateway),
+                 error);
 }
 
 // The answer to a plug whose tap is in place: names, then ports (the ones open as asked are
 // kept, the rest opened, the ones no longer asked for closed).
-caf::expected<std::vector<api::port_mapping>> finish_plug(self_ptr self, const std::string& id,
-                                                          uint32_t index, const std::string& tap,
-                                                          const std::vector<std::string>& names,
-                                                          ipv4 address,
-                                                          const std::vector<port_proxy::spec>& specs,
-                                                          const std::vector<api::port_mapping>& ports) {
+caf::expected<std::vector<api::port_mapping>> finish_plug(
+    self_ptr self, const std::string& id, uint32_t index, const std::string& tap,
+    const std::vector<std::string>& names, ipv4 address, const std::vector<port_proxy::spec>& specs,
+    const std::vector<api::port_mapping>& ports) {
   auto& st = self->state;
   auto& entry = st.plugged[id];
   entry.taps[index] = tap;
@@ -270,7 +277,8 @@ caf::expected<std::vector<api::port_mapping>> finish_plug(self_ptr self, const s
         if (errnum == EADDRINUSE)
           return make_error(errc::conflict, "host port " + where + " is already in use");
         if (errnum == EADDRNOTAVAIL)
-          return make_error(errc::invalid_argument, "cannot publish on " + where + ": the host has no such address");
+          return make_error(errc::invalid_argument,
+                            "cannot publish on " + where + ": the host has no such address");
         return make_error(errc::io, "cannot publish port: " + text);
       }
     }
@@ -296,18 +304,20 @@ void stop(self_ptr self, caf::error reason) {
   st.stopping = true;
   st.dns.reset();
   auto [proxies, taps] = take_all(st);
-  run_job(self, [bridge = st.rec.bridge, taps = std::move(taps), proxies = std::move(proxies)]() mutable {
-    proxies.clear();
-    return delete_network(bridge, std::move(taps));
-  }).then([self, reason](bool) { self->quit(reason); },
-          [self, reason](caf::error& err) {
-            net_log.warn("network={} cleanup: {}", self->state.rec.name, describe(err));
-            self->quit(reason);
-          });
+  run_job(self,
+          [bridge = st.rec.bridge, taps = std::move(taps), proxies = std::move(proxies)]() mutable {
+            proxies.clear();
+            return delete_network(bridge, std::move(taps));
+          })
+      .then([self, reason](bool) { self->quit(reason); },
+            [self, reason](caf::error& err) {
+              net_log.warn("network={} cleanup: {}", self->state.rec.name, describe(err));
+              self->quit(reason);
+            });
 }
 
-network_actor::behavior_type network_behavior(self_ptr self, network_listener listener, network_record rec,
-                                              subnet net, ipv4 gateway,
+network_actor::behavior_type network_behavior(self_ptr self, network_listener listener,
+                                              network_record rec, subnet net, ipv4 gateway,
                                               std::shared_ptr<const network_settings> settings) {
   self->set_exception_handler(crash_error);
   auto& st = self->state;
@@ -333,26 +343,29 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
     stop(self, msg.reason);
   });
   // Nothing is served until the bridge is there (or known to be impossible).
-  run_job(self, [bridge = st.rec.bridge, mac = bridge_mac(st.rec.id), gateway = st.gateway,
-                prefix = st.net.prefix]() -> caf::expected<bool> {
-    if (auto err = host::ensure_bridge(bridge, mac, gateway, prefix)) return err;
-    return true;
-  }).await(
-      [self](bool) {
-        net_log.info("network={} bridge {} up on {}", self->state.rec.name, self->state.rec.bridge,
-                     self->state.rec.subnet);
-        start_dns(self);
-      },
-      [self](caf::error& err) {
-        self->state.setup_error = describe(err);
-        net_log.error("network={} has no bridge: {}", self->state.rec.name, self->state.setup_error);
-      });
+  run_job(self,
+          [bridge = st.rec.bridge, mac = bridge_mac(st.rec.id), gateway = st.gateway,
+           prefix = st.net.prefix]() -> caf::expected<bool> {
+            if (auto err = host::ensure_bridge(bridge, mac, gateway, prefix)) return err;
+            return true;
+          })
+      .await(
+          [self](bool) {
+            net_log.info("network={} bridge {} up on {}", self->state.rec.name,
+                         self->state.rec.bridge, self->state.rec.subnet);
+            start_dns(self);
+          },
+          [self](caf::error& err) {
+            self->state.setup_error = describe(err);
+            net_log.error("network={} has no bridge: {}", self->state.rec.name,
+                          self->state.setup_error);
+          });
 
   return {
       [self](start_atom) -> caf::result<void> {
         if (!self->state.setup_error.empty())
-          return make_error(errc::unavailable, "cannot set up network " + self->state.rec.name + ": " +
-                                                   self->state.setup_error);
+          return make_error(errc::unavailable, "cannot set up network " + self->state.rec.name +
+                                                   ": " + self->state.setup_error);
         return caf::unit;
       },
       [self](lease_atom, const std::string& id, const std::string& name, const std::string& ip_text,
@@ -363,8 +376,8 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         if (id.empty()) return make_error(errc::invalid_argument, "no container id given");
         if (auto* lease = lease_of(st, id)) {
           if (!ip_text.empty() && ip_text != lease->ip)
-            return make_error(errc::conflict, "container " + short_id(id) + " already has " + lease->ip +
-                                                  " on network " + st.rec.name);
+            return make_error(errc::conflict, "container " + short_id(id) + " already has " +
+                                                  lease->ip + " on network " + st.rec.name);
           return endpoint_of(st, *lease, aliases);
         }
         std::set<uint32_t> taken;
@@ -373,26 +386,29 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         ipv4 address;
         if (!ip_text.empty()) {
           auto a = parse_ipv4(ip_text);
-          if (!a) return make_error(errc::invalid_argument, "\"" + ip_text + "\" is not an IPv4 address");
+          if (!a)
+            return make_error(errc::invalid_argument, "\"" + ip_text + "\" is not an IPv4 address");
           if (!st.net.usable(*a))
-            return make_error(errc::invalid_argument, "address " + ip_text +
-                                                          " is outside the usable range of network " +
-                                                          st.rec.name + " (" + st.rec.subnet + ")");
+            return make_error(errc::invalid_argument,
+                              "address " + ip_text + " is outside the usable range of network " +
+                                  st.rec.name + " (" + st.rec.subnet + ")");
           if (*a == st.gateway)
-            return make_error(errc::conflict, "address " + ip_text + " is the gateway of network " + st.rec.name);
+            return make_error(errc::conflict,
+                              "address " + ip_text + " is the gateway of network " + st.rec.name);
           if (taken.count(a->value)) {
             std::string owner;
             for (auto& l : st.rec.leases)
               if (l.ip == ip_text) owner = l.name.empty() ? short_id(l.container) : l.name;
-            return make_error(errc::conflict, "address " + ip_text + " is already in use by container " + owner +
+            return make_error(errc::conflict, "address " + ip_text +
+                                                  " is already in use by container " + owner +
                                                   " on network " + st.rec.name);
           }
           address = *a;
         } else {
           auto a = next_free(st.net, st.gateway, taken);
           if (!a)
-            return make_error(errc::conflict, "no free address left on network " + st.rec.name + " (" +
-                                                  st.rec.subnet + ")");
+            return make_error(errc::conflict, "no free address left on network " + st.rec.name +
+                                                  " (" + st.rec.subnet + ")");
           address = *a;
         }
         api::network_lease lease;
@@ -411,7 +427,8 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
               rp.deliver(endpoint_of(self->state, lease, aliases));
             },
             [self, rp, id](const caf::error& err) mutable {
-              std::erase_if(self->state.rec.leases, [&](const api::network_lease& l) { return l.container == id; });
+              std::erase_if(self->state.rec.leases,
+                            [&](const api::network_lease& l) { return l.container == id; });
               rp.deliver(err);
             });
         return rp;
@@ -420,20 +437,26 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         auto rp = self->make_response_promise();
         unplug(self, id, [self, rp, id](caf::error err) mutable {
           if (err)
-            net_log.warn("network={} container={} unplug: {}", self->state.rec.name, short_id(id), describe(err));
+            net_log.warn("network={} container={} unplug: {}", self->state.rec.name, short_id(id),
+                         describe(err));
           auto& st = self->state;
           // A tap of it may be on the bridge without a plug that knows it: one made for a start
           // that a kill -9 of berthd cut short. Nothing of a removed container stays.
-          run_job(self, [bridge = st.rec.bridge, prefix = tap_name(id, 0).substr(0, 12)]() -> caf::expected<bool> {
-            auto links = host::list_links("", bridge);
-            if (!links) return links.error();
-            for (auto& l : *links)
-              if (l.rfind(prefix, 0) == 0)
-                if (auto e = host::delete_link(l)) return e;
-            return true;
-          }).then([](bool) {}, [name = st.rec.name, id](caf::error& e) {
-            net_log.warn("network={} container={} stale taps: {}", name, short_id(id), describe(e));
-          });
+          run_job(self,
+                  [bridge = st.rec.bridge,
+                   prefix = tap_name(id, 0).substr(0, 12)]() -> caf::expected<bool> {
+                    auto links = host::list_links("", bridge);
+                    if (!links) return links.error();
+                    for (auto& l : *links)
+                      if (l.rfind(prefix, 0) == 0)
+                        if (auto e = host::delete_link(l)) return e;
+                    return true;
+                  })
+              .then([](bool) {},
+                    [name = st.rec.name, id](caf::error& e) {
+                      net_log.warn("network={} container={} stale taps: {}", name, short_id(id),
+                                   describe(e));
+                    });
           auto it = std::find_if(st.rec.leases.begin(), st.rec.leases.end(),
                                  [&](const api::network_lease& l) { return l.container == id; });
           if (it == st.rec.leases.end()) {
@@ -464,13 +487,17 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         if (st.removing || st.stopping)
           return make_error(errc::conflict, "network " + st.rec.name + " is being removed");
         if (!st.setup_error.empty())
-          return make_error(errc::unavailable, "network " + st.rec.name + " has no bridge: " + st.setup_error);
+          return make_error(errc::unavailable,
+                            "network " + st.rec.name + " has no bridge: " + st.setup_error);
         if (index >= 1000) return make_error(errc::invalid_argument, "endpoint index out of range");
         auto* lease = lease_of(st, id);
         if (!lease)
-          return make_error(errc::conflict, "container " + short_id(id) + " is not attached to network " + st.rec.name);
+          return make_error(errc::conflict, "container " + short_id(id) +
+                                                " is not attached to network " + st.rec.name);
         auto address = parse_ipv4(lease->ip);
-        if (!address) return make_error(errc::internal, "lease of " + short_id(id) + " has a malformed address");
+        if (!address)
+          return make_error(errc::internal,
+                            "lease of " + short_id(id) + " has a malformed address");
         std::vector<port_proxy::spec> specs;
         for (auto& m : ports) {
           auto s = proxy_spec(m, *address);
@@ -485,60 +512,72 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         auto generation = st.unplugs[id];
         ++st.plugging[id];
         auto make_tap = [=]() mutable {
-          run_job(self, [tap, bridge = self->state.rec.bridge]() -> caf::expected<bool> {
-            if (auto err = host::ensure_tap(tap, bridge)) return err;
-            return true;
-          }).then(
-              [self, rp, id, index, tap, names, address = *address, specs, ports, generation](bool) mutable {
-                auto& st = self->state;
-                if (--st.plugging[id] == 0) st.plugging.erase(id);
-                if (st.unplugs[id] != generation || st.stopping || st.removing) {
-                  // Unplugged (or detached) while its tap was being made: the tap goes again,
-                  // unless another plug has it meanwhile.
-                  if (!st.plugged.count(id) && !st.plugging.count(id) && !st.stopping && !st.removing)
-                    run_job(self, [tap]() -> caf::expected<bool> {
-                      if (auto err = host::delete_link(tap)) return err;
-                      return true;
-                    }).then([](bool) {}, [](caf::error&) {});
-                  rp.deliver(make_error(errc::conflict, "container " + short_id(id) + " was unplugged meanwhile"));
-                  return;
-                }
-                auto out = finish_plug(self, id, index, tap, names, address, specs, ports);
-                if (!out) {
-                  rp.deliver(out.error());
-                  return;
-                }
-                net_log.info("network={} container={} plugged on {} ({} ports)", st.rec.name, short_id(id), tap,
-                             out->size());
-                rp.deliver(tap, std::move(*out));
-              },
-              [self, rp, id](caf::error& err) mutable {
-                if (--self->state.plugging[id] == 0) self->state.plugging.erase(id);
-                rp.deliver(err);
-              });
+          run_job(self,
+                  [tap, bridge = self->state.rec.bridge]() -> caf::expected<bool> {
+                    if (auto err = host::ensure_tap(tap, bridge)) return err;
+                    return true;
+                  })
+              .then(
+                  [self, rp, id, index, tap, names, address = *address, specs, ports,
+                   generation](bool) mutable {
+                    auto& st = self->state;
+                    if (--st.plugging[id] == 0) st.plugging.erase(id);
+                    if (st.unplugs[id] != generation || st.stopping || st.removing) {
+                      // Unplugged (or detached) while its tap was being made: the tap goes again,
+                      // unless another plug has it meanwhile.
+                      if (!st.plugged.count(id) && !st.plugging.count(id) && !st.stopping &&
+                          !st.removing)
+                        run_job(self, [tap]() -> caf::expected<bool> {
+                          if (auto err = host::delete_link(tap)) return err;
+                          return true;
+                        }).then([](bool) {}, [](caf::error&) {});
+                      rp.deliver(make_error(errc::conflict, "container " + short_id(id) +
+                                                                " was unplugged meanwhile"));
+                      return;
+                    }
+                    auto out = finish_plug(self, id, index, tap, names, address, specs, ports);
+                    if (!out) {
+                      rp.deliver(out.error());
+                      return;
+                    }
+                    net_log.info("network={} container={} plugged on {} ({} ports)", st.rec.name,
+                                 short_id(id), tap, out->size());
+                    rp.deliver(tap, std::move(*out));
+                  },
+                  [self, rp, id](caf::error& err) mutable {
+                    if (--self->state.plugging[id] == 0) self->state.plugging.erase(id);
+                    rp.deliver(err);
+                  });
         };
         // After the tear-down of its previous run, if one is still under way.
-        if (st.tearing.count(id)) st.after_teardown[id].push_back(make_tap);
-        else make_tap();
+        if (st.tearing.count(id))
+          st.after_teardown[id].push_back(make_tap);
+        else
+          make_tap();
         return rp;
       },
       [self](unplug_atom, const std::string& id) -> caf::result<void> {
         auto rp = self->make_response_promise();
         unplug(self, id, [rp](caf::error err) mutable {
-          if (err) rp.deliver(err);
-          else rp.deliver(caf::unit);
+          if (err)
+            rp.deliver(err);
+          else
+            rp.deliver(caf::unit);
         });
         return rp;
       },
       [self](remove_atom) -> caf::result<void> {
         auto& st = self->state;
         if (st.stopping) return make_error(errc::unavailable, "berthd is stopping");
-        if (st.removing) return make_error(errc::conflict, "network " + st.rec.name + " is being removed");
+        if (st.removing)
+          return make_error(errc::conflict, "network " + st.rec.name + " is being removed");
         if (!st.rec.leases.empty()) {
           std::string names;
           for (auto& l : st.rec.leases)
-            names += (names.empty() ? "" : ", ") + (l.name.empty() ? short_id(l.container) : l.name);
-          return make_error(errc::conflict, "network " + st.rec.name + " has containers attached: " + names);
+            names +=
+                (names.empty() ? "" : ", ") + (l.name.empty() ? short_id(l.container) : l.name);
+          return make_error(errc::conflict,
+                            "network " + st.rec.name + " has containers attached: " + names);
         }
         auto store = store_of(self);
         if (!store) return make_error(errc::unavailable, "the store is not running");
@@ -550,21 +589,25 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
                   auto& st = self->state;
                   st.dns.reset();
                   auto [proxies, taps] = take_all(st);
-                  run_job(self, [bridge = st.rec.bridge, taps = std::move(taps), proxies = std::move(proxies)]() mutable {
-                    proxies.clear();
-                    return delete_network(bridge, std::move(taps));
-                  }).then(
-                      [self, rp](bool) mutable {
-                        net_log.info("network={} removed", self->state.rec.name);
-                        rp.deliver(caf::unit);
-                        self->quit();
-                      },
-                      [self, rp](caf::error& err) mutable {
-                        // The record is gone: the network is removed, whatever is left.
-                        net_log.warn("network={} removed, but: {}", self->state.rec.name, describe(err));
-                        rp.deliver(caf::unit);
-                        self->quit();
-                      });
+                  run_job(self,
+                          [bridge = st.rec.bridge, taps = std::move(taps),
+                           proxies = std::move(proxies)]() mutable {
+                            proxies.clear();
+                            return delete_network(bridge, std::move(taps));
+                          })
+                      .then(
+                          [self, rp](bool) mutable {
+                            net_log.info("network={} removed", self->state.rec.name);
+                            rp.deliver(caf::unit);
+                            self->quit();
+                          },
+                          [self, rp](caf::error& err) mutable {
+                            // The record is gone: the network is removed, whatever is left.
+                            net_log.warn("network={} removed, but: {}", self->state.rec.name,
+                                         describe(err));
+                            rp.deliver(caf::unit);
+                            self->quit();
+                          });
                 },
                 [self, rp](caf::error& err) mutable {
                   self->state.removing = false;
@@ -584,12 +627,13 @@ caf::expected<network_actor> spawn_network(caf::local_actor* supervisor, network
   auto net = parse_subnet(rec.subnet, false);
   auto gw = parse_ipv4(rec.gateway);
   if (!net || !gw || !net->usable(*gw))
-    return make_error(errc::internal, "network " + rec.name + " has a malformed subnet or gateway (" +
-                                          rec.subnet + ", " + rec.gateway + ")");
+    return make_error(errc::internal, "network " + rec.name +
+                                          " has a malformed subnet or gateway (" + rec.subnet +
+                                          ", " + rec.gateway + ")");
   if (rec.bridge.empty() || rec.bridge.size() > 15)
     return make_error(errc::internal, "network " + rec.name + " has a malformed bridge name");
-  return supervisor->spawn<caf::linked>(network_behavior, std::move(listener), std::move(rec), *net, *gw,
-                                        std::move(settings));
+  return supervisor->spawn<caf::linked>(network_behavior, std::move(listener), std::move(rec), *net,
+                                        *gw, std::move(settings));
 }
 
 api::network_info info_of(const network_record& rec) {

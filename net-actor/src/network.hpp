@@ -38,7 +38,8 @@ using network_actor = caf::typed_actor<
     /// Plugs a container's endpoint number `index`: its tap, its names, and `ports` to its
     /// address. Answers the tap and the ports with their host ports resolved.
     caf::replies_to<plug_atom, std::string, uint32_t, api::endpoint,
-                    std::vector<api::port_mapping>>::with<std::string, std::vector<api::port_mapping>>,
+                    std::vector<api::port_mapping>>::with<std::string,
+                                                          std::vector<api::port_mapping>>,
     /// Unplugs a container (taps, names, ports); one not plugged here is fine.
     caf::replies_to<unplug_atom, std::string>::with<void>,
     /// Removes the network: refused (conflict) while leases exist; else the record is erased,
@@ -56,7 +57,7 @@ using network_listener = caf::typed_actor<caf::reacts_to<save_atom, network_reco
 /// What every network actor shares.
 struct network_settings {
   std::vector<dns::upstream> upstreams;  ///< Resolvers for names that are not containers'.
-  uint16_t dns_port = 53;               ///< Where the responders listen on their gateways.
+  uint16_t dns_port = 53;                ///< Where the responders listen on their gateways.
   /// Set by the supervisor before a clean stop that leaves containers running (live restore):
   /// network actors then end as after a crash, leaving bridge, taps and table in place.
   std::atomic<bool> keep_on_stop{false};

@@ -55,9 +55,12 @@ bool fill(int from, std::vector<char>& buf, bool& eof) {
   std::size_t room = tcp_buffer - std::min(tcp_buffer, buf.size());
   if (room == 0) return true;
   auto n = ::read(from, tmp, std::min(room, sizeof tmp));
-  if (n > 0) buf.insert(buf.end(), tmp, tmp + n);
-  else if (n == 0) eof = true;
-  else if (errno != EAGAIN && errno != EINTR) return false;
+  if (n > 0)
+    buf.insert(buf.end(), tmp, tmp + n);
+  else if (n == 0)
+    eof = true;
+  else if (errno != EAGAIN && errno != EINTR)
+    return false;
   return true;
 }
 
@@ -65,14 +68,17 @@ bool fill(int from, std::vector<char>& buf, bool& eof) {
 bool drain(int to, std::vector<char>& buf) {
   if (buf.empty()) return true;
   auto n = ::send(to, buf.data(), buf.size(), MSG_NOSIGNAL);
-  if (n > 0) buf.erase(buf.begin(), buf.begin() + n);
-  else if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+  if (n > 0)
+    buf.erase(buf.begin(), buf.begin() + n);
+  else if (n < 0 && errno != EAGAIN && errno != EINTR)
+    return false;
   return true;
 }
 
 }  // namespace
 
-std::unique_ptr<port_proxy> port_proxy::start(const spec& s, int& error_number, std::string& error) {
+std::unique_ptr<port_proxy> port_proxy::start(const spec& s, int& error_number,
+                                              std::string& error) {
   std::unique_ptr<port_proxy> p(new port_proxy());
   p->spec_ = s;
   auto what = to_string(s.host_ip) + ":" + std::to_string(s.host_port) + (s.udp ? "/udp" : "/tcp");
@@ -81,7 +87,8 @@ std::unique_ptr<port_proxy> port_proxy::start(const spec& s, int& error_number, 
     error = std::string(call) + " " + what + ": " + std::strerror(errno);
     return nullptr;
   };
-  p->listen_ = ::socket(AF_INET, (s.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  p->listen_ =
+      ::socket(AF_INET, (s.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (p->listen_ < 0) return fail("socket");
   int one = 1;
   if (!s.udp) ::setsockopt(p->listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -89,13 +96,15 @@ std::unique_ptr<port_proxy> port_proxy::start(const spec& s, int& error_number, 
   if (::bind(p->listen_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail("bind");
   if (!s.udp && ::listen(p->listen_, 128) != 0) return fail("listen");
   socklen_t len = sizeof sa;
-  if (::getsockname(p->listen_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return fail("getsockname");
+  if (::getsockname(p->listen_, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    return fail("getsockname");
   p->port_ = ntohs(sa.sin_port);
   p->spec_.host_port = p->port_;
   p->wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (p->wake_ < 0) return fail("eventfd");
   auto* raw = p.get();
-  p->thread_ = s.udp ? std::thread([raw] { raw->run_udp(); }) : std::thread([raw] { raw->run_tcp(); });
+  p->thread_ =
+      s.udp ? std::thread([raw] { raw->run_udp(); }) : std::thread([raw] { raw->run_tcp(); });
   return p;
 }
 
@@ -173,8 +182,9 @@ void port_proxy::run_tcp() {
         int client = ::accept4(listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (client < 0) break;
         int server = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (server < 0 || (::connect(server, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0 &&
-                           errno != EINPROGRESS)) {
+        if (server < 0 ||
+            (::connect(server, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0 &&
+             errno != EINPROGRESS)) {
           ::close(client);
           if (server >= 0) ::close(server);
           continue;
@@ -227,7 +237,8 @@ void port_proxy::run_udp() {
       for (int k = 0; k < 64; ++k) {
         sockaddr_in from{};
         socklen_t len = sizeof from;
-        auto n = ::recvfrom(listen_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+        auto n = ::recvfrom(listen_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                            &len);
         if (n < 0) break;
         std::pair<uint32_t, uint16_t> key{from.sin_addr.s_addr, from.sin_port};
         auto it = flows.find(key);

@@ -32,9 +32,9 @@ TEST_CASE("dotted quads parse and print back, and nothing else parses") {
   CHECK(ip("255.255.255.255").value == 0xffffffffu);
   for (auto text : {"10.89.0.5", "0.0.0.0", "255.255.255.255", "192.168.1.10", "1.2.3.4"})
     CHECK(to_string(ip(text)) == text);
-  for (auto bad : {"", "1", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1.2.3.04", "01.2.3.4", "1..2.3",
-                   "1.2.3.4 ", " 1.2.3.4", "1.2.3.-4", "a.b.c.d", "1.2.3.4/24", "1.2.3.", "1000.1.1.1",
-                   "::1"})
+  for (auto bad :
+       {"", "1", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1.2.3.04", "01.2.3.4", "1..2.3", "1.2.3.4 ",
+        " 1.2.3.4", "1.2.3.-4", "a.b.c.d", "1.2.3.4/24", "1.2.3.", "1000.1.1.1", "::1"})
     CHECK_FALSE(parse_ipv4(bad));
 }
 
@@ -92,7 +92,8 @@ TEST_CASE("the next free address skips the gateway and every taken one, and ends
     handed.push_back(to_string(*a));
     taken.insert(a->value);
   }
-  CHECK(handed == std::vector<std::string>{"10.90.3.2", "10.90.3.3", "10.90.3.4", "10.90.3.5", "10.90.3.6"});
+  CHECK(handed ==
+        std::vector<std::string>{"10.90.3.2", "10.90.3.3", "10.90.3.4", "10.90.3.5", "10.90.3.6"});
 
   // A freed address in the middle is the next one handed out.
   taken.erase(ip("10.90.3.4").value);
@@ -110,9 +111,11 @@ TEST_CASE("the next free address skips the gateway and every taken one, and ends
 TEST_CASE("the next free /24 of a pool avoids every subnet in use") {
   auto pool = net("10.90.0.0/16");
   CHECK(to_string(*next_free_24(pool, {})) == "10.90.0.0/24");
-  CHECK(to_string(*next_free_24(pool, {net("10.90.0.0/24"), net("10.90.1.0/24")})) == "10.90.2.0/24");
+  CHECK(to_string(*next_free_24(pool, {net("10.90.0.0/24"), net("10.90.1.0/24")})) ==
+        "10.90.2.0/24");
   // A user's /23 inside the pool takes two /24s; a /16 elsewhere takes none.
-  CHECK(to_string(*next_free_24(pool, {net("10.90.0.0/23"), net("10.89.0.0/16")})) == "10.90.2.0/24");
+  CHECK(to_string(*next_free_24(pool, {net("10.90.0.0/23"), net("10.89.0.0/16")})) ==
+        "10.90.2.0/24");
   // A small subnet inside a /24 makes the whole /24 unusable.
   CHECK(to_string(*next_free_24(pool, {net("10.90.0.64/26")})) == "10.90.1.0/24");
   // A pool covered by a larger network is full.

@@ -23,7 +23,7 @@ inline void put16(bytes& out, uint16_t v) {
 
 // A query for `name` as a resolver sends it.
 inline bytes make_query(uint16_t id, const std::string& name, uint16_t qtype = dns::type_a,
-                 uint16_t flags = 0x0100, uint16_t qclass = 1) {
+                        uint16_t flags = 0x0100, uint16_t qclass = 1) {
   bytes out;
   put16(out, id);
   put16(out, flags);
@@ -47,7 +47,9 @@ inline bytes make_query(uint16_t id, const std::string& name, uint16_t qtype = d
   return out;
 }
 
-inline uint16_t get16(const bytes& b, std::size_t at) { return static_cast<uint16_t>(b.at(at) << 8 | b.at(at + 1)); }
+inline uint16_t get16(const bytes& b, std::size_t at) {
+  return static_cast<uint16_t>(b.at(at) << 8 | b.at(at + 1));
+}
 
 // What a response says, read with bounds checks (at() throws on a short packet).
 struct response {
@@ -94,7 +96,8 @@ inline response read_response(const bytes& b) {
 
 // A UDP exchange with ip:port over the UDP socket `fd` (of whichever namespace it was made in);
 // nothing when no answer came within `ms`.
-inline std::optional<bytes> ask_udp_on(int fd, const std::string& ip, uint16_t port, const bytes& q, int ms = 3000) {
+inline std::optional<bytes> ask_udp_on(int fd, const std::string& ip, uint16_t port, const bytes& q,
+                                       int ms = 3000) {
   auto sa = address(ip, port);
   ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   if (!readable(fd, ms)) return std::nullopt;
@@ -106,7 +109,8 @@ inline std::optional<bytes> ask_udp_on(int fd, const std::string& ip, uint16_t p
 }
 
 // A UDP exchange with ip:port from a fresh socket; nothing when no answer came within `ms`.
-inline std::optional<bytes> ask_udp(uint16_t port, const bytes& q, int ms = 3000, const std::string& ip = "127.0.0.1") {
+inline std::optional<bytes> ask_udp(uint16_t port, const bytes& q, int ms = 3000,
+                                    const std::string& ip = "127.0.0.1") {
   sock s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   return ask_udp_on(s.fd, ip, port, q, ms);
 }
@@ -129,7 +133,8 @@ struct fake_upstream {
         if (!readable(s.fd, 50)) continue;
         sockaddr_in from{};
         socklen_t len = sizeof from;
-        auto n = ::recvfrom(s.fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+        auto n =
+            ::recvfrom(s.fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
         if (n < 12) continue;
         ++queries;
         if (silent) continue;
@@ -153,7 +158,9 @@ struct fake_upstream {
     stop = true;
     thread.join();
   }
-  dns::upstream upstream() const { return *dns::parse_upstream("127.0.0.1:" + std::to_string(port_of(s.fd))); }
+  dns::upstream upstream() const {
+    return *dns::parse_upstream("127.0.0.1:" + std::to_string(port_of(s.fd)));
+  }
 };
 
 }  // namespace berth::net::test

@@ -19,10 +19,13 @@ using berth::net::dns::query;
 
 namespace {
 
-ipv4 ip(const char* text) { return *parse_ipv4(text); }
+ipv4 ip(const char* text) {
+  return *parse_ipv4(text);
+}
 
 // A responder on 127.0.0.1 at a free port.
-std::unique_ptr<dns::responder> start_responder(uint16_t& port, std::vector<dns::upstream> upstreams = {}) {
+std::unique_ptr<dns::responder> start_responder(uint16_t& port,
+                                                std::vector<dns::upstream> upstreams = {}) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     dns::responder::options o;
     o.address = ip("127.0.0.1");
@@ -154,7 +157,8 @@ TEST_CASE("an answer carries the question and one A record per address, TTL 0") 
 
   // AAAA for a known name: it exists, without records of that type.
   auto q6 = make_query(3, "web", dns::type_aaaa);
-  auto r6 = read_response(dns::make_answer(q6.data(), dns::parse_query(q6.data(), q6.size()), {ip("10.89.0.5")}));
+  auto r6 = read_response(
+      dns::make_answer(q6.data(), dns::parse_query(q6.data(), q6.size()), {ip("10.89.0.5")}));
   CHECK(r6.rcode() == dns::noerror);
   CHECK(r6.ancount == 0);
 
@@ -231,7 +235,8 @@ TEST_CASE("upstream resolvers are addresses with an optional port") {
     CHECK_FALSE(dns::parse_upstream(bad));
 }
 
-TEST_CASE("a responder answers container names over UDP and TCP, and nothing else without upstreams") {
+TEST_CASE(
+    "a responder answers container names over UDP and TCP, and nothing else without upstreams") {
   uint16_t port = 0;
   auto r = start_responder(port);
   r->set("c1", {"web", "Frontend", "web"}, ip("10.89.0.5"));
@@ -268,7 +273,8 @@ TEST_CASE("a responder answers container names over UDP and TCP, and nothing els
     REQUIRE(send_all(c.fd, framed));
     auto len = recv_n(c.fd, 2);
     REQUIRE(len.size() == 2);
-    auto n = static_cast<std::size_t>(static_cast<uint8_t>(len[0]) << 8 | static_cast<uint8_t>(len[1]));
+    auto n =
+        static_cast<std::size_t>(static_cast<uint8_t>(len[0]) << 8 | static_cast<uint8_t>(len[1]));
     auto body = recv_n(c.fd, n);
     REQUIRE(body.size() == n);
     auto rt = read_response(bytes(body.begin(), body.end()));
@@ -335,7 +341,8 @@ TEST_CASE("other names are relayed to the upstreams in order, past dead and sile
   CHECK(ra.addresses == std::vector<std::string>{"192.0.2.7"});
   CHECK(good.queries == 1);
   // Container names never leave.
-  CHECK(read_response(*ask_udp(port, make_query(5, "web"))).addresses == std::vector<std::string>{"10.89.0.5"});
+  CHECK(read_response(*ask_udp(port, make_query(5, "web"))).addresses ==
+        std::vector<std::string>{"10.89.0.5"});
   CHECK(good.queries == 1);
   r.reset();
 

@@ -5,9 +5,9 @@
 
 #include "support.hpp"
 
+#include "berth/actors/vocabulary.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
-#include "berth/actors/vocabulary.hpp"
 
 #include "berth/testing/skip.hpp"
 
@@ -24,7 +24,9 @@ std::vector<host::firewall_network> two_networks() {
   return {{"brth-aaaa0001", "10.89.0.0/16", false}, {"brth-bbbb0002", "10.90.7.0/24", true}};
 }
 
-bool have_nft() { return ::access("/usr/sbin/nft", X_OK) == 0 || ::access("/sbin/nft", X_OK) == 0; }
+bool have_nft() {
+  return ::access("/usr/sbin/nft", X_OK) == 0 || ::access("/sbin/nft", X_OK) == 0;
+}
 
 // A command's stdout (argv, no shell).
 std::string output_of(const std::vector<std::string>& argv, int* code = nullptr) {
@@ -48,8 +50,12 @@ TEST_CASE("the script isolates networks, NATs the external ones and closes inter
   CHECK_THAT(s, Catch::Contains("type filter hook forward priority filter; policy accept;"));
   CHECK_THAT(s, Catch::Contains("type nat hook postrouting priority srcnat; policy accept;"));
   // No traffic from one berth bridge to another.
-  CHECK_THAT(s, Catch::Contains("iifname \"brth-aaaa0001\" oifname \"brth-*\" oifname != \"brth-aaaa0001\" drop"));
-  CHECK_THAT(s, Catch::Contains("iifname \"brth-bbbb0002\" oifname \"brth-*\" oifname != \"brth-bbbb0002\" drop"));
+  CHECK_THAT(s,
+             Catch::Contains(
+                 "iifname \"brth-aaaa0001\" oifname \"brth-*\" oifname != \"brth-aaaa0001\" drop"));
+  CHECK_THAT(s,
+             Catch::Contains(
+                 "iifname \"brth-bbbb0002\" oifname \"brth-*\" oifname != \"brth-bbbb0002\" drop"));
   // The external network: replies come in, nothing new does; its traffic out is masqueraded.
   CHECK_THAT(s, Catch::Contains("oifname \"brth-aaaa0001\" ct state established,related accept"));
   CHECK_THAT(s, Catch::Contains("oifname \"brth-aaaa0001\" iifname != \"brth-aaaa0001\" drop"));
@@ -86,10 +92,13 @@ TEST_CASE("nft accepts the script, applies it, replaces it and deletes the table
     auto listed = output_of({"nft", "list", "table", "inet", "berth"});
     for (auto want : {"masquerade", "ip saddr 10.89.0.0/16", "ct state established,related accept",
                       "oifname \"brth-*\""})
-      if (listed.find(want) == std::string::npos) out += std::string("table lacks ") + want + ":\n" + listed;
-    if (auto err = host::apply_nft(host::nft_script("berth", {two_networks()[1]}))) out += describe(err) + "\n";
+      if (listed.find(want) == std::string::npos)
+        out += std::string("table lacks ") + want + ":\n" + listed;
+    if (auto err = host::apply_nft(host::nft_script("berth", {two_networks()[1]})))
+      out += describe(err) + "\n";
     listed = output_of({"nft", "list", "table", "inet", "berth"});
-    if (listed.find("masquerade") != std::string::npos || listed.find("brth-aaaa0001") != std::string::npos)
+    if (listed.find("masquerade") != std::string::npos ||
+        listed.find("brth-aaaa0001") != std::string::npos)
       out += "the removed network's rules stayed:\n" + listed;
     // Deleted, and deleting again is fine.
     if (auto err = host::delete_nft_table("berth")) out += "delete: " + describe(err) + "\n";
@@ -98,8 +107,10 @@ TEST_CASE("nft accepts the script, applies it, replaces it and deletes the table
     if (tables.find("berth") != std::string::npos) out += "the table is still there: " + tables;
     // A script nft refuses is an error with nft's message.
     auto err = host::apply_nft("table inet berth {\n chain c { bogus }\n}\n");
-    if (!err) out += "a broken script was accepted\n";
-    else if (code_of(err) != errc::io) out += "a broken script gave " + describe(err) + "\n";
+    if (!err)
+      out += "a broken script was accepted\n";
+    else if (code_of(err) != errc::io)
+      out += "a broken script gave " + describe(err) + "\n";
     return out;
   });
   INFO(problems);

@@ -14,9 +14,9 @@
 #include "host_links.hpp"
 #include "support.hpp"
 
+#include "berth/actors/store.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
-#include "berth/actors/store.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -51,7 +51,8 @@ struct private_namespace {
   std::string error;
   private_namespace() {
     if (::unshare(CLONE_NEWNET) != 0) {
-      error = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno) + " (these tests need root)";
+      error = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno) +
+              " (these tests need root)";
       return;
     }
     auto r = os::run({"/usr/sbin/ip", "link", "set", "lo", "up"}, std::chrono::seconds(10));
@@ -90,7 +91,9 @@ std::set<std::string> ports_of(const std::string& bridge) {
   return names;
 }
 
-std::string nft_tables() { return sh({"nft", "list", "tables"}); }
+std::string nft_tables() {
+  return sh({"nft", "list", "tables"});
+}
 
 std::vector<std::string> berth_bridges() {
   auto links = host::list_links("bridge");
@@ -101,17 +104,18 @@ std::vector<std::string> berth_bridges() {
   return out;
 }
 
-// --- guests: a namespace behind a veth pair --------------------------------------------------------
+// --- guests: a namespace behind a veth pair
+// --------------------------------------------------------
 
 class guest {
  public:
   struct spec {
-    std::string name;         ///< Suffix of the veth names (at most 12 characters).
-    std::string bridge;       ///< The host end joins it; "" for a plain point-to-point link.
-    std::string host_cidr;    ///< The host end's address when there is no bridge.
-    std::string mac;          ///< The guest end's MAC ("" leaves the kernel's).
-    std::string cidr;         ///< The guest's address, "10.89.0.2/16".
-    std::string gateway;      ///< Its default route ("" for none).
+    std::string name;       ///< Suffix of the veth names (at most 12 characters).
+    std::string bridge;     ///< The host end joins it; "" for a plain point-to-point link.
+    std::string host_cidr;  ///< The host end's address when there is no bridge.
+    std::string mac;        ///< The guest end's MAC ("" leaves the kernel's).
+    std::string cidr;       ///< The guest's address, "10.89.0.2/16".
+    std::string gateway;    ///< Its default route ("" for none).
   };
 
   explicit guest(spec s) : spec_(std::move(s)) {
@@ -140,8 +144,10 @@ class guest {
     };
     step({"ip", "link", "add", host_end, "type", "veth", "peer", "name", guest_end});
     step({"ip", "link", "set", guest_end, "netns", std::to_string(t)});
-    if (!spec_.bridge.empty()) step({"ip", "link", "set", host_end, "master", spec_.bridge});
-    else step({"ip", "addr", "add", spec_.host_cidr, "dev", host_end});
+    if (!spec_.bridge.empty())
+      step({"ip", "link", "set", host_end, "master", spec_.bridge});
+    else
+      step({"ip", "addr", "add", spec_.host_cidr, "dev", host_end});
     step({"ip", "link", "set", host_end, "up"});
     problems += run([this, guest_end] {
       std::string out;
@@ -349,7 +355,8 @@ std::vector<std::string> resolve(int fd, const std::string& server, const std::s
   return r.addresses;
 }
 
-// --- the store -------------------------------------------------------------------------------------
+// --- the store
+// -------------------------------------------------------------------------------------
 
 struct store_data {
   std::mutex m;
@@ -398,7 +405,8 @@ store_actor::behavior_type fake_store(store_actor::pointer, std::shared_ptr<stor
   };
 }
 
-// --- the fixture -----------------------------------------------------------------------------------
+// --- the fixture
+// -----------------------------------------------------------------------------------
 
 struct config : caf::actor_system_config {
   config() { add_message_types<caf::id_block::berth>(); }
@@ -497,7 +505,8 @@ struct fixture {
     req.internal = internal;
     req.gateway = std::move(gateway);
     auto r = ask<api::network_info>(create_atom_v, req);
-    if (auto* err = std::get_if<caf::error>(&r)) FAIL("create " << req.name << ": " << describe(*err));
+    if (auto* err = std::get_if<caf::error>(&r))
+      FAIL("create " << req.name << ": " << describe(*err));
     return std::get<api::network_info>(r);
   }
 
@@ -518,7 +527,8 @@ struct fixture {
   }
 
   std::variant<api::endpoint, caf::error> try_attach(const std::string& id, const std::string& name,
-                                                     const std::string& network, const std::string& ip = "",
+                                                     const std::string& network,
+                                                     const std::string& ip = "",
                                                      std::vector<std::string> aliases = {}) {
     return ask<api::endpoint>(lease_atom_v, id, name, network, ip, aliases);
   }
@@ -536,7 +546,8 @@ struct fixture {
     std::vector<api::port_mapping> ports;
   };
 
-  plugged plug(const std::string& id, std::vector<api::endpoint> eps, std::vector<api::port_mapping> ports = {}) {
+  plugged plug(const std::string& id, std::vector<api::endpoint> eps,
+               std::vector<api::port_mapping> ports = {}) {
     caf::scoped_actor self{sys};
     plugged out;
     out.error = make_error(errc::internal, "no answer");
@@ -558,8 +569,8 @@ std::string cid(const std::string& prefix) {
   return id;
 }
 
-api::port_mapping port(uint16_t container_port, const std::string& protocol = "tcp", uint16_t host_port = 0,
-                       const std::string& host_ip = "127.0.0.1") {
+api::port_mapping port(uint16_t container_port, const std::string& protocol = "tcp",
+                       uint16_t host_port = 0, const std::string& host_ip = "127.0.0.1") {
   api::port_mapping m;
   m.host_ip = host_ip;
   m.host_port = host_port;
@@ -568,7 +579,9 @@ api::port_mapping port(uint16_t container_port, const std::string& protocol = "t
   return m;
 }
 
-std::string cidr(const api::endpoint& ep) { return ep.ip + "/" + std::to_string(ep.prefix_len); }
+std::string cidr(const api::endpoint& ep) {
+  return ep.ip + "/" + std::to_string(ep.prefix_len);
+}
 
 }  // namespace
 
@@ -578,8 +591,10 @@ TEST_CASE("host links: a bridge is made or adopted, a tap joins it, and both can
   const std::string mac = "02:aa:bb:cc:dd:01";
   REQUIRE_FALSE(host::ensure_bridge("brth-test0001", mac, gw, 24));
   CHECK(link_exists("brth-test0001"));
-  CHECK_THAT(sh({"ip", "-o", "-4", "addr", "show", "dev", "brth-test0001"}), Catch::Contains("inet 10.95.0.1/24"));
-  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}), Catch::Contains("link/ether " + mac));
+  CHECK_THAT(sh({"ip", "-o", "-4", "addr", "show", "dev", "brth-test0001"}),
+             Catch::Contains("inet 10.95.0.1/24"));
+  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}),
+             Catch::Contains("link/ether " + mac));
   // A second time adopts it (a berthd that died left it).
   CHECK_FALSE(host::ensure_bridge("brth-test0001", mac, gw, 24));
   auto bridges = host::list_links("bridge");
@@ -595,15 +610,18 @@ TEST_CASE("host links: a bridge is made or adopted, a tap joins it, and both can
   auto listed = host::list_links("", "brth-test0001");
   REQUIRE(listed);
   CHECK(*listed == std::vector<std::string>{"tbtest00000"});
-  CHECK_THAT(sh({"ip", "-d", "-o", "link", "show", "dev", "tbtest00000"}), Catch::Contains("tun type tap"));
-  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}), Catch::Contains("link/ether " + mac));
+  CHECK_THAT(sh({"ip", "-d", "-o", "link", "show", "dev", "tbtest00000"}),
+             Catch::Contains("tun type tap"));
+  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}),
+             Catch::Contains("link/ether " + mac));
   // The control: a bridge without a MAC of its own takes its port's (and would change it again
   // when the port goes, under the feet of every container's ARP cache).
   sh({"ip", "link", "add", "brth-ctl00001", "type", "bridge"});
   sh({"ip", "tuntap", "add", "dev", "tbctl00000", "mode", "tap"});
   sh({"ip", "link", "set", "dev", "tbctl00000", "address", "02:00:00:00:00:02"});
   sh({"ip", "link", "set", "dev", "tbctl00000", "master", "brth-ctl00001"});
-  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-ctl00001"}), Catch::Contains("link/ether 02:00:00:00:00:02"));
+  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-ctl00001"}),
+             Catch::Contains("link/ether 02:00:00:00:00:02"));
   CHECK_FALSE(host::delete_link("tbctl00000"));
   CHECK_FALSE(host::delete_link("brth-ctl00001"));
 
@@ -617,12 +635,14 @@ TEST_CASE("host links: a bridge is made or adopted, a tap joins it, and both can
   CHECK_FALSE(host::delete_link("tbtest00000"));
   CHECK_FALSE(host::delete_link("tbtest00000"));  // gone already: fine
   CHECK(ports_of("brth-test0001").empty());
-  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}), Catch::Contains("link/ether " + mac));
+  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}),
+             Catch::Contains("link/ether " + mac));
   CHECK_FALSE(host::delete_link("brth-test0001"));
   CHECK_FALSE(link_exists("brth-test0001"));
 }
 
-TEST_CASE_METHOD(fixture, "the default network exists from the first start and goes at a clean stop") {
+TEST_CASE_METHOD(fixture,
+                 "the default network exists from the first start and goes at a clean stop") {
   start();
   auto nets = list();
   REQUIRE(nets.size() == 1);
@@ -634,16 +654,19 @@ TEST_CASE_METHOD(fixture, "the default network exists from the first start and g
   CHECK(d.id.size() == 64);
   CHECK(d.bridge == "brth-" + d.id.substr(0, 8));
   CHECK(d.leases.empty());
-  CHECK_THAT(sh({"ip", "-o", "-4", "addr", "show", "dev", d.bridge}), Catch::Contains("inet 10.89.0.1/16"));
+  CHECK_THAT(sh({"ip", "-o", "-4", "addr", "show", "dev", d.bridge}),
+             Catch::Contains("inet 10.89.0.1/16"));
   CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", d.bridge}), Catch::Contains(",UP"));
-  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", d.bridge}), Catch::Contains("link/ether " + bridge_mac(d.id)));
+  CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", d.bridge}),
+             Catch::Contains("link/ether " + bridge_mac(d.id)));
   // Kept in the store.
   auto rec = data->by_name("default");
   REQUIRE(rec);
   CHECK(rec->bridge == d.bridge);
   // The firewall: NAT for the subnet, forwarding on.
   auto table = sh({"nft", "list", "table", "inet", "berth"});
-  CHECK_THAT(table, Catch::Contains("ip saddr 10.89.0.0/16 oifname != \"" + d.bridge + "\" masquerade"));
+  CHECK_THAT(table,
+             Catch::Contains("ip saddr 10.89.0.0/16 oifname != \"" + d.bridge + "\" masquerade"));
   CHECK(os::read_file("/proc/sys/net/ipv4/ip_forward") == "1\n");
   // The DNS responder answers on the gateway (no container yet: other names go upstream).
   sock s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -658,7 +681,8 @@ TEST_CASE_METHOD(fixture, "the default network exists from the first start and g
   CHECK(data->by_name("default"));
 }
 
-TEST_CASE_METHOD(fixture, "networks are created with a subnet or from the pool, and bad requests are refused") {
+TEST_CASE_METHOD(
+    fixture, "networks are created with a subnet or from the pool, and bad requests are refused") {
   start();
   auto front = create("front", "10.90.5.0/24");
   CHECK(front.subnet == "10.90.5.0/24");
@@ -670,7 +694,8 @@ TEST_CASE_METHOD(fixture, "networks are created with a subnet or from the pool, 
   CHECK(side.subnet == "10.90.1.0/24");
   auto gw = create("gw", "10.92.0.0/24", false, "10.92.0.254");
   CHECK(gw.gateway == "10.92.0.254");
-  CHECK_THAT(sh({"ip", "-o", "-4", "addr", "show", "dev", gw.bridge}), Catch::Contains("inet 10.92.0.254/24"));
+  CHECK_THAT(sh({"ip", "-o", "-4", "addr", "show", "dev", gw.bridge}),
+             Catch::Contains("inet 10.92.0.254/24"));
   CHECK(data->size() == 5);
 
   auto overlap = create_error("clash", "10.89.3.0/24");
@@ -712,7 +737,8 @@ TEST_CASE_METHOD(fixture, "networks are created with a subnet or from the pool, 
   for (auto& n : list()) CHECK_THAT(table, Catch::Contains(n.bridge));
 }
 
-TEST_CASE_METHOD(fixture, "attach leases distinct addresses with stable MACs, and checks requested ones") {
+TEST_CASE_METHOD(fixture,
+                 "attach leases distinct addresses with stable MACs, and checks requested ones") {
   start();
   auto net_id = inspect("default").id;
   auto a = attach(cid("a1"), "alpha", "default");
@@ -736,9 +762,11 @@ TEST_CASE_METHOD(fixture, "attach leases distinct addresses with stable MACs, an
   REQUIRE(std::holds_alternative<caf::error>(taken));
   CHECK(code_of(std::get<caf::error>(taken)) == errc::conflict);
   CHECK_THAT(describe(std::get<caf::error>(taken)), Catch::Contains("gamma"));
-  for (auto [ip, code] : {std::pair{"10.90.0.5", errc::invalid_argument}, std::pair{"10.89.255.255", errc::invalid_argument},
-                          std::pair{"10.89.0.0", errc::invalid_argument}, std::pair{"10.89.0.1", errc::conflict},
-                          std::pair{"banana", errc::invalid_argument}}) {
+  for (auto [ip, code] :
+       {std::pair{"10.90.0.5", errc::invalid_argument},
+        std::pair{"10.89.255.255", errc::invalid_argument},
+        std::pair{"10.89.0.0", errc::invalid_argument}, std::pair{"10.89.0.1", errc::conflict},
+        std::pair{"banana", errc::invalid_argument}}) {
     INFO(ip);
     auto r = try_attach(cid("d4"), "delta", "default", ip);
     REQUIRE(std::holds_alternative<caf::error>(r));
@@ -783,7 +811,9 @@ TEST_CASE_METHOD(fixture, "attach leases distinct addresses with stable MACs, an
   CHECK(attach(cid("e5"), "eps", "default").ip == "10.89.0.5");
 }
 
-TEST_CASE_METHOD(fixture, "a plugged container gets a tap, its names in DNS and its ports, and unplug takes them") {
+TEST_CASE_METHOD(
+    fixture,
+    "a plugged container gets a tap, its names in DNS and its ports, and unplug takes them") {
   start();
   auto app = create("app", "10.91.0.0/24");
   auto id = cid("f00d");
@@ -823,7 +853,8 @@ TEST_CASE_METHOD(fixture, "a plugged container gets a tap, its names in DNS and 
 
   // Names, from inside the VM: name, aliases (any case), short id; others go upstream.
   auto q = vm.socket(SOCK_DGRAM);
-  for (std::string name : {std::string("web"), std::string("www"), std::string("front"), std::string("WEB."), id.substr(0, 12)}) {
+  for (std::string name : {std::string("web"), std::string("www"), std::string("front"),
+                           std::string("WEB."), id.substr(0, 12)}) {
     INFO(name);
     CHECK(resolve(q.fd, "10.91.0.1", name) == std::vector<std::string>{"10.91.0.2"});
   }
@@ -852,7 +883,8 @@ TEST_CASE_METHOD(fixture, "a plugged container gets a tap, its names in DNS and 
   CHECK_FALSE(ask_void(unplug_atom_v, id));
 }
 
-TEST_CASE_METHOD(fixture, "a container on two networks gets a tap on each, and ports on the first") {
+TEST_CASE_METHOD(fixture,
+                 "a container on two networks gets a tap on each, and ports on the first") {
   start();
   auto app = create("app", "10.91.0.0/24");
   auto def = inspect("default");
@@ -890,7 +922,8 @@ TEST_CASE_METHOD(fixture, "a taken host port is a conflict and nothing of that p
   REQUIRE(taken.fd >= 0);
   auto p = plug(id, {ep}, {port(80, "tcp", 0), port(81, "tcp", port_of(taken.fd))});
   CHECK(code_of(p.error) == errc::conflict);
-  CHECK_THAT(describe(p.error), Catch::Contains("127.0.0.1:" + std::to_string(port_of(taken.fd)) + "/tcp"));
+  CHECK_THAT(describe(p.error),
+             Catch::Contains("127.0.0.1:" + std::to_string(port_of(taken.fd)) + "/tcp"));
   CHECK_THAT(describe(p.error), Catch::Contains("already in use"));
   CHECK_FALSE(link_exists(tap_name(id, 0)));
   sock s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -899,7 +932,8 @@ TEST_CASE_METHOD(fixture, "a taken host port is a conflict and nothing of that p
   CHECK(code_of(plug(id, {ep}, {port(80, "sctp")}).error) == errc::invalid_argument);
   CHECK(code_of(plug(id, {ep}, {port(0)}).error) == errc::invalid_argument);
   CHECK(code_of(plug(id, {ep}, {port(80, "tcp", 0, "localhost")}).error) == errc::invalid_argument);
-  CHECK(code_of(plug(id, {ep}, {port(80, "tcp", 0, "192.0.2.200")}).error) == errc::invalid_argument);
+  CHECK(code_of(plug(id, {ep}, {port(80, "tcp", 0, "192.0.2.200")}).error) ==
+        errc::invalid_argument);
   CHECK_FALSE(link_exists(tap_name(id, 0)));
   // Once the port is free the same plug works.
   auto port_number = port_of(taken.fd);
@@ -909,7 +943,8 @@ TEST_CASE_METHOD(fixture, "a taken host port is a conflict and nothing of that p
   CHECK(ok.ports[0].host_port == port_number);
 }
 
-TEST_CASE_METHOD(fixture, "detach frees the lease, and remove refuses a network in use and deletes its bridge") {
+TEST_CASE_METHOD(
+    fixture, "detach frees the lease, and remove refuses a network in use and deletes its bridge") {
   start();
   auto tmp = create("tmp", "10.91.4.0/24");
   auto a = attach(cid("1a"), "one", "tmp");
@@ -962,7 +997,8 @@ TEST_CASE_METHOD(fixture, "detach frees the lease, and remove refuses a network 
   (void)used;
 }
 
-TEST_CASE_METHOD(fixture, "leases survive a restart of the net supervisor: no address is handed out twice") {
+TEST_CASE_METHOD(fixture,
+                 "leases survive a restart of the net supervisor: no address is handed out twice") {
   start();
   auto keep = create("keep", "10.91.7.0/24");
   auto a = attach(cid("aa"), "a", "keep");
@@ -993,7 +1029,8 @@ TEST_CASE_METHOD(fixture, "leases survive a restart of the net supervisor: no ad
   CHECK(resolve(s.fd, "10.91.7.1", "c") == std::vector<std::string>{c.ip});
 }
 
-TEST_CASE_METHOD(fixture, "a crashed net supervisor leaves bridges and taps, and its successor adopts them") {
+TEST_CASE_METHOD(
+    fixture, "a crashed net supervisor leaves bridges and taps, and its successor adopts them") {
   start();
   auto keep = create("keep", "10.91.8.0/24");
   auto ep = attach(cid("77"), "survivor", "keep");
@@ -1021,7 +1058,8 @@ TEST_CASE_METHOD(fixture, "a crashed net supervisor leaves bridges and taps, and
   CHECK(echo_once(c2.fd, "after") == "after");
 }
 
-TEST_CASE_METHOD(fixture, "containers reach out through NAT, nothing new comes in, networks are apart") {
+TEST_CASE_METHOD(fixture,
+                 "containers reach out through NAT, nothing new comes in, networks are apart") {
   start();
   // "Outside": a namespace behind a point-to-point link, 192.0.2.2, with a route back to the
   // host only (so an answer to a container's own address could never arrive there).
@@ -1078,7 +1116,8 @@ TEST_CASE_METHOD(fixture, "containers reach out through NAT, nothing new comes i
   CHECK(echo_once(in.fd, "in") == "in");
 }
 
-TEST_CASE_METHOD(fixture, "a stopped net supervisor leaves no bridge, tap, port or berth table behind") {
+TEST_CASE_METHOD(fixture,
+                 "a stopped net supervisor leaves no bridge, tap, port or berth table behind") {
   start();
   auto app = create("app", "10.91.0.0/24");
   auto id = cid("dead");

@@ -14,7 +14,9 @@ using namespace berth::net::test;
 
 namespace {
 
-ipv4 ip(const char* text) { return *parse_ipv4(text); }
+ipv4 ip(const char* text) {
+  return *parse_ipv4(text);
+}
 
 // A TCP echo server on 127.0.0.1: one thread per connection, echoes until EOF, then closes.
 struct tcp_echo {
@@ -152,7 +154,8 @@ TEST_CASE("a TCP proxy passes half-closes through and serves many clients at onc
     clients.push_back(connect_tcp("127.0.0.1", p->host_port()));
     REQUIRE(clients.back().fd >= 0);
   }
-  for (int i = 0; i < 40; ++i) REQUIRE(send_all(clients[i].fd, "client " + std::to_string(i) + ";"));
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(send_all(clients[i].fd, "client " + std::to_string(i) + ";"));
   for (int i = 0; i < 40; ++i) {
     auto want = "client " + std::to_string(i) + ";";
     CHECK(recv_n(clients[i].fd, want.size()) == want);

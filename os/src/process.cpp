@@ -148,7 +148,8 @@ run_result run(const std::vector<std::string>& argv,
       }
       auto& sink = i == 0 ? result.output : result.errors;
       if (sink.size() < max_capture)
-        sink.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), max_capture - sink.size()));
+        sink.append(buf,
+                    std::min<std::size_t>(static_cast<std::size_t>(n), max_capture - sink.size()));
     }
   }
   result.exit_code = wait_exit(pid);

@@ -26,7 +26,8 @@ sockaddr_un unix_address(const fs::path& path) {
 namespace {
 
 unique_fd stream_socket(bool nonblocking) {
-  unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
+  unique_fd fd(
+      ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
   if (!fd) throw sys_error(errno, "socket");
   return fd;
 }

@@ -97,7 +97,8 @@ TEST_CASE("spawn closes every descriptor but the ones it is asked to keep") {
   CHECK(result.output == "0 1 2 3 ");
 }
 
-TEST_CASE("a unix listener's socket file never has more permissions than asked, whatever the umask") {
+TEST_CASE(
+    "a unix listener's socket file never has more permissions than asked, whatever the umask") {
   temp_dir dir;
   auto path = dir.path / "api.sock";
   auto old = ::umask(0);

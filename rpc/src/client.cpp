@@ -14,7 +14,8 @@ namespace berth::rpc {
 
 std::string socket_path(const std::string& host) {
   std::string_view h = host;
-  if (h.substr(0, 7) == "unix://") h.remove_prefix(7);
+  if (h.substr(0, 7) == "unix://")
+    h.remove_prefix(7);
   else if (h.find("://") != std::string_view::npos)
     throw call_error(errc::invalid_argument,
                      "unsupported host " + host + ": berth talks to berthd over unix:// sockets");
@@ -31,7 +32,8 @@ client client::connect(const std::string& host) {
     if (e.code().value() == ENAMETOOLONG)
       throw call_error(errc::invalid_argument, "socket path too long: " + path);
     throw call_error(errc::unavailable, "cannot connect to berthd at unix://" + path + ": " +
-                                            std::strerror(e.code().value()) + ". Is berthd running?");
+                                            std::strerror(e.code().value()) +
+                                            ". Is berthd running?");
   }
 }
 
@@ -70,7 +72,8 @@ void client::write(const std::string& bytes) {
     auto n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw call_error(errc::unavailable, std::string("lost the connection to berthd: ") + std::strerror(errno));
+      throw call_error(errc::unavailable,
+                       std::string("lost the connection to berthd: ") + std::strerror(errno));
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }

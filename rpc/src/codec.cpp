@@ -16,9 +16,13 @@ msgpack::unpack_limit to_unpack_limit(const limits& lim) {
 
 // The unpacker references strings and binaries in its own buffer instead of copying them; the
 // object_handle it returns keeps that buffer alive.
-bool reference_all(msgpack::type::object_type, std::size_t, void*) { return true; }
+bool reference_all(msgpack::type::object_type, std::size_t, void*) {
+  return true;
+}
 
-bool is_uint(const msgpack::object& o) { return o.type == msgpack::type::POSITIVE_INTEGER; }
+bool is_uint(const msgpack::object& o) {
+  return o.type == msgpack::type::POSITIVE_INTEGER;
+}
 
 std::string method_of(const msgpack::object& o) {
   if (o.type != msgpack::type::STR) throw protocol_error("method is not a string");

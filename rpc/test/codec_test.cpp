@@ -108,7 +108,11 @@ TEST_CASE("an error code this build does not know is read as internal") {
   byte_buffer buf;
   msgpack::packer<byte_buffer> pk(buf);
   pk.pack_array(4).pack(1).pack(1);
-  pk.pack_map(2).pack(std::string("code")).pack(200).pack(std::string("message")).pack(std::string("?"));
+  pk.pack_map(2)
+      .pack(std::string("code"))
+      .pack(200)
+      .pack(std::string("message"))
+      .pack(std::string("?"));
   pk.pack_nil();
   auto msgs = decode_all(dec, buf.data);
   CHECK(error_of(msgs.at(0)).code == errc::internal);
@@ -167,20 +171,36 @@ TEST_CASE("messages of the wrong shape are protocol errors") {
     message m;
     CHECK_THROWS_AS(dec.next(m), protocol_error);
   };
-  SECTION("not an array") { reject(pack(42)); }
-  SECTION("unknown type") { reject(pack(std::make_tuple(3, 1, "m", std::vector<int>{}))); }
-  SECTION("method not a string") { reject(pack(std::make_tuple(0, 1, 5, std::vector<int>{}))); }
-  SECTION("empty method") { reject(pack(std::make_tuple(0, 1, "", std::vector<int>{}))); }
-  SECTION("params not an array") { reject(pack(std::make_tuple(0, 1, "m", 5))); }
-  SECTION("id not a uint32") { reject(pack(std::make_tuple(0, -1, "m", std::vector<int>{}))); }
+  SECTION("not an array") {
+    reject(pack(42));
+  }
+  SECTION("unknown type") {
+    reject(pack(std::make_tuple(3, 1, "m", std::vector<int>{})));
+  }
+  SECTION("method not a string") {
+    reject(pack(std::make_tuple(0, 1, 5, std::vector<int>{})));
+  }
+  SECTION("empty method") {
+    reject(pack(std::make_tuple(0, 1, "", std::vector<int>{})));
+  }
+  SECTION("params not an array") {
+    reject(pack(std::make_tuple(0, 1, "m", 5)));
+  }
+  SECTION("id not a uint32") {
+    reject(pack(std::make_tuple(0, -1, "m", std::vector<int>{})));
+  }
   SECTION("id too large") {
     reject(pack(std::make_tuple(0, uint64_t{1} << 40, "m", std::vector<int>{})));
   }
-  SECTION("request with three elements") { reject(pack(std::make_tuple(0, 1, "m"))); }
+  SECTION("request with three elements") {
+    reject(pack(std::make_tuple(0, 1, "m")));
+  }
   SECTION("notification with four elements") {
     reject(pack(std::make_tuple(2, "m", std::vector<int>{}, 1)));
   }
-  SECTION("a byte msgpack never uses") { reject(std::string("\xc1", 1)); }
+  SECTION("a byte msgpack never uses") {
+    reject(std::string("\xc1", 1));
+  }
 }
 
 TEST_CASE("after reset a decoder forgets a partial message") {
@@ -196,8 +216,8 @@ TEST_CASE("after reset a decoder forgets a partial message") {
 TEST_CASE("raw packed arguments are embedded unchanged") {
   decoder dec;
   auto inner = pack(point{11, "raw"});
-  auto msgs = decode_all(dec, encode_request(2, "m", packed_view{inner}) +
-                                  encode_result(2, packed_view{inner}));
+  auto msgs = decode_all(
+      dec, encode_request(2, "m", packed_view{inner}) + encode_result(2, packed_view{inner}));
   REQUIRE(msgs.size() == 2);
   CHECK(arg<point>(msgs[0]).x == 11);
   CHECK(packed_arg(msgs[0]) == inner);
@@ -248,7 +268,8 @@ TEST_CASE("the bytes of a request and its answer are those docs/protocol.md show
     }
     return out;
   };
-  CHECK(hex(encode_request(7, "system.ping")) == "94 00 07 ab 73 79 73 74 65 6d 2e 70 69 6e 67 90 ");
+  CHECK(hex(encode_request(7, "system.ping")) ==
+        "94 00 07 ab 73 79 73 74 65 6d 2e 70 69 6e 67 90 ");
   CHECK(hex(encode_result(7, std::map<std::string, int>{})) == "94 01 07 c0 80 ");
   // An error: [1, 3, {"code": 2, "message": "x"}, nil]
   CHECK(hex(encode_error(3, errc::not_found, "x")) ==

@@ -6,9 +6,9 @@
 #include "berth/supervisor/berthd.hpp"
 
 #include "berth/actors/log.hpp"
-#include "berth/os/fd.hpp"
 #include "berth/actors/vocabulary.hpp"
 #include "berth/net/net_supervisor.hpp"
+#include "berth/os/fd.hpp"
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
 #include "berth/vm/vm_supervisor.hpp"
@@ -23,8 +23,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -106,15 +106,22 @@ daemon_options parse_args(int argc, char** argv) {
     } else if (a == "--version") {
       std::printf("berthd %s\n", berthd_version);
       std::exit(0);
-    } else if (a == "--data-root") o.data_root = next();
-    else if (a == "--run-root") o.run_root = next();
-    else if (a == "-H" || a == "--host") o.host = next();
-    else if (a == "--kernel") o.kernel = next();
-    else if (a == "--agent") o.agent = next();
+    } else if (a == "--data-root")
+      o.data_root = next();
+    else if (a == "--run-root")
+      o.run_root = next();
+    else if (a == "-H" || a == "--host")
+      o.host = next();
+    else if (a == "--kernel")
+      o.kernel = next();
+    else if (a == "--agent")
+      o.agent = next();
     else if (a == "--accel") {
       o.accel = next();
-      if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg") die("--accel must be auto, kvm or tcg");
-    } else if (a == "--qemu") o.qemu = next();
+      if (o.accel != "auto" && o.accel != "kvm" && o.accel != "tcg")
+        die("--accel must be auto, kvm or tcg");
+    } else if (a == "--qemu")
+      o.qemu = next();
     else if (a == "--boot-timeout") {
       try {
         o.boot_timeout_s = std::stoi(next());
@@ -137,10 +144,14 @@ daemon_options parse_args(int argc, char** argv) {
       log::level lvl;
       if (!log::parse_level(next(), lvl)) die("--log-level must be debug, info, warn or error");
       log::set_threshold(lvl);
-    } else if (a == "--debug") o.debug = true;
-    else if (a == "--fault-injection") o.fault_injection = true;
-    else if (a == "--insecure-registry") o.insecure_registries.push_back(next());
-    else if (a == "--registry-certs") o.registry_certs = next();
+    } else if (a == "--debug")
+      o.debug = true;
+    else if (a == "--fault-injection")
+      o.fault_injection = true;
+    else if (a == "--insecure-registry")
+      o.insecure_registries.push_back(next());
+    else if (a == "--registry-certs")
+      o.registry_certs = next();
     else if (a == "--max-concurrent-downloads") {
       try {
         o.max_concurrent_downloads = std::stoul(next());
@@ -148,14 +159,16 @@ daemon_options parse_args(int argc, char** argv) {
         die("--max-concurrent-downloads needs a number");
       }
       if (o.max_concurrent_downloads == 0) die("--max-concurrent-downloads must be at least 1");
-    }
-    else if (a == "--default-subnet") o.default_subnet = next();
+    } else if (a == "--default-subnet")
+      o.default_subnet = next();
     else if (a == "--bridge") {
       auto v = next();
       if (v != "none") die("--bridge only takes none (bridge networks are on by default)");
       o.bridge_none = true;
-    } else if (a == "--dns") o.dns.push_back(next());
-    else die("unknown option " + a + " (see berthd --help)");
+    } else if (a == "--dns")
+      o.dns.push_back(next());
+    else
+      die("unknown option " + a + " (see berthd --help)");
   }
   if (o.data_root.is_relative()) o.data_root = fs::absolute(o.data_root);
   if (o.run_root.is_relative()) o.run_root = fs::absolute(o.run_root);
@@ -165,8 +178,9 @@ daemon_options parse_args(int argc, char** argv) {
 fs::path default_agent() {
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec);
-  for (auto candidate : {exe.parent_path() / "berth-init", fs::path("/usr/local/lib/berth/berth-init"),
-                         fs::path("/usr/lib/berth/berth-init")})
+  for (auto candidate :
+       {exe.parent_path() / "berth-init", fs::path("/usr/local/lib/berth/berth-init"),
+        fs::path("/usr/lib/berth/berth-init")})
     if (fs::exists(candidate)) return candidate;
   return exe.parent_path() / "berth-init";
 }
@@ -189,11 +203,13 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   if (env->qemu_version.empty()) die("cannot run " + o.qemu + " (install qemu-system-x86)");
   auto cache = o.data_root / "cache";
   auto kernel = vm::prepare_kernel(o.kernel, cache);
-  if (!kernel) die(describe(kernel.error()) + " (scripts/install-deps.sh fetches a kernel, or pass --kernel)");
+  if (!kernel)
+    die(describe(kernel.error()) + " (scripts/install-deps.sh fetches a kernel, or pass --kernel)");
   env->kernel = *kernel;
   auto agent = o.agent.empty() ? default_agent() : o.agent;
-  auto initramfs = vm::build_initramfs(env->kernel, agent, vm::guest_modules(env->transport == vm::agent_transport::vsock),
-                                       vm::optional_module_sets(), cache);
+  auto initramfs = vm::build_initramfs(
+      env->kernel, agent, vm::guest_modules(env->transport == vm::agent_transport::vsock),
+      vm::optional_module_sets(), cache);
   if (!initramfs) die(describe(initramfs.error()));
   env->initramfs = initramfs->path;
   env->module_sets = initramfs->sets;
@@ -216,7 +232,8 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv);
   if (::geteuid() != 0) daemon_log.warn("not running as root: VMs may lack permissions");
   std::error_code ec;
-  for (auto dir : {opts.data_root, opts.data_root / "tmp", opts.data_root / "cache", opts.run_root}) {
+  for (auto dir :
+       {opts.data_root, opts.data_root / "tmp", opts.data_root / "cache", opts.run_root}) {
     fs::create_directories(dir, ec);
     if (ec) die("cannot create " + dir.string() + ": " + ec.message());
   }
@@ -275,20 +292,27 @@ int main(int argc, char** argv) {
         // Clean stop. With live restore, running containers keep running (their VMs are in
         // sessions of their own) and so do their networks; else every container stops (and
         // its VM ends), then the tree goes down and the networks with it.
-        auto vms = sys.registry().get<vm_supervisor_actor>(caf::atom_from_string(vm_supervisor_name));
-        auto nets = sys.registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
+        auto vms =
+            sys.registry().get<vm_supervisor_actor>(caf::atom_from_string(vm_supervisor_name));
+        auto nets =
+            sys.registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
         uint32_t running = 0;
         if (vms && opts.live_restore)
           self->request(vms, std::chrono::seconds(10), info_atom_v)
-              .receive([&](api::system_info& info) { running = info.containers_running; }, [](caf::error&) {});
+              .receive([&](api::system_info& info) { running = info.containers_running; },
+                       [](caf::error&) {});
         if (running > 0) {
-          daemon_log.info("live restore: leaving {} containers running for the next berthd", running);
-          if (nets) self->request(nets, std::chrono::seconds(10), keep_atom_v).receive([] {}, [](caf::error&) {});
+          daemon_log.info("live restore: leaving {} containers running for the next berthd",
+                          running);
+          if (nets)
+            self->request(nets, std::chrono::seconds(10), keep_atom_v)
+                .receive([] {}, [](caf::error&) {});
         } else if (vms) {
           self->request(vms, std::chrono::seconds(90), shutdown_atom_v)
-              .receive([] {}, [](caf::error& err) {
-                daemon_log.warn("not every container stopped cleanly: {}", describe(err));
-              });
+              .receive([] {},
+                       [](caf::error& err) {
+                         daemon_log.warn("not every container stopped cleanly: {}", describe(err));
+                       });
         }
         // The net supervisor takes its bridges, taps and nft table down after the root is gone
         // (unless told to keep them): wait for it (at most 30 s), or the process could end with

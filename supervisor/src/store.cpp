@@ -4,10 +4,10 @@
 #include "berth/actors/log.hpp"
 #include "berth/rpc/codec.hpp"
 
+#include <sqlite3.h>
 #include <caf/local_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <sqlite3.h>
 
 #include <memory>
 
@@ -52,7 +52,8 @@ caf::expected<stmt_ptr> prepare(sqlite3* db, const char* sql) {
 }
 
 // Inserts or replaces one row of (id, record) in `table`.
-caf::expected<void> put(sqlite3* db, const char* sql, const std::string& id, const std::string& blob) {
+caf::expected<void> put(sqlite3* db, const char* sql, const std::string& id,
+                        const std::string& blob) {
   auto s = prepare(db, sql);
   if (!s) return s.error();
   sqlite3_bind_text(s->get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
@@ -83,7 +84,8 @@ caf::expected<std::vector<T>> all(sqlite3* db, const char* sql) {
     auto blob = static_cast<const char*>(sqlite3_column_blob(s->get(), 1));
     auto size = sqlite3_column_bytes(s->get(), 1);
     try {
-      out.push_back(rpc::unpack_as<T>(std::string_view(blob ? blob : "", static_cast<std::size_t>(size))));
+      out.push_back(
+          rpc::unpack_as<T>(std::string_view(blob ? blob : "", static_cast<std::size_t>(size))));
     } catch (const rpc::call_error& e) {
       store_log.error("skipping unreadable record {}: {}", id ? id : "?", e.what());
     }
@@ -93,17 +95,20 @@ caf::expected<std::vector<T>> all(sqlite3* db, const char* sql) {
 
 caf::expected<db_ptr> open_db(const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   db_ptr db(raw, db_closer{});
-  if (rc != SQLITE_OK) return make_error(errc::io, "cannot open " + path.string() + ": " + sqlite3_errstr(rc));
+  if (rc != SQLITE_OK)
+    return make_error(errc::io, "cannot open " + path.string() + ": " + sqlite3_errstr(rc));
   sqlite3_busy_timeout(db.get(), 5000);
-  for (auto sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
-                   "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-                   "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
-                   "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
-                   "CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
-                   "CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, record BLOB NOT NULL);"})
+  for (auto sql :
+       {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, record BLOB NOT NULL);",
+        "CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, record BLOB NOT NULL);"})
     if (auto r = exec(db.get(), sql); !r) return r.error();
   auto s = prepare(db.get(), "SELECT value FROM meta WHERE key = 'schema';");
   if (!s) return s.error();
@@ -114,7 +119,8 @@ caf::expected<db_ptr> open_db(const std::filesystem::path& path) {
                                                ", newer than this berthd (" +
                                                std::to_string(schema_version) + ")");
   } else {
-    auto sql = "INSERT INTO meta (key, value) VALUES ('schema', '" + std::to_string(schema_version) + "');";
+    auto sql = "INSERT INTO meta (key, value) VALUES ('schema', '" +
+               std::to_string(schema_version) + "');";
     if (auto r = exec(db.get(), sql.c_str()); !r) return r.error();
   }
   return db;
@@ -131,7 +137,8 @@ store_actor::behavior_type store_behavior(store_actor::pointer self, db_ptr db) 
         return caf::unit;
       },
       [db](erase_atom, container_atom, const std::string& id) -> caf::result<void> {
-        if (auto r = del(db.get(), "DELETE FROM containers WHERE id = ?;", id); !r) return r.error();
+        if (auto r = del(db.get(), "DELETE FROM containers WHERE id = ?;", id); !r)
+          return r.error();
         return caf::unit;
       },
       [db](list_atom, container_atom) -> caf::result<std::vector<container_record>> {
@@ -192,7 +199,8 @@ store_actor::behavior_type store_behavior(store_actor::pointer self, db_ptr db) 
 
 }  // namespace
 
-caf::expected<store_actor> spawn_store(caf::local_actor* parent, const std::filesystem::path& path) {
+caf::expected<store_actor> spawn_store(caf::local_actor* parent,
+                                       const std::filesystem::path& path) {
   auto db = open_db(path);
   if (!db) return db.error();
   return parent->spawn<caf::detached + caf::linked>(store_behavior, std::move(*db));

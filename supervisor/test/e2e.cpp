@@ -23,8 +23,12 @@
 
 namespace berth::e2e {
 
-fs::path bin_dir() { return BERTH_TEST_BIN_DIR; }
-fs::path source_dir() { return BERTH_TEST_SOURCE_DIR; }
+fs::path bin_dir() {
+  return BERTH_TEST_BIN_DIR;
+}
+fs::path source_dir() {
+  return BERTH_TEST_SOURCE_DIR;
+}
 
 std::vector<pid_t> qemu_processes(const std::string& needle) {
   std::vector<pid_t> out;
@@ -51,7 +55,9 @@ std::vector<std::string>& extra_args() {
 }
 }  // namespace
 
-void daemon::set_extra_args(std::vector<std::string> args) { extra_args() = std::move(args); }
+void daemon::set_extra_args(std::vector<std::string> args) {
+  extra_args() = std::move(args);
+}
 
 namespace {
 bool& host_network() {
@@ -60,7 +66,9 @@ bool& host_network() {
 }
 }  // namespace
 
-void daemon::use_host_network() { host_network() = true; }
+void daemon::use_host_network() {
+  host_network() = true;
+}
 
 namespace {
 std::uint64_t& data_size() {
@@ -108,22 +116,29 @@ daemon::daemon() {
   if (host_network()) {
     start_berthd();
   } else {
-    holder_ = os::spawn({"unshare", "-n", "sh", "-c",
-                         "while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 1; done"});
+    holder_ = os::spawn(
+        {"unshare", "-n", "sh", "-c",
+         "while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 1; done"});
     try {
       auto self_ns = netns_link("self");
-      if (!eventually([&] { auto ns = netns_link(std::to_string(holder_)); return !ns.empty() && ns != self_ns; },
-                      std::chrono::seconds(10)))
+      if (!eventually(
+              [&] {
+                auto ns = netns_link(std::to_string(holder_));
+                return !ns.empty() && ns != self_ns;
+              },
+              std::chrono::seconds(10)))
         FAIL("no network namespace for berthd");
-      if (in_netns({"ip", "link", "set", "lo", "up"}).code != 0) FAIL("cannot bring lo up in berthd's namespace");
+      if (in_netns({"ip", "link", "set", "lo", "up"}).code != 0)
+        FAIL("cannot bring lo up in berthd's namespace");
       start_berthd();
     } catch (...) {
       kill_holder(holder_);  // a daemon that never came up has no destructor to do it
       throw;
     }
   }
-  auto built = os::run({"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), images().string()},
-                       std::chrono::seconds(60));
+  auto built = os::run(
+      {"sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), images().string()},
+      std::chrono::seconds(60));
   if (built.exit_code != 0) FAIL("fixture image: " << built.errors);
   auto loaded = berth({"image", "load", "-i", (images() / "busybox.tar").string()});
   if (loaded.code != 0) FAIL("image load: " << loaded.err << "\n" << this->log());
@@ -136,9 +151,12 @@ void daemon::start_berthd() {
   opts.stdout_fd = out.get();
   opts.stderr_fd = out.get();
   // nsenter execs berthd (no --fork), so pid_ is berthd's own.
-  std::vector<std::string> argv = {"nsenter", "--net=/proc/" + std::to_string(holder_) + "/ns/net", "--",
-                                   (bin_dir() / "berthd").string(), "--data-root", data_root().string(),
-                                   "--run-root", run_root().string(), "-H", host_};
+  std::vector<std::string> argv = {
+      "nsenter",     "--net=/proc/" + std::to_string(holder_) + "/ns/net",
+      "--",          (bin_dir() / "berthd").string(),
+      "--data-root", data_root().string(),
+      "--run-root",  run_root().string(),
+      "-H",          host_};
   if (holder_ <= 0) {
     argv.erase(argv.begin(), argv.begin() + 3);
     argv.push_back("--bridge=none");
@@ -194,7 +212,9 @@ void daemon::crash_and_restart() {
   start_berthd();
 }
 
-void daemon::kill_berthd(int sig) { stop_berthd(sig); }
+void daemon::kill_berthd(int sig) {
+  stop_berthd(sig);
+}
 
 int daemon::wait_exit(std::chrono::milliseconds limit) {
   if (pid_ <= 0) return -1;
@@ -215,7 +235,9 @@ std::string daemon::crash_actor(const std::string& target) const {
   }
 }
 
-void daemon::start() { start_berthd(); }
+void daemon::start() {
+  start_berthd();
+}
 
 pid_t daemon::qemu_pid(const std::string& container) const {
   auto r = berth({"inspect", container});
@@ -232,9 +254,11 @@ long rss_kib(pid_t pid) {
   return 0;
 }
 
-pty_session::pty_session(const daemon& d, const std::vector<std::string>& args, uint16_t rows, uint16_t cols) {
+pty_session::pty_session(const daemon& d, const std::vector<std::string>& args, uint16_t rows,
+                         uint16_t cols) {
   winsize ws{rows, cols, 0, 0};
-  std::vector<std::string> argv = {(bin_dir() / "berth").string(), "-H", "unix://" + (d.root() / "berthd.sock").string()};
+  std::vector<std::string> argv = {(bin_dir() / "berth").string(), "-H",
+                                   "unix://" + (d.root() / "berthd.sock").string()};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -266,7 +290,8 @@ bool pty_session::expect(const std::string& token, std::chrono::milliseconds lim
       seen_ = pos + token.size();
       return true;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -348,7 +373,8 @@ std::string daemon::ok(const std::vector<std::string>& args) const {
   auto r = berth(args);
   std::string cmd;
   for (auto& a : args) cmd += " " + a;
-  INFO("berth" << cmd << "\nstderr: " << r.err << "\nberthd log (tail):\n" << log().substr(log().size() > 4000 ? log().size() - 4000 : 0));
+  INFO("berth" << cmd << "\nstderr: " << r.err << "\nberthd log (tail):\n"
+               << log().substr(log().size() > 4000 ? log().size() - 4000 : 0));
   REQUIRE(r.code == 0);
   return r.out;
 }

@@ -133,7 +133,8 @@ long rss_kib(pid_t pid);
 class pty_session {
  public:
   /// Starts `berth -H <host> args...` on a new pty of `rows` x `cols`.
-  pty_session(const daemon& d, const std::vector<std::string>& args, uint16_t rows = 24, uint16_t cols = 80);
+  pty_session(const daemon& d, const std::vector<std::string>& args, uint16_t rows = 24,
+              uint16_t cols = 80);
   ~pty_session();
   /// Types `text`.
   void type(const std::string& text);

@@ -54,7 +54,9 @@ int64_t mtime_of(const fs::path& p) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-std::string read_all(const fs::path& p) { return berth::os::read_file(p, 64u << 20); }
+std::string read_all(const fs::path& p) {
+  return berth::os::read_file(p, 64u << 20);
+}
 
 void write_file(const fs::path& p, const std::string& data, mode_t mode) {
   std::ofstream(p, std::ios::binary) << data;
@@ -84,10 +86,11 @@ fs::path make_tree(const fs::path& at, std::string* big_out = nullptr) {
 }
 
 // `berth cp` with stdin or stdout on a file (-1: /dev/null, captured).
-berth::os::run_result cp_with_fds(const std::vector<std::string>& args, int stdin_fd, int stdout_fd) {
+berth::os::run_result cp_with_fds(const std::vector<std::string>& args, int stdin_fd,
+                                  int stdout_fd) {
   auto& d = daemon::get();
-  std::vector<std::string> argv = {(bin_dir() / "berth").string(), "-H", "unix://" + (d.root() / "berthd.sock").string(),
-                                   "cp"};
+  std::vector<std::string> argv = {(bin_dir() / "berth").string(), "-H",
+                                   "unix://" + (d.root() / "berthd.sock").string(), "cp"};
   argv.insert(argv.end(), args.begin(), args.end());
   return berth::os::run(argv, std::chrono::seconds(180), 1u << 20, stdin_fd, stdout_fd);
 }
@@ -141,14 +144,15 @@ TEST_CASE("a directory with symlinks, a 0750 mode and mtimes survives a round tr
   d.ok({"cp", src.string(), box() + ":/tmp"});
   d.ok({"cp", src.string(), box() + ":/srv-copy"});
   for (std::string root : {"/tmp/src", "/srv-copy"}) {
-    CHECK(d.ok({"exec", box(), "stat", "-c", "%a %u:%g %Y", root, root + "/a.txt", root + "/sub"}) ==
-          "750 0:0 1609459200\n600 0:0 1600000000\n755 0:0 1609459200\n");
+    CHECK(d.ok({"exec", box(), "stat", "-c", "%a %u:%g %Y", root, root + "/a.txt",
+                root + "/sub"}) == "750 0:0 1609459200\n600 0:0 1600000000\n755 0:0 1609459200\n");
     CHECK(d.ok({"exec", box(), "readlink", root + "/link"}) == "a.txt\n");
     CHECK(d.ok({"exec", box(), "readlink", root + "/abs"}) == "/etc/passwd\n");
     CHECK(d.ok({"exec", box(), "cat", root + "/link"}) == "alpha\n");
   }
   auto sums = berth::os::run({"md5sum", (src / "sub" / "big.bin").string()});
-  CHECK(d.ok({"exec", box(), "md5sum", "/tmp/src/sub/big.bin"}).substr(0, 32) == sums.output.substr(0, 32));
+  CHECK(d.ok({"exec", box(), "md5sum", "/tmp/src/sub/big.bin"}).substr(0, 32) ==
+        sums.output.substr(0, 32));
 
   // Back out: into an existing directory, and as a new one.
   auto out = scratch("tree-out");
@@ -199,7 +203,8 @@ TEST_CASE("cp - streams a tar archive out to stdout and in from stdin") {
 
   auto archive = dir / "out.tar";
   {
-    berth::os::unique_fd fd(::open(archive.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    berth::os::unique_fd fd(
+        ::open(archive.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     auto r = cp_with_fds({box() + ":/tmp/tarred", "-"}, -1, fd.get());
     INFO(r.errors);
     REQUIRE(r.exit_code == 0);
@@ -221,8 +226,8 @@ TEST_CASE("cp - streams a tar archive out to stdout and in from stdin") {
   write_file(in / "top.txt", "top\n", 0755);
   write_file(in / "deep" / "er" / "leaf.txt", "leaf\n", 0644);
   fs::create_symlink("top.txt", in / "ln");
-  auto made = berth::os::run({"tar", "-C", in.string(), "-cf", (dir / "in.tar").string(), "top.txt", "ln",
-                              "deep/er/leaf.txt"});
+  auto made = berth::os::run({"tar", "-C", in.string(), "-cf", (dir / "in.tar").string(), "top.txt",
+                              "ln", "deep/er/leaf.txt"});
   REQUIRE(made.exit_code == 0);
   d.ok({"exec", box(), "mkdir", "/tmp/fromtar"});
   {
@@ -231,8 +236,8 @@ TEST_CASE("cp - streams a tar archive out to stdout and in from stdin") {
     INFO(r.errors);
     REQUIRE(r.exit_code == 0);
   }
-  CHECK(d.ok({"exec", box(), "cat", "/tmp/fromtar/top.txt", "/tmp/fromtar/ln", "/tmp/fromtar/deep/er/leaf.txt"}) ==
-        "top\ntop\nleaf\n");
+  CHECK(d.ok({"exec", box(), "cat", "/tmp/fromtar/top.txt", "/tmp/fromtar/ln",
+              "/tmp/fromtar/deep/er/leaf.txt"}) == "top\ntop\nleaf\n");
   CHECK(d.ok({"exec", box(), "stat", "-c", "%a %u", "/tmp/fromtar/top.txt"}) == "755 0\n");
   // The destination of a tar stream must be a directory.
   berth::os::unique_fd again(::open((dir / "in.tar").c_str(), O_RDONLY | O_CLOEXEC));
@@ -272,7 +277,8 @@ TEST_CASE("cp refuses what docker cp refuses, with exit code 1") {
   d.ok({"create", "--name", "cpstopped", "busybox", "true"});
   auto stopped = d.berth({"cp", (dir / "f.txt").string(), "cpstopped:/tmp"});
   CHECK(stopped.code == 1);
-  CHECK(stopped.err.find("container cpstopped is not running; berth cp needs its VM") != std::string::npos);
+  CHECK(stopped.err.find("container cpstopped is not running; berth cp needs its VM") !=
+        std::string::npos);
   d.ok({"rm", "cpstopped"});
 }
 

@@ -27,7 +27,9 @@ berthd& suite_daemon() {
   return berthd::get();
 }
 
-json inspect(const berthd& d, const std::string& name) { return json::parse(d.ok({"inspect", name})).at(0); }
+json inspect(const berthd& d, const std::string& name) {
+  return json::parse(d.ok({"inspect", name})).at(0);
+}
 
 // State.Health, or null when inspect shows none.
 json health_of(const berthd& d, const std::string& name) {
@@ -45,7 +47,8 @@ std::string ps_line(const berthd& d, const std::string& name) {
   std::istringstream in(d.ok({"ps", "-a"}));
   std::string line;
   while (std::getline(in, line))
-    if (line.size() > name.size() && line.compare(line.size() - name.size(), name.size(), name) == 0 &&
+    if (line.size() > name.size() &&
+        line.compare(line.size() - name.size(), name.size(), name) == 0 &&
         line[line.size() - name.size() - 1] == ' ')
       return line;
   return {};
@@ -79,8 +82,9 @@ std::size_t container_count(const berthd& d) {
 TEST_CASE("a passing check makes a container healthy and a failing one unhealthy") {
   auto& d = suite_daemon();
   // --network none: the restart below is about health, not about taps coming and going.
-  d.ok({"run", "-d", "--name", "hc-file", "--network", "none", "--health-cmd", "echo probe-out; test -f /tmp/ok",
-        "--health-interval", "1s", "--health-retries", "2", "busybox", "sh", "-c", "touch /tmp/ok; sleep 100000"});
+  d.ok({"run", "-d", "--name", "hc-file", "--network", "none", "--health-cmd",
+        "echo probe-out; test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "2",
+        "busybox", "sh", "-c", "touch /tmp/ok; sleep 100000"});
   auto config = inspect(d, "hc-file").at("Config").at("Healthcheck");
   CHECK(config.at("Test") == json::array({"CMD-SHELL", "echo probe-out; test -f /tmp/ok"}));
   CHECK(config.at("Interval") == 1'000'000'000);
@@ -136,12 +140,14 @@ TEST_CASE("a passing check makes a container healthy and a failing one unhealthy
   d.ok({"rm", "-f", "hc-file"});
 }
 
-TEST_CASE("a check that outlives its timeout is killed and fails, the start period hides failures") {
+TEST_CASE(
+    "a check that outlives its timeout is killed and fails, the start period hides failures") {
   auto& d = suite_daemon();
   d.ok({"run", "-d", "--name", "hc-slow", "--health-cmd", "sleep 30", "--health-timeout", "1s",
         "--health-interval", "1s", "--health-retries", "1", "busybox", "sleep", "100000"});
-  d.ok({"run", "-d", "--name", "hc-grace", "--health-cmd", "echo nope; exit 3", "--health-interval", "1s",
-        "--health-retries", "1", "--health-start-period", "1h", "busybox", "sleep", "100000"});
+  d.ok({"run", "-d", "--name", "hc-grace", "--health-cmd", "echo nope; exit 3", "--health-interval",
+        "1s", "--health-retries", "1", "--health-start-period", "1h", "busybox", "sleep",
+        "100000"});
 
   CHECK(eventually([&] { return health_status(d, "hc-slow") == "unhealthy"; }, seconds(30)));
   auto slow = health_of(d, "hc-slow");
@@ -149,9 +155,11 @@ TEST_CASE("a check that outlives its timeout is killed and fails, the start peri
   REQUIRE(!slow.at("Log").empty());
   auto& timed_out = slow.at("Log").back();
   CHECK(timed_out.at("ExitCode") == -1);
-  CHECK(timed_out.at("Output").get<std::string>().find("exceeded timeout (1s)") != std::string::npos);
+  CHECK(timed_out.at("Output").get<std::string>().find("exceeded timeout (1s)") !=
+        std::string::npos);
   // Ended at its timeout, not when sleep 30 would have.
-  auto took = unix_ns(timed_out.at("End").get<std::string>()) - unix_ns(timed_out.at("Start").get<std::string>());
+  auto took = unix_ns(timed_out.at("End").get<std::string>()) -
+              unix_ns(timed_out.at("Start").get<std::string>());
   CHECK(took >= 900'000'000);
   CHECK(took < 10'000'000'000);
 
@@ -173,13 +181,15 @@ TEST_CASE("an image's HEALTHCHECK runs without flags and --no-healthcheck turns 
       {"env", "IMAGE_NAME=docker.io/library/checked:1",
        "IMAGE_CONFIG={\"Cmd\":[\"sh\",\"-c\",\"touch /tmp/ok; sleep 100000\"],"
        "\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],"
-       "\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"test -f /tmp/ok\"],\"Interval\":1000000000,\"Retries\":2}}",
+       "\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"test -f "
+       "/tmp/ok\"],\"Interval\":1000000000,\"Retries\":2}}",
        "sh", (source_dir() / "scripts/fixtures/busybox-image.sh").string(), d.images().string()},
       seconds(60));
   REQUIRE(built.exit_code == 0);
   d.ok({"image", "load", "-i", (d.images() / "checked.tar").string()});
   auto image = json::parse(d.ok({"image", "inspect", "checked:1"})).at(0);
-  CHECK(image.at("Config").at("Healthcheck").at("Test") == json::array({"CMD-SHELL", "test -f /tmp/ok"}));
+  CHECK(image.at("Config").at("Healthcheck").at("Test") ==
+        json::array({"CMD-SHELL", "test -f /tmp/ok"}));
 
   d.ok({"run", "-d", "--name", "hc-image", "checked:1"});
   d.ok({"run", "-d", "--name", "hc-off", "--no-healthcheck", "checked:1"});
@@ -222,8 +232,8 @@ TEST_CASE("bad health flags are usage errors and create nothing") {
 
 TEST_CASE("after berthd restarts and adopts the VM, its checks start over") {
   auto& d = suite_daemon();
-  d.ok({"run", "-d", "--name", "hc-adopt", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
-        "busybox", "sh", "-c", "touch /tmp/ok; sleep 100000"});
+  d.ok({"run", "-d", "--name", "hc-adopt", "--health-cmd", "test -f /tmp/ok", "--health-interval",
+        "1s", "busybox", "sh", "-c", "touch /tmp/ok; sleep 100000"});
   CHECK(eventually([&] { return health_status(d, "hc-adopt") == "healthy"; }, seconds(30)));
   auto pid = d.qemu_pid("hc-adopt");
   auto restarted_at = now_ns();

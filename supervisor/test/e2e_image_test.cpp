@@ -92,15 +92,16 @@ TEST_CASE("garbage, oversized and truncated frames on the socket do not hurt ber
     ::shutdown(fd, SHUT_WR);
     char buf[4096];
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 2000) > 0) [[maybe_unused]] auto r = ::read(fd, buf, sizeof buf);
+    if (::poll(&p, 1, 2000) > 0) [[maybe_unused]]
+      auto r = ::read(fd, buf, sizeof buf);
     ::close(fd);
   };
-  send_raw(std::string(10000, '\xc1'));                               // bytes msgpack never uses
-  send_raw(std::string("\xdd\xff\xff\xff\xff", 5));                   // an array of 4 billion
-  send_raw(std::string("\xdb\x7f\xff\xff\xff", 5) + "abc");           // a 2 GiB string, cut off
-  send_raw(std::string(200, '\x91') + std::string(1, '\x00'));        // nested 200 deep
-  send_raw(std::string("\x94\x00\x01\xa3"));                          // a request cut in half
-  send_raw(std::string("\x94\x00\x01\xabsystem.ping\x05"));           // params not an array
+  send_raw(std::string(10000, '\xc1'));                         // bytes msgpack never uses
+  send_raw(std::string("\xdd\xff\xff\xff\xff", 5));             // an array of 4 billion
+  send_raw(std::string("\xdb\x7f\xff\xff\xff", 5) + "abc");     // a 2 GiB string, cut off
+  send_raw(std::string(200, '\x91') + std::string(1, '\x00'));  // nested 200 deep
+  send_raw(std::string("\x94\x00\x01\xa3"));                    // a request cut in half
+  send_raw(std::string("\x94\x00\x01\xabsystem.ping\x05"));     // params not an array
   CHECK(d.ok({"system", "info"}).find("Server Version") != std::string::npos);
   CHECK(d.ok({"images", "-q"}).size() == 13);
 }

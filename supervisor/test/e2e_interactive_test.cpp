@@ -39,13 +39,17 @@ TEST_CASE("exec runs in the running container's namespace, with -e -w -u and exi
   d.ok({"run", "-d", "--name", "box", "busybox", "sleep", "100000"});
   auto ps = d.ok({"exec", "box", "ps", "-o", "pid,args"});
   CHECK(ps.find("1 sleep 100000") != std::string::npos);
-  CHECK(d.ok({"exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "app", "box", "sh", "-c", "echo $FOO $(pwd) $(id -u)"}) ==
-        "bar /tmp 1000\n");
+  CHECK(d.ok({"exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "app", "box", "sh", "-c",
+              "echo $FOO $(pwd) $(id -u)"}) == "bar /tmp 1000\n");
   CHECK(d.berth({"exec", "box", "sh", "-c", "exit 5"}).code == 5);
   auto missing = d.berth({"exec", "box", "nosuchcommand"});
   CHECK(missing.code == 127);
   CHECK(d.ok({"exec", "-d", "box", "sh", "-c", "echo detached > /tmp/mark"}).empty());
-  CHECK(eventually([&] { return d.berth({"exec", "box", "cat", "/tmp/mark"}).out == "detached\n"; }, seconds(20)));
+  CHECK(eventually(
+      [&] {
+        return d.berth({"exec", "box", "cat", "/tmp/mark"}).out == "detached\n";
+      },
+      seconds(20)));
   // stdin through a pipe, and EOF closes it.
   auto echoed = d.berth({"exec", "-i", "box", "sh", "-c", "tr a-z A-Z"});
   CHECK(echoed.code == 0);
@@ -53,10 +57,11 @@ TEST_CASE("exec runs in the running container's namespace, with -e -w -u and exi
     // berth exec -i with input from a file, as `... < file` would.
     auto input = d.root() / "input.txt";
     std::ofstream(input) << "shout this\n";
-    auto r = berth::os::run({"sh", "-c", (bin_dir() / "berth").string() + " -H unix://" +
-                                             (d.root() / "berthd.sock").string() + " exec -i box tr a-z A-Z < " +
-                                             input.string()},
-                            seconds(60));
+    auto r = berth::os::run(
+        {"sh", "-c",
+         (bin_dir() / "berth").string() + " -H unix://" + (d.root() / "berthd.sock").string() +
+             " exec -i box tr a-z A-Z < " + input.string()},
+        seconds(60));
     CHECK(r.output == "SHOUT THIS\n");
   }
   pty_session t(d, {"exec", "-it", "box", "sh"});
@@ -78,17 +83,19 @@ TEST_CASE("run -i streams stdin to the container and EOF ends it") {
     std::ofstream out(input);
     for (int i = 0; i < 20000; ++i) out << "line " << i << "\n";
   }
-  auto r = berth::os::run({"sh", "-c", (bin_dir() / "berth").string() + " -H unix://" +
-                                           (d.root() / "berthd.sock").string() + " run --rm -i busybox wc -l < " +
-                                           input.string()},
-                          seconds(120));
+  auto r = berth::os::run(
+      {"sh", "-c",
+       (bin_dir() / "berth").string() + " -H unix://" + (d.root() / "berthd.sock").string() +
+           " run --rm -i busybox wc -l < " + input.string()},
+      seconds(120));
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("20000") != std::string::npos);
 }
 
 TEST_CASE("logs follows live output, tails and timestamps, attach sees the rest") {
   auto& d = daemon::get();
-  d.ok({"run", "-d", "--name", "talker", "busybox", "sh", "-c", "echo one; echo two; sleep 3; echo three; exit 4"});
+  d.ok({"run", "-d", "--name", "talker", "busybox", "sh", "-c",
+        "echo one; echo two; sleep 3; echo three; exit 4"});
   // -f returns when the container exits, with everything in order exactly once.
   CHECK(d.ok({"logs", "-f", "talker"}) == "one\ntwo\nthree\n");
   CHECK(d.ok({"logs", "-n", "1", "talker"}) == "three\n");
@@ -113,7 +120,11 @@ TEST_CASE("kill -s delivers a signal, stop -s too, and restart runs the containe
   CHECK(d.ok({"wait", "trapper"}) == "3\n");
   CHECK(d.ok({"logs", "trapper"}) == "ready\ngot HUP\n");
   d.ok({"restart", "trapper"});
-  CHECK(eventually([&] { return d.ok({"logs", "trapper"}) == "ready\ngot HUP\nready\n"; }, seconds(30)));
+  CHECK(eventually(
+      [&] {
+        return d.ok({"logs", "trapper"}) == "ready\ngot HUP\nready\n";
+      },
+      seconds(30)));
   d.ok({"stop", "-s", "SIGHUP", "-t", "5", "trapper"});
   CHECK(d.ok({"ps", "-a"}).find("Exited (3)") != std::string::npos);
   CHECK(d.berth({"kill", "trapper"}).code != 0);  // not running
@@ -125,10 +136,11 @@ TEST_CASE("create then start -a -i runs the command with stdin attached") {
   d.ok({"create", "-i", "--name", "catter", "busybox", "cat"});
   auto input = d.root() / "cat.txt";
   std::ofstream(input) << "through start\n";
-  auto r = berth::os::run({"sh", "-c", (bin_dir() / "berth").string() + " -H unix://" +
-                                           (d.root() / "berthd.sock").string() + " start -a -i catter < " +
-                                           input.string()},
-                          seconds(120));
+  auto r = berth::os::run(
+      {"sh", "-c",
+       (bin_dir() / "berth").string() + " -H unix://" + (d.root() / "berthd.sock").string() +
+           " start -a -i catter < " + input.string()},
+      seconds(120));
   CHECK(r.output == "through start\n");
   CHECK(r.exit_code == 0);
   d.ok({"rm", "catter"});

@@ -7,7 +7,8 @@ using namespace std::chrono;
 
 TEST_CASE("a detached container shows in ps, logs its output, stops and is removed") {
   auto& d = daemon::get();
-  auto id = d.ok({"run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; exec sleep 1000"});
+  auto id =
+      d.ok({"run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; exec sleep 1000"});
   REQUIRE(id.size() == 65);  // 64 hex digits and a newline
   auto ps = d.ok({"ps"});
   CHECK(ps.find("web") != std::string::npos);
@@ -34,7 +35,8 @@ TEST_CASE("a detached container shows in ps, logs its output, stops and is remov
 
 TEST_CASE("stop sends SIGKILL when the process ignores SIGTERM past the timeout") {
   auto& d = daemon::get();
-  d.ok({"run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"});
+  d.ok({"run", "-d", "--name", "stubborn", "busybox", "sh", "-c",
+        "trap '' TERM; echo ready; while true; do sleep 1; done"});
   REQUIRE(eventually([&] { return d.ok({"logs", "stubborn"}) == "ready\n"; }, seconds(20)));
   auto start = steady_clock::now();
   d.ok({"stop", "-t", "2", "stubborn"});
@@ -55,7 +57,8 @@ TEST_CASE("rm -f kills a running container and removes it") {
 
 TEST_CASE("two containers of one image do not see each other's writes") {
   auto& d = daemon::get();
-  d.ok({"run", "-d", "--name", "writer", "busybox", "sh", "-c", "echo mine > /etc/marker; echo done; exec sleep 1000"});
+  d.ok({"run", "-d", "--name", "writer", "busybox", "sh", "-c",
+        "echo mine > /etc/marker; echo done; exec sleep 1000"});
   REQUIRE(eventually([&] { return d.ok({"logs", "writer"}) == "done\n"; }, seconds(20)));
   auto other = d.berth({"run", "--rm", "busybox", "cat", "/etc/marker"});
   CHECK(other.code == 1);
@@ -94,7 +97,8 @@ TEST_CASE("names, id prefixes and bad names are handled like Docker") {
 TEST_CASE("cpus and memory size the VM") {
   auto& d = daemon::get();
   CHECK(d.ok({"run", "--rm", "--cpus", "2", "busybox", "nproc"}) == "2\n");
-  auto mem = d.ok({"run", "--rm", "-m", "256m", "busybox", "sh", "-c", "grep MemTotal /proc/meminfo"});
+  auto mem =
+      d.ok({"run", "--rm", "-m", "256m", "busybox", "sh", "-c", "grep MemTotal /proc/meminfo"});
   // 256 MiB for the workload plus the stated overhead, minus what the kernel reserves.
   auto kb = std::stol(mem.substr(mem.find(':') + 1));
   CHECK(kb > 200 * 1024);
@@ -105,7 +109,8 @@ TEST_CASE("cpus and memory size the VM") {
 
 TEST_CASE("ps --filter selects by status, name, id, ancestor, health and exit code as Docker") {
   auto& d = daemon::get();
-  auto running = d.ok({"run", "-d", "--name", "filter-up", "busybox", "sleep", "1000"}).substr(0, 12);
+  auto running =
+      d.ok({"run", "-d", "--name", "filter-up", "busybox", "sleep", "1000"}).substr(0, 12);
   CHECK(d.berth({"run", "--name", "filter-three", "busybox", "sh", "-c", "exit 3"}).code == 3);
   auto exited = d.ok({"ps", "-a", "-q", "--filter", "name=filter-three"});
   auto created = d.ok({"create", "--name", "filter-new", "busybox", "true"}).substr(0, 12);

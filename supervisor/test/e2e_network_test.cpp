@@ -26,18 +26,29 @@ json inspect(const berthd& d, const std::string& what, const std::vector<std::st
 }
 
 std::string ip_of(const berthd& d, const std::string& container, const std::string& network) {
-  return inspect(d, container).at("NetworkSettings").at("Networks").at(network).at("IPAddress").get<std::string>();
+  return inspect(d, container)
+      .at("NetworkSettings")
+      .at("Networks")
+      .at(network)
+      .at("IPAddress")
+      .get<std::string>();
 }
 
 std::string gateway_of(const berthd& d, const std::string& network) {
-  return inspect(d, network, {"network"}).at("IPAM").at("Config").at(0).at("Gateway").get<std::string>();
+  return inspect(d, network, {"network"})
+      .at("IPAM")
+      .at("Config")
+      .at(0)
+      .at("Gateway")
+      .get<std::string>();
 }
 
 // container id -> leased address on a network.
 std::map<std::string, std::string> leases_of(const berthd& d, const std::string& network) {
   std::map<std::string, std::string> out;
   auto info = inspect(d, network, {"network"});  // kept: items() refers into it
-  for (auto& c : info.at("Containers")) out[c.at("Name").get<std::string>()] = c.at("IPv4Address").get<std::string>();
+  for (auto& c : info.at("Containers"))
+    out[c.at("Name").get<std::string>()] = c.at("IPv4Address").get<std::string>();
   return out;
 }
 
@@ -63,8 +74,9 @@ int main(int argc, char** argv) {
   }
 }
 )";
-  auto r = berth::os::run({"cc", "-static", "-O2", "-o", (dir / "udpecho").string(), (dir / "udpecho.c").string()},
-                          seconds(60));
+  auto r = berth::os::run(
+      {"cc", "-static", "-O2", "-o", (dir / "udpecho").string(), (dir / "udpecho.c").string()},
+      seconds(60));
   INFO(r.errors);
   REQUIRE(r.exit_code == 0);
 }
@@ -86,10 +98,14 @@ std::string udp_roundtrip(const berthd& d, int port, const std::string& text) {
 
 // An HTTP GET with busybox nc (busybox-static 1.35's wget crashes here); the whole response.
 std::vector<std::string> http_get(const std::string& host, int port = 80) {
-  return {"sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 " + host + " " + std::to_string(port)};
+  return {"sh", "-c",
+          "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 5 " + host + " " +
+              std::to_string(port)};
 }
 
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+bool has(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
 
 // From berthd's namespace (curl; busybox wget crashes): the body, or "".
 std::string host_get(const berthd& d, const std::string& url) {
@@ -97,7 +113,8 @@ std::string host_get(const berthd& d, const std::string& url) {
 }
 
 const std::string web_script =
-    "mkdir -p /www && echo hello-web > /www/index.html && (/tools/udpecho 53 &) && exec httpd -f -p 80 -h /www";
+    "mkdir -p /www && echo hello-web > /www/index.html && (/tools/udpecho 53 &) && exec httpd -f "
+    "-p 80 -h /www";
 
 }  // namespace
 
@@ -112,8 +129,26 @@ TEST_CASE("containers on bridge networks: names, isolation, internal networks, p
   for (auto n : {"default", "front", "back", "intern"}) CHECK(ls.find(n) != std::string::npos);
   CHECK(d.berth({"network", "create", "front"}).code != 0);
 
-  d.ok({"run", "-d", "--name", "web", "--network", "front", "--network-alias", "www", "-p", "127.0.0.1:18080:80",
-        "-p", "127.0.0.1::80", "-p", "127.0.0.1:18053:53/udp", "-v", tools.string() + ":/tools:ro", "busybox", "sh", "-c", web_script});
+  d.ok({"run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "-p",
+        "127.0.0.1:18080:80",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "127.0.0.1:18053:53/udp",
+        "-v",
+        tools.string() + ":/tools:ro",
+        "busybox",
+        "sh",
+        "-c",
+        web_script});
   d.ok({"run", "-d", "--name", "client", "--network", "front", "busybox", "sleep", "3600"});
   d.ok({"run", "-d", "--name", "other", "--network", "back", "busybox", "sleep", "3600"});
   d.ok({"run", "-d", "--name", "walled", "--network", "intern", "busybox", "sleep", "3600"});
@@ -123,7 +158,12 @@ TEST_CASE("containers on bridge networks: names, isolation, internal networks, p
   CHECK(web_ip != client_ip);
   CHECK(ip_of(d, "other", "back").rfind("10.91.7.", 0) == 0);
   auto web = inspect(d, "web");
-  CHECK(web.at("NetworkSettings").at("Networks").at("front").at("MacAddress").get<std::string>().rfind("02:", 0) == 0);
+  CHECK(web.at("NetworkSettings")
+            .at("Networks")
+            .at("front")
+            .at("MacAddress")
+            .get<std::string>()
+            .rfind("02:", 0) == 0);
   auto web_ports = web.at("NetworkSettings").at("Ports").at("80/tcp");
   REQUIRE(web_ports.size() == 2);
   CHECK(web_ports.at(0).at("HostPort") == "18080");
@@ -148,7 +188,8 @@ TEST_CASE("containers on bridge networks: names, isolation, internal networks, p
   // Another network: no way across.
   CHECK(!has(fetch("other", web_ip).out, "hello-web"));
   // An internal network: no route out, not even to a host address on another bridge.
-  CHECK(d.berth({"exec", "walled", "ping", "-c", "1", "-W", "2", gateway_of(d, "front")}).code != 0);
+  CHECK(d.berth({"exec", "walled", "ping", "-c", "1", "-W", "2", gateway_of(d, "front")}).code !=
+        0);
   CHECK(!has(fetch("walled", web_ip).out, "hello-web"));
 
   // The host (berthd's namespace) reaches the container by address and through published ports.
@@ -158,11 +199,12 @@ TEST_CASE("containers on bridge networks: names, isolation, internal networks, p
   CHECK(udp_roundtrip(d, 18053, "ping-udp") == "ping-udp\n");
 
   // A taken host port fails the start with a clear message; the container does not run.
-  auto clash = d.berth({"run", "-d", "--name", "clash", "--network", "front", "-p", "127.0.0.1:18080:80", "busybox",
-                        "sleep", "100"});
+  auto clash = d.berth({"run", "-d", "--name", "clash", "--network", "front", "-p",
+                        "127.0.0.1:18080:80", "busybox", "sleep", "100"});
   CHECK(clash.code != 0);
   CHECK(clash.err.find("already in use") != std::string::npos);
-  CHECK(d.ok({"ps", "-q"}).find(inspect(d, "clash").at("Id").get<std::string>().substr(0, 12)) == std::string::npos);
+  CHECK(d.ok({"ps", "-q"}).find(inspect(d, "clash").at("Id").get<std::string>().substr(0, 12)) ==
+        std::string::npos);
   d.ok({"rm", "clash"});
 
   // A network in use cannot go; an unknown network fails the create.
@@ -177,10 +219,12 @@ TEST_CASE("containers on bridge networks: names, isolation, internal networks, p
 
 TEST_CASE("user-mode networking publishes ports through QEMU") {
   auto& d = berthd::get();
-  d.ok({"run", "-d", "--name", "slirp", "--network", "user", "-p", "127.0.0.1:18090:80", "busybox", "sh", "-c",
+  d.ok({"run", "-d", "--name", "slirp", "--network", "user", "-p", "127.0.0.1:18090:80", "busybox",
+        "sh", "-c",
         "mkdir -p /www && echo hello-user > /www/index.html && exec httpd -f -p 80 -h /www"});
   CHECK(inspect(d, "slirp").at("HostConfig").at("NetworkMode") == "user");
-  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18090/") == "hello-user\n"; }, seconds(30)));
+  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18090/") == "hello-user\n"; },
+                   seconds(30)));
   d.ok({"rm", "-f", "slirp"});
 }
 
@@ -206,16 +250,18 @@ TEST_CASE("leases survive berthd restarts and crashes, no address is handed out 
 
   // Started again, the container has its address and its published ports back.
   d.ok({"start", "web"});
-  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18080/") == "hello-web\n"; }, seconds(30)));
+  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18080/") == "hello-web\n"; },
+                   seconds(30)));
   CHECK(host_get(d, "http://" + web_ip + "/") == "hello-web\n");
 }
 
 TEST_CASE("run -P publishes the ports the image exposes, -p takes ranges") {
   auto& d = berthd::get();
-  auto built = berth::os::run({"env", "IMAGE_NAME=docker.io/library/exposing:1",
-                               "IMAGE_CONFIG={\"Cmd\":[\"sh\"],\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}}}", "sh",
-                               (source_dir() / "scripts/fixtures/busybox-image.sh").string(), d.images().string()},
-                              seconds(60));
+  auto built = berth::os::run(
+      {"env", "IMAGE_NAME=docker.io/library/exposing:1",
+       "IMAGE_CONFIG={\"Cmd\":[\"sh\"],\"ExposedPorts\":{\"80/tcp\":{},\"53/udp\":{}}}", "sh",
+       (source_dir() / "scripts/fixtures/busybox-image.sh").string(), d.images().string()},
+      seconds(60));
   REQUIRE(built.exit_code == 0);
   d.ok({"image", "load", "-i", (d.images() / "exposing.tar").string()});
   d.ok({"create", "--name", "puball", "-P", "-p", "127.0.0.1:18100-18101:8100-8101", "exposing:1"});

@@ -29,7 +29,8 @@ berth::e2e::daemon& suite_daemon() {
 }
 
 // Runs `berth -H HOST args...` with `input` on its stdin.
-result berth_with_input(const berth::e2e::daemon& d, const std::vector<std::string>& args, const std::string& input) {
+result berth_with_input(const berth::e2e::daemon& d, const std::vector<std::string>& args,
+                        const std::string& input) {
   auto in = d.root() / "stdin";
   berth::os::write_file_atomic(in, input, 0600);
   std::string cmd = (bin_dir() / "berth").string() + " -H " + d.host();
@@ -41,10 +42,12 @@ result berth_with_input(const berth::e2e::daemon& d, const std::vector<std::stri
 }
 
 // What a busybox container says about itself: enough to tell that two runs had the same root.
-const std::vector<std::string> probe = {"sh", "-c", "ls -l /bin | wc -l; busybox | head -1; cat /etc/passwd"};
+const std::vector<std::string> probe = {"sh", "-c",
+                                        "ls -l /bin | wc -l; busybox | head -1; cat /etc/passwd"};
 
 // `head` followed by `tail`.
-std::vector<std::string> operator+(std::vector<std::string> head, const std::vector<std::string>& tail) {
+std::vector<std::string> operator+(std::vector<std::string> head,
+                                   const std::vector<std::string>& tail) {
   head.insert(head.end(), tail.begin(), tail.end());
   return head;
 }
@@ -130,7 +133,8 @@ TEST_CASE("pull errors have their own exit codes and messages") {
   fixtures::temp_dir dir;
   fixtures::build_registry_fixtures(dir.path());
   reg.push(dir / "multiarch-oci", "e2e/multi:1", {"--all"});
-  auto platform = d.berth({"image", "pull", "--platform", "linux/s390x", reg.host() + "/e2e/multi:1"});
+  auto platform =
+      d.berth({"image", "pull", "--platform", "linux/s390x", reg.host() + "/e2e/multi:1"});
   CHECK(platform.code == 3);
   CHECK_THAT(platform.err, Catch::Contains("linux/s390x"));
   CHECK(d.ok({"image", "ls", "-q"}) == images_before);
@@ -144,7 +148,8 @@ TEST_CASE("pull errors have their own exit codes and messages") {
 
 TEST_CASE("registry login stores a credential that pulls use, logout forgets it") {
   auto& d = suite_daemon();
-  fixtures::registry_server reg{fixtures::registry_server::options{true, "alice", "s3cret", nullptr}};
+  fixtures::registry_server reg{
+      fixtures::registry_server::options{true, "alice", "s3cret", nullptr}};
   reg.push(d.images() / "busybox-oci", "secure/busybox:1");
   auto ref = reg.host() + "/secure/busybox:1";
 
@@ -152,13 +157,16 @@ TEST_CASE("registry login stores a credential that pulls use, logout forgets it"
   CHECK(anonymous.code == 4);
   CHECK_THAT(anonymous.err, Catch::Contains("authentication required"));
 
-  auto wrong = berth_with_input(d, {"registry", "login", "-u", "alice", "--password-stdin", reg.host()}, "nope\n");
+  auto wrong = berth_with_input(
+      d, {"registry", "login", "-u", "alice", "--password-stdin", reg.host()}, "nope\n");
   CHECK(wrong.code != 0);
   CHECK_THAT(wrong.err, Catch::Contains("login failed"));
   auto credentials = d.data_root() / "credentials.json";
-  CHECK((!fs::exists(credentials) || berth::os::read_file(credentials).find(reg.host()) == std::string::npos));
+  CHECK((!fs::exists(credentials) ||
+         berth::os::read_file(credentials).find(reg.host()) == std::string::npos));
 
-  auto right = berth_with_input(d, {"login", "-u", "alice", "--password-stdin", reg.host()}, "s3cret\n");
+  auto right =
+      berth_with_input(d, {"login", "-u", "alice", "--password-stdin", reg.host()}, "s3cret\n");
   INFO(right.err);
   REQUIRE(right.code == 0);
   CHECK_THAT(right.out, Catch::Contains("Login Succeeded"));
@@ -181,7 +189,9 @@ TEST_CASE("registry login stores a credential that pulls use, logout forgets it"
   d.ok({"image", "rm", ref, reg.host() + "/secure/copy:2"});
 }
 
-TEST_CASE("a pull on a terminal draws progress bars, Ctrl-C stops it and a rerun fetches only what is missing") {
+TEST_CASE(
+    "a pull on a terminal draws progress bars, Ctrl-C stops it and a rerun fetches only what is "
+    "missing") {
   auto& d = suite_daemon();
   fixtures::registry_server reg;
   fixtures::temp_dir dir;
@@ -214,7 +224,8 @@ TEST_CASE("a pull on a terminal draws progress bars, Ctrl-C stops it and a rerun
   CHECK(d.ok({"image", "ls"}).find("e2e/layered") == std::string::npos);
   // What the interrupted pull left in the store is whole: every blob matches its digest.
   for (auto& hex : fetched) {
-    auto sum = berth::os::run({"sha256sum", (d.data_root() / "content/blobs/sha256" / hex).string()});
+    auto sum =
+        berth::os::run({"sha256sum", (d.data_root() / "content/blobs/sha256" / hex).string()});
     CHECK(sum.output.substr(0, 64) == hex);
   }
 
@@ -227,6 +238,7 @@ TEST_CASE("a pull on a terminal draws progress bars, Ctrl-C stops it and a rerun
   for (std::size_t i = requests_before_rerun; i < seen.size(); ++i)
     for (auto& hex : fetched) CHECK(seen[i].target.find(hex) == std::string::npos);
   // And the image is whole: the layers' whiteouts and opaque directory applied.
-  CHECK(d.ok({"run", "--rm", ref, "sh", "-c", "ls /data; test ! -e /etc/motd && echo no-motd"}) == "c\nno-motd\n");
+  CHECK(d.ok({"run", "--rm", ref, "sh", "-c", "ls /data; test ! -e /etc/motd && echo no-motd"}) ==
+        "c\nno-motd\n");
   d.ok({"image", "rm", ref});
 }

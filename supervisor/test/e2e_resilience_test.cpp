@@ -23,8 +23,8 @@ constexpr int heartbeat_timeout_s = 8;
 // stopped VM is noticed quickly; debug.crash to crash actors of the tree.
 berthd& suite_daemon() {
   static bool configured = [] {
-    berthd::set_extra_args(
-        {"--live-restore=true", "--heartbeat-timeout", std::to_string(heartbeat_timeout_s), "--fault-injection"});
+    berthd::set_extra_args({"--live-restore=true", "--heartbeat-timeout",
+                            std::to_string(heartbeat_timeout_s), "--fault-injection"});
     return true;
   }();
   (void)configured;
@@ -67,12 +67,13 @@ std::string host_get(const berthd& d, const std::string& url) {
   return d.in_netns({"curl", "-s", "-m", "5", url}).out;
 }
 
-const std::vector<std::string> ticker = {"busybox", "sh", "-c",
-                                         "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done"};
+const std::vector<std::string> ticker = {
+    "busybox", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done"};
 
 }  // namespace
 
-TEST_CASE("after kill -9 of berthd, running containers are adopted and dead ones follow their policy") {
+TEST_CASE(
+    "after kill -9 of berthd, running containers are adopted and dead ones follow their policy") {
   auto& d = suite_daemon();
   auto run = [&](std::vector<std::string> args, const std::vector<std::string>& cmd) {
     args.insert(args.begin(), {"run", "-d"});
@@ -81,11 +82,13 @@ TEST_CASE("after kill -9 of berthd, running containers are adopted and dead ones
   };
   run({"--name", "ticker"}, ticker);
   run({"--name", "web", "-p", "127.0.0.1:18300:80"},
-      {"busybox", "sh", "-c", "mkdir -p /www && echo hello-web > /www/index.html && exec httpd -f -p 80 -h /www"});
+      {"busybox", "sh", "-c",
+       "mkdir -p /www && echo hello-web > /www/index.html && exec httpd -f -p 80 -h /www"});
   run({"--name", "victim", "--restart", "on-failure"}, {"busybox", "sleep", "100000"});
   run({"--name", "gone"}, {"busybox", "sleep", "100000"});
   REQUIRE(eventually([&] { return ticks(d.ok({"logs", "ticker"})).size() >= 3; }, seconds(60)));
-  REQUIRE(eventually([&] { return host_get(d, "http://127.0.0.1:18300/") == "hello-web\n"; }, seconds(30)));
+  REQUIRE(eventually([&] { return host_get(d, "http://127.0.0.1:18300/") == "hello-web\n"; },
+                     seconds(30)));
   auto ticker_pid = d.qemu_pid("ticker");
   auto web_pid = d.qemu_pid("web");
   auto victim_pid = d.qemu_pid("victim");
@@ -106,21 +109,29 @@ TEST_CASE("after kill -9 of berthd, running containers are adopted and dead ones
   CHECK(d.qemu_pid("ticker") == ticker_pid);
   CHECK(d.qemu_pid("web") == web_pid);
   auto before = ticks(d.ok({"logs", "ticker"})).size();
-  REQUIRE(eventually([&] { return ticks(d.ok({"logs", "ticker"})).size() >= before + 4; }, seconds(30)));
+  REQUIRE(eventually(
+      [&] {
+        return ticks(d.ok({"logs", "ticker"})).size() >= before + 4;
+      },
+      seconds(30)));
   auto t = ticks(d.ok({"logs", "ticker"}));
   INFO("ticks: " << t.size() << ", the last " << t.back());
   CHECK(gapless(t));
   // Seconds of ticking passed while berthd was down; all of them are in the log.
-  CHECK(t.size() >= 2 * static_cast<std::size_t>(duration_cast<seconds>(steady_clock::now() - down_at).count()));
+  CHECK(t.size() >= 2 * static_cast<std::size_t>(
+                            duration_cast<seconds>(steady_clock::now() - down_at).count()));
   CHECK(d.ok({"exec", "ticker", "echo", "alive"}) == "alive\n");
-  CHECK(d.ok({"stats", "--no-stream", "--format", "json", "ticker"}).find("\"Name\":\"ticker\"") != std::string::npos);
-  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18300/") == "hello-web\n"; }, seconds(30)));
+  CHECK(d.ok({"stats", "--no-stream", "--format", "json", "ticker"}).find("\"Name\":\"ticker\"") !=
+        std::string::npos);
+  CHECK(eventually([&] { return host_get(d, "http://127.0.0.1:18300/") == "hello-web\n"; },
+                   seconds(30)));
 
   // Dead meanwhile: exited with the reason; on-failure brings the victim back in a new VM.
   auto gone = inspect(d, "gone").at("State");
   CHECK(gone.at("Status") == "exited");
   CHECK(gone.at("ExitCode") == 137);
-  CHECK(gone.at("Error").get<std::string>().find("while berthd was not running") != std::string::npos);
+  CHECK(gone.at("Error").get<std::string>().find("while berthd was not running") !=
+        std::string::npos);
   CHECK(eventually([&] { return running_in_another_vm(d, "victim", victim_pid); }, seconds(60)));
   CHECK(inspect(d, "victim").at("RestartCount") == 1);
 
@@ -148,7 +159,11 @@ TEST_CASE("a clean stop of berthd leaves containers running, and the next berthd
   CHECK(inspect(d, "keeper").at("RestartCount") == 0);
   CHECK(d.ok({"exec", "keeper", "echo", "alive"}) == "alive\n");
   auto before = ticks(d.ok({"logs", "keeper"})).size();
-  REQUIRE(eventually([&] { return ticks(d.ok({"logs", "keeper"})).size() >= before + 2; }, seconds(30)));
+  REQUIRE(eventually(
+      [&] {
+        return ticks(d.ok({"logs", "keeper"})).size() >= before + 2;
+      },
+      seconds(30)));
   CHECK(gapless(ticks(d.ok({"logs", "keeper"}))));
   d.ok({"rm", "-f", "keeper"});
   CHECK(eventually([&] { return !berth::os::process_alive(pid); }, seconds(10)));
@@ -166,9 +181,10 @@ TEST_CASE("a VM that stops answering is killed as unresponsive and its restart p
   bool noticed = eventually([&] { return status_of(d, "frozen") == "exited"; }, seconds(60));
   auto took = duration_cast<milliseconds>(steady_clock::now() - stopped_at).count();
   REQUIRE(noticed);
-  // Stated in berthd --help: noticed within the timeout plus one heartbeat interval (a third of it),
-  // give or take the time a busy machine takes to answer.
-  WARN("an unresponsive VM was noticed after " << took << " ms (heartbeat timeout " << heartbeat_timeout_s << " s)");
+  // Stated in berthd --help: noticed within the timeout plus one heartbeat interval (a third of
+  // it), give or take the time a busy machine takes to answer.
+  WARN("an unresponsive VM was noticed after " << took << " ms (heartbeat timeout "
+                                               << heartbeat_timeout_s << " s)");
   CHECK(took <= (heartbeat_timeout_s * 4 / 3 + 5) * 1000);
   auto state = inspect(d, "frozen").at("State");
   CHECK(state.at("ExitCode") == 137);
@@ -180,7 +196,8 @@ TEST_CASE("a VM that stops answering is killed as unresponsive and its restart p
   d.ok({"rm", "-f", "frozen", "phoenix"});
 }
 
-TEST_CASE("a restart the policy makes keeps trying while the VM cannot start, and succeeds once it can") {
+TEST_CASE(
+    "a restart the policy makes keeps trying while the VM cannot start, and succeeds once it can") {
   auto& d = suite_daemon();
   d.ok({"run", "-d", "--name", "stubborn", "--restart", "always", "busybox", "sleep", "100000"});
   auto id = inspect(d, "stubborn").at("Id").get<std::string>();
@@ -200,12 +217,15 @@ TEST_CASE("a restart the policy makes keeps trying while the VM cannot start, an
   // The disk is back: the next try runs it.
   fs::remove(disk);
   fs::rename(aside, disk);
-  CHECK(eventually([&] { return inspect(d, "stubborn").at("State").at("Status") == "running"; }, seconds(90)));
+  CHECK(eventually([&] { return inspect(d, "stubborn").at("State").at("Status") == "running"; },
+                   seconds(90)));
   CHECK(d.ok({"exec", "stubborn", "echo", "back"}) == "back\n");
   d.ok({"rm", "-f", "stubborn"});
 }
 
-TEST_CASE("a crashed actor is restarted without disturbing containers, too many crashes end berthd non-zero") {
+TEST_CASE(
+    "a crashed actor is restarted without disturbing containers, too many crashes end berthd "
+    "non-zero") {
   auto& d = suite_daemon();
   d.ok({"run", "-d", "--name", "sturdy", "-p", "127.0.0.1:18301:80", "busybox", "sh", "-c",
         "mkdir -p /www && echo sturdy > /www/index.html && exec httpd -f -p 80 -h /www"});
@@ -219,9 +239,12 @@ TEST_CASE("a crashed actor is restarted without disturbing containers, too many 
 
   // Its vm actor throws: the vm supervisor starts another, which adopts the running VM.
   CHECK(d.crash_actor("sturdy").empty());
-  CHECK(eventually([&] { return d.log().find("adopting its running VM (qemu pid " + std::to_string(pid) + ")") !=
-                                std::string::npos; },
-                   seconds(30)));
+  CHECK(eventually(
+      [&] {
+        return d.log().find("adopting its running VM (qemu pid " + std::to_string(pid) + ")") !=
+               std::string::npos;
+      },
+      seconds(30)));
   CHECK(eventually(answers, seconds(60)));
   CHECK(d.qemu_pid("sturdy") == pid);
   CHECK(inspect(d, "sturdy").at("RestartCount") == 0);
@@ -234,10 +257,18 @@ TEST_CASE("a crashed actor is restarted without disturbing containers, too many 
     CHECK(eventually(answers, seconds(60)));
     CHECK(d.qemu_pid("sturdy") == pid);
   }
-  auto tail = [&] { auto l = d.log(); return l.substr(l.size() > 5000 ? l.size() - 5000 : 0); };
+  auto tail = [&] {
+    auto l = d.log();
+    return l.substr(l.size() > 5000 ? l.size() - 5000 : 0);
+  };
   INFO("berthd log (tail):\n" << tail());
   // A service is unavailable for the moment it restarts; then it serves what it had.
-  CHECK(eventually([&] { auto r = d.berth({"image", "ls", "-q"}); return r.code == 0 && !r.out.empty(); }, seconds(10)));
+  CHECK(eventually(
+      [&] {
+        auto r = d.berth({"image", "ls", "-q"});
+        return r.code == 0 && !r.out.empty();
+      },
+      seconds(10)));
 
   // Crash after crash: the image supervisor exceeds its limit (5 in 30 s), the root gives up
   // and berthd ends with status 1, saying why. The VM runs on, and the next berthd adopts it.

@@ -60,7 +60,8 @@ TEST_CASE("environment, working directory and user come from the flags over the 
   CHECK(d.ok({"run", "--rm", "busybox", "id", "-u"}) == "0\n");
   CHECK(d.ok({"run", "--rm", "-u", "app", "busybox", "sh", "-c", "id -u; id -g; echo $HOME"}) ==
         "1000\n1000\n/home/app\n");
-  CHECK(d.ok({"run", "--rm", "-u", "1234:50", "busybox", "sh", "-c", "id -u; id -g"}) == "1234\n50\n");
+  CHECK(d.ok({"run", "--rm", "-u", "1234:50", "busybox", "sh", "-c", "id -u; id -g"}) ==
+        "1234\n50\n");
   auto unknown = d.berth({"run", "--rm", "-u", "nobody-here", "busybox", "true"});
   CHECK(unknown.code == 125);
   CHECK(unknown.err.find("unable to find user nobody-here") != std::string::npos);
@@ -95,7 +96,8 @@ TEST_CASE("run --rm leaves no container, disk, socket or VM behind") {
   CHECK(d.berth({"inspect", "ephemeral"}).code != 0);
   CHECK(d.ok({"ps", "-a", "-q"}).empty());
   std::error_code ec;
-  CHECK((!fs::exists(d.data_root() / "containers") || fs::is_empty(d.data_root() / "containers", ec)));
+  CHECK((!fs::exists(d.data_root() / "containers") ||
+         fs::is_empty(d.data_root() / "containers", ec)));
   CHECK((!fs::exists(d.run_root()) || fs::is_empty(d.run_root(), ec)));
   CHECK(qemu_processes(d.root().string()).size() == before);
 }

@@ -8,8 +8,8 @@
 #include <caf/scoped_actor.hpp>
 #include "berth/actors/testing/temp_dir.hpp"
 
-#include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 
@@ -53,12 +53,15 @@ TEST_CASE("saved containers and images are there after the store is reopened") {
   berth::testing::temp_dir dir;
   auto db = dir.path / "berth.db";
   with_store(db, [](caf::scoped_actor& self, store_actor& store) {
-    self->request(store, caf::infinite, save_atom_v, sample("a1", "web")).receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
-    self->request(store, caf::infinite, save_atom_v, sample("b2", "db")).receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
+    self->request(store, caf::infinite, save_atom_v, sample("a1", "web"))
+        .receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
+    self->request(store, caf::infinite, save_atom_v, sample("b2", "db"))
+        .receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
     image_record img;
     img.id = "sha256:00";
     img.tags = {"docker.io/library/busybox:latest"};
-    self->request(store, caf::infinite, save_atom_v, img).receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
+    self->request(store, caf::infinite, save_atom_v, img)
+        .receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
   });
   with_store(db, [](caf::scoped_actor& self, store_actor& store) {
     self->request(store, caf::infinite, list_atom_v, container_atom_v)
@@ -72,8 +75,11 @@ TEST_CASE("saved containers and images are there after the store is reopened") {
             },
             [](caf::error& e) { FAIL(describe(e)); });
     self->request(store, caf::infinite, list_atom_v, image_atom_v)
-        .receive([](std::vector<image_record>& imgs) { CHECK(imgs.at(0).tags.at(0) == "docker.io/library/busybox:latest"); },
-                 [](caf::error& e) { FAIL(describe(e)); });
+        .receive(
+            [](std::vector<image_record>& imgs) {
+              CHECK(imgs.at(0).tags.at(0) == "docker.io/library/busybox:latest");
+            },
+            [](caf::error& e) { FAIL(describe(e)); });
   });
 }
 
@@ -85,15 +91,17 @@ TEST_CASE("an erased container is gone and saving again replaces, not duplicates
     rec.state = state::running;
     self->request(store, caf::infinite, save_atom_v, rec).receive([] {}, [](caf::error&) {});
     self->request(store, caf::infinite, list_atom_v, container_atom_v)
-        .receive([](std::vector<container_record>& recs) {
-                   REQUIRE(recs.size() == 1);
-                   CHECK(recs[0].state == state::running);
-                 },
-                 [](caf::error&) {});
+        .receive(
+            [](std::vector<container_record>& recs) {
+              REQUIRE(recs.size() == 1);
+              CHECK(recs[0].state == state::running);
+            },
+            [](caf::error&) {});
     self->request(store, caf::infinite, erase_atom_v, container_atom_v, std::string("a1"))
         .receive([] {}, [](caf::error&) {});
     self->request(store, caf::infinite, list_atom_v, container_atom_v)
-        .receive([](std::vector<container_record>& recs) { CHECK(recs.empty()); }, [](caf::error&) {});
+        .receive([](std::vector<container_record>& recs) { CHECK(recs.empty()); },
+                 [](caf::error&) {});
   });
 }
 
@@ -101,19 +109,22 @@ TEST_CASE("a damaged row is skipped and the others are still read") {
   berth::testing::temp_dir dir;
   auto db = dir.path / "berth.db";
   with_store(db, [](caf::scoped_actor& self, store_actor& store) {
-    self->request(store, caf::infinite, save_atom_v, sample("good", "ok")).receive([] {}, [](caf::error&) {});
+    self->request(store, caf::infinite, save_atom_v, sample("good", "ok"))
+        .receive([] {}, [](caf::error&) {});
   });
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(raw, "INSERT INTO containers (id, record) VALUES ('bad', x'c1c1c1');", nullptr, nullptr, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(raw, "INSERT INTO containers (id, record) VALUES ('bad', x'c1c1c1');",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(raw);
   with_store(db, [](caf::scoped_actor& self, store_actor& store) {
     self->request(store, caf::infinite, list_atom_v, container_atom_v)
-        .receive([](std::vector<container_record>& recs) {
-                   REQUIRE(recs.size() == 1);
-                   CHECK(recs[0].id == "good");
-                 },
-                 [](caf::error& e) { FAIL(describe(e)); });
+        .receive(
+            [](std::vector<container_record>& recs) {
+              REQUIRE(recs.size() == 1);
+              CHECK(recs[0].id == "good");
+            },
+            [](caf::error& e) { FAIL(describe(e)); });
   });
 }
 
@@ -122,8 +133,10 @@ TEST_CASE("a database with a newer schema is refused") {
   auto db = dir.path / "berth.db";
   sqlite3* raw = nullptr;
   REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
-  sqlite3_exec(raw, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                    "INSERT INTO meta VALUES ('schema', '99');", nullptr, nullptr, nullptr);
+  sqlite3_exec(raw,
+               "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+               "INSERT INTO meta VALUES ('schema', '99');",
+               nullptr, nullptr, nullptr);
   sqlite3_close(raw);
   config cfg;
   caf::actor_system sys{cfg};

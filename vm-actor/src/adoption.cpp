@@ -27,14 +27,16 @@ void adopt(self_ptr self) {
   st.ph = phase::running;
   st.rec.state = state::running;
   // For the backoff, it has run since the record says (berthd's clock is not the guest's).
-  st.running_since = now(self) - std::chrono::nanoseconds(std::max<int64_t>(0, os::unix_time_ns() - st.rec.started));
+  st.running_since = now(self) - std::chrono::nanoseconds(
+                                     std::max<int64_t>(0, os::unix_time_ns() - st.rec.started));
   open_log(st);
   vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
   attachment_of(st.rec).adopt(self);
   auto agent = st.backend().connect_agent(self->home_system(), *st.env, st.rec, pid, handle, false);
   if (!agent) {
     persist(self);
-    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " + describe(agent.error()));
+    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " +
+                             describe(agent.error()));
   }
   st.agent = std::move(*agent);
   start_heartbeat(self);
@@ -45,8 +47,8 @@ void adopt(self_ptr self) {
           [self](const std::string& packed) {
             auto info = rpc::unpack_as<agent::version_info>(packed);
             if (info.protocol != agent::protocol_version)
-              vm_log.warn("container={} adopted guest agent speaks protocol {}, berthd {}", self->state.short_id(),
-                          info.protocol, agent::protocol_version);
+              vm_log.warn("container={} adopted guest agent speaks protocol {}, berthd {}",
+                          self->state.short_id(), info.protocol, agent::protocol_version);
           },
           [](caf::error&) {});  // the heartbeat notices a guest that does not answer
   // The answer comes at once if the workload exited while nobody listened (its `exit`
@@ -55,7 +57,8 @@ void adopt(self_ptr self) {
                 rpc::pack(agent::process_ref{st.rec.process.id}))
       .then(
           [self](const std::string& packed) {
-            if (self->state.ph != phase::idle) main_exit(self, rpc::unpack_as<agent::exit_status>(packed));
+            if (self->state.ph != phase::idle)
+              main_exit(self, rpc::unpack_as<agent::exit_status>(packed));
           },
           [self](caf::error& err) {
             if (code_of(err) == errc::not_found && self->state.ph != phase::idle)

@@ -79,7 +79,8 @@ caf::behavior agent_session(caf::io::broker* self, int fd, caf::actor owner) {
                 self->send(st->owner, notice_atom_v, m.method, rpc::packed_arg(m));
                 break;
               case rpc::kind::request: {
-                auto reply = rpc::encode_error(m.id, errc::no_such_method, "berthd serves no calls here");
+                auto reply =
+                    rpc::encode_error(m.id, errc::no_such_method, "berthd serves no calls here");
                 self->write(st->conn, reply.size(), reply.data());
                 self->flush(st->conn);
                 break;
@@ -91,7 +92,9 @@ caf::behavior agent_session(caf::io::broker* self, int fd, caf::actor owner) {
           close_session(self, *st, std::string("protocol error: ") + e.what());
         }
       },
-      [self, st](const caf::io::connection_closed_msg&) { close_session(self, *st, "closed by peer"); },
+      [self, st](const caf::io::connection_closed_msg&) {
+        close_session(self, *st, "closed by peer");
+      },
   };
 }
 

@@ -43,7 +43,8 @@ caf::expected<uint16_t> free_port(const std::string& ip, const std::string& prot
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     auto e = std::string(std::strerror(errno));
     ::close(fd);
-    return make_error(errc::io, "no free port on " + (ip.empty() ? std::string("0.0.0.0") : ip) + ": " + e);
+    return make_error(errc::io,
+                      "no free port on " + (ip.empty() ? std::string("0.0.0.0") : ip) + ": " + e);
   }
   ::close(fd);
   return ntohs(a.sin_port);
@@ -65,7 +66,8 @@ bool port_free(const std::string& ip, uint16_t port, const std::string& proto) {
 }
 
 net_supervisor_actor nets_of(self_ptr self) {
-  return self->home_system().registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
+  return self->home_system().registry().get<net_supervisor_actor>(
+      caf::atom_from_string(net_supervisor_name));
 }
 
 // Watches the net supervisor that plugged the container. If it crashes, its successor adopts
@@ -84,7 +86,8 @@ void watch_nets(self_ptr self, const net_supervisor_actor& nets) {
 void plug_again(self_ptr self, const net_supervisor_actor& nets, const char* why) {
   auto& st = self->state;
   st.plugged = true;
-  self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.published)
+  self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints,
+                st.rec.published)
       .then(
           [self, nets, why](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
             auto& st = self->state;
@@ -98,8 +101,8 @@ void plug_again(self_ptr self, const net_supervisor_actor& nets, const char* why
             persist(self);
           },
           [self, why](caf::error& err) {
-            vm_log.warn("container={} could not be plugged again ({}): {}", self->state.short_id(), why,
-                        describe(err));
+            vm_log.warn("container={} could not be plugged again ({}): {}", self->state.short_id(),
+                        why, describe(err));
           });
 }
 
@@ -134,12 +137,13 @@ class user_network : public no_network {
         if (!p) return done(p.error());
         m.host_port = *p;
       } else if (!port_free(m.host_ip, m.host_port, m.protocol)) {
-        return done(make_error(errc::conflict, "host port " + (m.host_ip.empty() ? std::string("0.0.0.0") : m.host_ip) +
-                                                   ":" + std::to_string(m.host_port) + "/" + m.protocol +
-                                                   " is already in use"));
+        return done(make_error(
+            errc::conflict,
+            "host port " + (m.host_ip.empty() ? std::string("0.0.0.0") : m.host_ip) + ":" +
+                std::to_string(m.host_port) + "/" + m.protocol + " is already in use"));
       }
-      nic.hostfwd.push_back(m.protocol + ":" + m.host_ip + ":" + std::to_string(m.host_port) + "-:" +
-                            std::to_string(m.container_port));
+      nic.hostfwd.push_back(m.protocol + ":" + m.host_ip + ":" + std::to_string(m.host_port) +
+                            "-:" + std::to_string(m.container_port));
       st.rec.published.push_back(m);
     }
     st.nics.push_back(std::move(nic));
@@ -171,22 +175,27 @@ class bridge_network : public attachment {
     // Saved as starting before its taps exist: a berthd killed from here on finds the record
     // live and cleans up after it.
     persist(self);
-    self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints, st.rec.ports)
+    self->request(nets, std::chrono::seconds(60), plug_atom_v, st.rec.id, st.rec.endpoints,
+                  st.rec.ports)
         .then(
-            [self, nets, done](std::vector<std::string>& taps, std::vector<api::port_mapping>& ports) {
+            [self, nets, done](std::vector<std::string>& taps,
+                               std::vector<api::port_mapping>& ports) {
               auto& st = self->state;
               st.plugged = true;
               if (taps.size() != st.rec.endpoints.size())
-                return done(make_error(errc::internal, "plug answered " + std::to_string(taps.size()) + " taps for " +
-                                                           std::to_string(st.rec.endpoints.size()) + " endpoints"));
+                return done(make_error(
+                    errc::internal, "plug answered " + std::to_string(taps.size()) + " taps for " +
+                                        std::to_string(st.rec.endpoints.size()) + " endpoints"));
               if (st.cancel) return done(make_error(errc::cancelled, "stopped before it started"));
-              for (std::size_t i = 0; i < taps.size(); ++i) st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
+              for (std::size_t i = 0; i < taps.size(); ++i)
+                st.nics.push_back({taps[i], st.rec.endpoints[i].mac, {}});
               st.rec.published = std::move(ports);
               watch_nets(self, nets);
               done({});
             },
             [self, done](caf::error& err) {
-              self->state.plugged = true;  // whatever a failed plug left is undone by it; unplug is harmless
+              self->state.plugged =
+                  true;  // whatever a failed plug left is undone by it; unplug is harmless
               done(std::move(err));
             });
   }
@@ -211,11 +220,16 @@ class bridge_network : public attachment {
   }
 
   // The first network's DNS responder (empty on an internal network).
-  std::string resolver(const container_record& rec) const override { return rec.endpoints.front().gateway; }
+  std::string resolver(const container_record& rec) const override {
+    return rec.endpoints.front().gateway;
+  }
 
   void adopt(self_ptr self) const override {
-    if (auto nets = nets_of(self)) plug_again(self, nets, "adopted");
-    else vm_log.warn("container={} adopted without its network: the network service is not running", self->state.short_id());
+    if (auto nets = nets_of(self))
+      plug_again(self, nets, "adopted");
+    else
+      vm_log.warn("container={} adopted without its network: the network service is not running",
+                  self->state.short_id());
   }
 
   // The VM ended (or never started): its taps, names and ports go; the leases stay.
@@ -227,9 +241,10 @@ class bridge_network : public attachment {
     st.plugged = false;
     if (auto nets = nets_of(self))
       self->request(nets, std::chrono::seconds(30), unplug_atom_v, st.rec.id)
-          .then([] {}, [id = st.short_id()](caf::error& err) {
-            vm_log.warn("container={} unplug failed: {}", id, describe(err));
-          });
+          .then([] {},
+                [id = st.short_id()](caf::error& err) {
+                  vm_log.warn("container={} unplug failed: {}", id, describe(err));
+                });
   }
 
   // Its taps, if the net supervisor did not clean them up (berthd was killed): plug adopts
@@ -240,10 +255,12 @@ class bridge_network : public attachment {
     auto id = self->state.rec.id;
     self->request(nets, std::chrono::seconds(60), plug_atom_v, id, self->state.rec.endpoints,
                   std::vector<api::port_mapping>{})
-        .then([self, nets, id](std::vector<std::string>&, std::vector<api::port_mapping>&) {
-                self->request(nets, std::chrono::seconds(30), unplug_atom_v, id).then([] {}, [](caf::error&) {});
-              },
-              [](caf::error&) {});
+        .then(
+            [self, nets, id](std::vector<std::string>&, std::vector<api::port_mapping>&) {
+              self->request(nets, std::chrono::seconds(30), unplug_atom_v, id)
+                  .then([] {}, [](caf::error&) {});
+            },
+            [](caf::error&) {});
   }
 
   // Its leases go with it (before the record, so no lease outlives its container).
@@ -251,10 +268,12 @@ class bridge_network : public attachment {
     auto nets = nets_of(self);
     if (!nets) return done();
     self->request(nets, std::chrono::seconds(30), release_atom_v, self->state.rec.id, std::string{})
-        .then([done] { done(); }, [self, done](caf::error& err) {
-          vm_log.error("container={} cannot release its addresses: {}", self->state.short_id(), describe(err));
-          done();
-        });
+        .then([done] { done(); },
+              [self, done](caf::error& err) {
+                vm_log.error("container={} cannot release its addresses: {}",
+                             self->state.short_id(), describe(err));
+                done();
+              });
   }
 };
 

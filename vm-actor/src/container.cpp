@@ -9,7 +9,9 @@ namespace berth::vm {
 
 namespace {
 
-std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+std::string env_key(const std::string& entry) {
+  return entry.substr(0, entry.find('='));
+}
 
 // Sets or replaces KEY=... in env, keeping the first position of the key.
 void set_env(std::vector<std::string>& env, const std::string& entry) {
@@ -39,15 +41,19 @@ caf::expected<agent::process_spec> resolve_process(const image_runtime& image,
   // An empty --entrypoint "" means "no entrypoint".
   if (spec.entrypoint_set && entrypoint.size() == 1 && entrypoint[0].empty()) entrypoint.clear();
   std::vector<std::string> cmd;
-  if (!spec.cmd.empty()) cmd = spec.cmd;
-  else if (!spec.entrypoint_set) cmd = image.cmd;
+  if (!spec.cmd.empty())
+    cmd = spec.cmd;
+  else if (!spec.entrypoint_set)
+    cmd = image.cmd;
   p.args = entrypoint;
   p.args.insert(p.args.end(), cmd.begin(), cmd.end());
   if (p.args.empty())
-    return make_error(errc::invalid_argument, "no command specified: the image has no Entrypoint "
-                                              "or Cmd, give one after the image name");
+    return make_error(errc::invalid_argument,
+                      "no command specified: the image has no Entrypoint "
+                      "or Cmd, give one after the image name");
   p.hostname = spec.hostname.empty() ? id.substr(0, 12) : spec.hostname;
-  if (p.hostname.size() > 64) return make_error(errc::invalid_argument, "hostname longer than 64 characters");
+  if (p.hostname.size() > 64)
+    return make_error(errc::invalid_argument, "hostname longer than 64 characters");
   for (auto& e : image.env) set_env(p.env, e);
   for (auto& e : spec.env) {
     if (e.empty() || e[0] == '=')
@@ -59,8 +65,8 @@ caf::expected<agent::process_spec> resolve_process(const image_runtime& image,
   if (!has_env(p.env, "HOSTNAME")) p.env.push_back("HOSTNAME=" + p.hostname);
   p.cwd = !spec.workdir.empty() ? spec.workdir : !image.workdir.empty() ? image.workdir : "/";
   if (p.cwd[0] != '/')
-    return make_error(errc::invalid_argument,
-                      "the working directory '" + p.cwd + "' is invalid, it needs to be an absolute path");
+    return make_error(errc::invalid_argument, "the working directory '" + p.cwd +
+                                                  "' is invalid, it needs to be an absolute path");
   p.user = !spec.user.empty() ? spec.user : image.user;
   return p;
 }
@@ -76,15 +82,16 @@ bool valid_name(const std::string& name) {
 
 std::string random_name() {
   static constexpr const char* adjectives[] = {
-      "brave", "calm", "eager", "fond", "gentle", "happy", "keen", "lucid", "merry", "noble",
-      "proud", "quiet", "sharp", "steady", "swift", "tender", "vivid", "wise", "bold", "clever"};
-  static constexpr const char* names[] = {
-      "hopper", "turing", "lovelace", "dijkstra", "knuth", "ritchie", "thompson", "liskov",
-      "hamilton", "shannon", "noether", "curie", "lamport", "backus", "kay", "allen", "wirth",
-      "torvalds", "cerf", "perlman"};
+      "brave", "calm",  "eager", "fond",   "gentle", "happy",  "keen",  "lucid", "merry", "noble",
+      "proud", "quiet", "sharp", "steady", "swift",  "tender", "vivid", "wise",  "bold",  "clever"};
+  static constexpr const char* names[] = {"hopper",  "turing",   "lovelace", "dijkstra", "knuth",
+                                          "ritchie", "thompson", "liskov",   "hamilton", "shannon",
+                                          "noether", "curie",    "lamport",  "backus",   "kay",
+                                          "allen",   "wirth",    "torvalds", "cerf",     "perlman"};
   auto r = os::random_hex(4);
   auto v = std::stoul(r, nullptr, 16);
-  return std::string(adjectives[v % std::size(adjectives)]) + "_" + names[(v / 97) % std::size(names)];
+  return std::string(adjectives[v % std::size(adjectives)]) + "_" +
+         names[(v / 97) % std::size(names)];
 }
 
 }  // namespace berth::vm

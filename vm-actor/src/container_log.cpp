@@ -56,7 +56,8 @@ std::vector<log_record> read_log(const fs::path& dir, uint64_t limit) {
   };
   out = decode_log(read(dir / "container.log.1", UINT64_MAX));
   auto current = decode_log(read(dir / "container.log", limit));
-  out.insert(out.end(), std::make_move_iterator(current.begin()), std::make_move_iterator(current.end()));
+  out.insert(out.end(), std::make_move_iterator(current.begin()),
+             std::make_move_iterator(current.end()));
   return out;
 }
 
@@ -69,7 +70,10 @@ std::vector<log_record> tail_lines(const std::vector<log_record>& records, int64
     while (start < r.data.size()) {
       auto nl = std::find(r.data.begin() + static_cast<long>(start), r.data.end(), '\n');
       auto end = static_cast<std::size_t>(nl - r.data.begin()) + (nl == r.data.end() ? 0 : 1);
-      log_record piece{r.time, r.fd, {r.data.begin() + static_cast<long>(start), r.data.begin() + static_cast<long>(end)}};
+      log_record piece{
+          r.time,
+          r.fd,
+          {r.data.begin() + static_cast<long>(start), r.data.begin() + static_cast<long>(end)}};
       // A piece without a newline continues on the next record of the same stream.
       if (!pieces.empty() && pieces.back().fd == r.fd && !pieces.back().data.empty() &&
           pieces.back().data.back() != '\n' && start == 0)
@@ -79,7 +83,8 @@ std::vector<log_record> tail_lines(const std::vector<log_record>& records, int64
       start = end;
     }
   }
-  if (static_cast<int64_t>(pieces.size()) > lines) pieces.erase(pieces.begin(), pieces.end() - lines);
+  if (static_cast<int64_t>(pieces.size()) > lines)
+    pieces.erase(pieces.begin(), pieces.end() - lines);
   return pieces;
 }
 

@@ -1,10 +1,10 @@
 // disk.cpp: sparse ext4 disks, made whole or not at all.
 #include "berth/vm/disk.hpp"
 
+#include "berth/actors/vocabulary.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
-#include "berth/actors/vocabulary.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -25,12 +25,14 @@ std::string last_line(const std::string& text) {
   auto end = text.find_last_not_of(" \n\r\t");
   if (end == std::string::npos) return "no message";
   auto start = text.rfind('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  return text.substr(start == std::string::npos ? 0 : start + 1,
+                     end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
 }  // namespace
 
-caf::expected<void> make_ext4_disk(const fs::path& disk, std::uint64_t size, const std::string& label) {
+caf::expected<void> make_ext4_disk(const fs::path& disk, std::uint64_t size,
+                                   const std::string& label) {
   auto tmp = disk;
   tmp += ".tmp";
   auto fail = [&](std::string why) -> caf::error {
@@ -40,7 +42,8 @@ caf::expected<void> make_ext4_disk(const fs::path& disk, std::uint64_t size, con
   };
   {
     os::unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail(std::strerror(errno));
+    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0)
+      return fail(std::strerror(errno));
   }
   auto r = os::run({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", label.substr(0, 16), tmp.string()},
                    std::chrono::seconds(120));

@@ -8,14 +8,16 @@ namespace berth::vm::detail {
 
 // The file calls of berth cp need the guest's agent, so a VM that runs.
 caf::error files_unavailable(const vm_state& st) {
-  return make_error(errc::conflict, "container " + st.rec.name + " is not running; berth cp needs its VM");
+  return make_error(errc::conflict,
+                    "container " + st.rec.name + " is not running; berth cp needs its VM");
 }
 
 // A file of the guest as the API shows it. The guest is not trusted: an unknown type is "other".
 api::file_info to_api(agent::file_info&& f) {
   api::file_info out;
   out.path = std::move(f.path);
-  out.type = f.type == "file" || f.type == "dir" || f.type == "symlink" ? std::move(f.type) : "other";
+  out.type =
+      f.type == "file" || f.type == "dir" || f.type == "symlink" ? std::move(f.type) : "other";
   out.mode = f.mode & 07777;
   out.uid = f.uid;
   out.gid = f.gid;
@@ -34,7 +36,8 @@ bool entry_name_ok(const std::string& name) {
 // Sends a file call to the agent and answers `convert(packed answer)`; an answer of the wrong
 // shape is a protocol error for this call (the guest is not trusted), not a crash of the actor.
 template <class Result, class Convert>
-caf::result<Result> file_call(self_ptr self, std::string_view method, std::string packed, Convert convert) {
+caf::result<Result> file_call(self_ptr self, std::string_view method, std::string packed,
+                              Convert convert) {
   auto& st = self->state;
   if (st.ph != phase::running || !st.agent) return files_unavailable(st);
   auto rp = self->make_response_promise<Result>();
@@ -44,9 +47,10 @@ caf::result<Result> file_call(self_ptr self, std::string_view method, std::strin
             try {
               rp.deliver(convert(answer));
             } catch (const rpc::call_error& e) {
-              vm_log.warn("container={} malformed {} answer from the agent: {}", self->state.short_id(), method,
-                          e.what());
-              rp.deliver(make_error(errc::protocol, "the guest agent answered " + method + " with " + e.what()));
+              vm_log.warn("container={} malformed {} answer from the agent: {}",
+                          self->state.short_id(), method, e.what());
+              rp.deliver(make_error(errc::protocol,
+                                    "the guest agent answered " + method + " with " + e.what()));
             }
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -76,67 +80,66 @@ agent::file_info agent_spec(const api::file_spec& spec) {
 }
 
 caf::result<api::file_info> file_stat(self_ptr self, const api::file_ref& ref) {
-    return file_call<api::file_info>(self, agent::method::stat, rpc::pack(agent::path_request{ref.path}),
-                                     [](const std::string& answer) {
-                                       return to_api(rpc::unpack_as<agent::file_info>(answer));
-                                     });
+  return file_call<api::file_info>(
+      self, agent::method::stat, rpc::pack(agent::path_request{ref.path}),
+      [](const std::string& answer) { return to_api(rpc::unpack_as<agent::file_info>(answer)); });
 }
 
 caf::result<std::vector<api::file_info>> file_list(self_ptr self, const api::file_ref& ref) {
-    return file_call<std::vector<api::file_info>>(
-        self, agent::method::list, rpc::pack(agent::path_request{ref.path}),
-        [self, path = ref.path](const std::string& answer) {
-          std::vector<api::file_info> out;
-          for (auto& f : rpc::unpack_as<std::vector<agent::file_info>>(answer)) {
-            if (!entry_name_ok(f.path)) {
-              vm_log.warn("container={} the agent listed a bad entry name in {}; dropped it",
-                          self->state.short_id(), path);
-              continue;
-            }
-            out.push_back(to_api(std::move(f)));
+  return file_call<std::vector<api::file_info>>(
+      self, agent::method::list, rpc::pack(agent::path_request{ref.path}),
+      [self, path = ref.path](const std::string& answer) {
+        std::vector<api::file_info> out;
+        for (auto& f : rpc::unpack_as<std::vector<agent::file_info>>(answer)) {
+          if (!entry_name_ok(f.path)) {
+            vm_log.warn("container={} the agent listed a bad entry name in {}; dropped it",
+                        self->state.short_id(), path);
+            continue;
           }
-          return out;
-        });
+          out.push_back(to_api(std::move(f)));
+        }
+        return out;
+      });
 }
 
 caf::result<api::file_data> file_read(self_ptr self, const api::file_read_request& req) {
-    agent::read_request r;
-    r.path = req.path;
-    r.offset = req.offset;
-    r.length = std::min(req.length, api::max_file_chunk);
-    return file_call<api::file_data>(self, agent::method::read, rpc::pack(r),
-                                     [length = r.length](const std::string& answer) {
-                                       auto got = rpc::unpack_as<agent::read_result>(answer);
-                                       if (got.data.size() > length)
-                                         throw rpc::call_error(errc::protocol, "more bytes than asked for");
-                                       return api::file_data{std::move(got.data), got.eof};
-                                     });
+  agent::read_request r;
+  r.path = req.path;
+  r.offset = req.offset;
+  r.length = std::min(req.length, api::max_file_chunk);
+  return file_call<api::file_data>(
+      self, agent::method::read, rpc::pack(r), [length = r.length](const std::string& answer) {
+        auto got = rpc::unpack_as<agent::read_result>(answer);
+        if (got.data.size() > length)
+          throw rpc::call_error(errc::protocol, "more bytes than asked for");
+        return api::file_data{std::move(got.data), got.eof};
+      });
 }
 
 caf::result<void> file_write(self_ptr self, api::file_write_request& req) {
-    if (req.data.size() > api::max_file_chunk)
-      return make_error(errc::invalid_argument, "file writes are at most 1 MiB");
-    agent::write_request w;
-    w.path = std::move(req.path);
-    w.offset = req.offset;
-    w.data = std::move(req.data);
-    w.create = req.create;
-    w.mode = req.mode & 07777;
-    w.uid = req.uid;
-    w.gid = req.gid;
-    return file_change(self, agent::method::write, rpc::pack(w));
+  if (req.data.size() > api::max_file_chunk)
+    return make_error(errc::invalid_argument, "file writes are at most 1 MiB");
+  agent::write_request w;
+  w.path = std::move(req.path);
+  w.offset = req.offset;
+  w.data = std::move(req.data);
+  w.create = req.create;
+  w.mode = req.mode & 07777;
+  w.uid = req.uid;
+  w.gid = req.gid;
+  return file_change(self, agent::method::write, rpc::pack(w));
 }
 
 caf::result<void> file_mkdir(self_ptr self, const api::file_spec& spec) {
-    return file_change(self, agent::method::mkdir, rpc::pack(agent_spec(spec)));
+  return file_change(self, agent::method::mkdir, rpc::pack(agent_spec(spec)));
 }
 
 caf::result<void> file_symlink(self_ptr self, const api::file_spec& spec) {
-    return file_change(self, agent::method::symlink, rpc::pack(agent_spec(spec)));
+  return file_change(self, agent::method::symlink, rpc::pack(agent_spec(spec)));
 }
 
 caf::result<void> file_touch(self_ptr self, const api::file_spec& spec) {
-    return file_change(self, agent::method::set_times, rpc::pack(agent_spec(spec)));
+  return file_change(self, agent::method::set_times, rpc::pack(agent_spec(spec)));
 }
 
 }  // namespace berth::vm::detail

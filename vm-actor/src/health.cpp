@@ -26,11 +26,15 @@ api::healthcheck merge_healthcheck(const api::healthcheck& image, const api::hea
 caf::error check_healthcheck(const api::healthcheck& h) {
   for (auto [value, name] : {std::pair{h.interval, "Interval"}, std::pair{h.timeout, "Timeout"},
                              std::pair{h.start_period, "StartPeriod"}}) {
-    if (value < 0) return make_error(errc::invalid_argument, std::string(name) + " in Healthcheck cannot be negative");
+    if (value < 0)
+      return make_error(errc::invalid_argument,
+                        std::string(name) + " in Healthcheck cannot be negative");
     if (value != 0 && value < minimum_duration_ns)
-      return make_error(errc::invalid_argument, std::string(name) + " in Healthcheck cannot be less than 1ms");
+      return make_error(errc::invalid_argument,
+                        std::string(name) + " in Healthcheck cannot be less than 1ms");
   }
-  if (h.retries < 0) return make_error(errc::invalid_argument, "Retries in Healthcheck cannot be negative");
+  if (h.retries < 0)
+    return make_error(errc::invalid_argument, "Retries in Healthcheck cannot be negative");
   if (h.test.empty() || h.test[0] == "NONE") return {};
   if (h.test[0] != "CMD" && h.test[0] != "CMD-SHELL")
     return make_error(errc::invalid_argument,
@@ -68,15 +72,16 @@ void append_health_output(std::string& out, const char* data, std::size_t size) 
   if (out.size() > health_output_bytes) out.erase(0, out.size() - health_output_bytes);
 }
 
-bool apply_health_result(api::health_state& state, api::health_result result, const health_timing& timing,
-                         int64_t started_ns) {
+bool apply_health_result(api::health_state& state, api::health_result result,
+                         const health_timing& timing, int64_t started_ns) {
   auto before = state.status;
   if (result.exit_code == 0) {
     state.failing_streak = 0;
     state.status = health::healthy;
   } else {
     // Failures while still starting within the start period do not count (Docker's rule).
-    bool grace = state.status == health::starting && result.start - started_ns < timing.start_period.count();
+    bool grace =
+        state.status == health::starting && result.start - started_ns < timing.start_period.count();
     if (!grace) {
       ++state.failing_streak;
       if (state.failing_streak >= timing.retries) state.status = health::unhealthy;
@@ -84,17 +89,22 @@ bool apply_health_result(api::health_state& state, api::health_result result, co
   }
   state.log.push_back(std::move(result));
   if (state.log.size() > health_log_entries)
-    state.log.erase(state.log.begin(), state.log.end() - static_cast<std::ptrdiff_t>(health_log_entries));
+    state.log.erase(state.log.begin(),
+                    state.log.end() - static_cast<std::ptrdiff_t>(health_log_entries));
   return state.status != before;
 }
 
 std::string go_duration(std::chrono::nanoseconds d) {
   auto ns = d.count();
   char buf[48];
-  if (ns % 1'000'000'000 == 0) std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ns / 1'000'000'000));
-  else if (ns >= 1'000'000'000) std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
-  else if (ns % 1'000'000 == 0) std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ns / 1'000'000));
-  else std::snprintf(buf, sizeof buf, "%gms", static_cast<double>(ns) / 1e6);
+  if (ns % 1'000'000'000 == 0)
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ns / 1'000'000'000));
+  else if (ns >= 1'000'000'000)
+    std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
+  else if (ns % 1'000'000 == 0)
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ns / 1'000'000));
+  else
+    std::snprintf(buf, sizeof buf, "%gms", static_cast<double>(ns) / 1e6);
   return buf;
 }
 

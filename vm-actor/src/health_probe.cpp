@@ -76,7 +76,8 @@ void run_probe(self_ptr self, uint64_t gen) {
       .then([](const std::string&) {},
             [self, seq](caf::error& err) {
               auto& st = self->state;
-              if (st.probe && st.probe->seq == seq) finish_probe(self, -1, "cannot run the health check: " + describe(err));
+              if (st.probe && st.probe->seq == seq)
+                finish_probe(self, -1, "cannot run the health check: " + describe(err));
             });
 }
 

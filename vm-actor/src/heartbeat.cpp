@@ -37,33 +37,37 @@ void heartbeat(self_ptr self, uint64_t gen) {
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
     auto hung = "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s";
     st.status_in_flight = true;
-    run_job(self, [env = st.env, rec = st.rec]() -> caf::expected<std::string> {
-      auto& vm = *env->backend;
-      auto status = vm.monitor(*env, rec, "query-status", std::chrono::seconds(2));
-      if (!status) return status.error();
-      if (status->find("\"io-error\"") == std::string::npos) return *status;
-      if (auto resumed = vm.monitor(*env, rec, "cont", std::chrono::seconds(2)); !resumed)
-        return resumed.error();
-      return std::string("io-error");
-    }).then(
-        [self, gen, hung, timeout, interval](const std::string& status) {
-          auto& st = self->state;
-          st.status_in_flight = false;
-          if (gen != st.heartbeat_gen) return;
-          if (status != "io-error") return kill_vm(self, hung);
-          if (!st.io_paused)
-            vm_log.warn("container={} its VM paused on a disk write error (is the data root full?); resuming it "
-                        "every {} ms until the write goes through",
-                        st.short_id(), interval.count());
-          st.io_paused = true;
-          // Checked again after one more interval, not a whole timeout.
-          st.last_answer = now(self) - timeout + interval;
-        },
-        [self, gen, hung](caf::error&) {
-          auto& st = self->state;
-          st.status_in_flight = false;
-          if (gen == st.heartbeat_gen) kill_vm(self, hung);
-        });
+    run_job(self,
+            [env = st.env, rec = st.rec]() -> caf::expected<std::string> {
+              auto& vm = *env->backend;
+              auto status = vm.monitor(*env, rec, "query-status", std::chrono::seconds(2));
+              if (!status) return status.error();
+              if (status->find("\"io-error\"") == std::string::npos) return *status;
+              if (auto resumed = vm.monitor(*env, rec, "cont", std::chrono::seconds(2)); !resumed)
+                return resumed.error();
+              return std::string("io-error");
+            })
+        .then(
+            [self, gen, hung, timeout, interval](const std::string& status) {
+              auto& st = self->state;
+              st.status_in_flight = false;
+              if (gen != st.heartbeat_gen) return;
+              if (status != "io-error") return kill_vm(self, hung);
+              if (!st.io_paused)
+                vm_log.warn(
+                    "container={} its VM paused on a disk write error (is the data root full?); "
+                    "resuming it "
+                    "every {} ms until the write goes through",
+                    st.short_id(), interval.count());
+              st.io_paused = true;
+              // Checked again after one more interval, not a whole timeout.
+              st.last_answer = now(self) - timeout + interval;
+            },
+            [self, gen, hung](caf::error&) {
+              auto& st = self->state;
+              st.status_in_flight = false;
+              if (gen == st.heartbeat_gen) kill_vm(self, hung);
+            });
   }
   if (st.agent && !st.ping_in_flight) {
     st.ping_in_flight = true;
@@ -74,7 +78,8 @@ void heartbeat(self_ptr self, uint64_t gen) {
               st.ping_in_flight = false;
               st.last_answer = now(self);
               if (std::exchange(st.io_paused, false))
-                vm_log.info("container={} its VM runs again after a disk write error", st.short_id());
+                vm_log.info("container={} its VM runs again after a disk write error",
+                            st.short_id());
             },
             [self](caf::error&) { self->state.ping_in_flight = false; });
   }

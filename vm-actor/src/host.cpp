@@ -55,7 +55,8 @@ accel_choice choose_accelerator(std::string_view requested, std::string_view cpu
     os::unique_fd fd(::open(std::string(kvm_device).c_str(), O_RDWR | O_CLOEXEC));
     kvm_ok = fd && ::ioctl(fd.get(), KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
   }
-  if (vt && kvm_ok) return {accelerator::kvm, "KVM: the CPU has hardware virtualisation and /dev/kvm answers"};
+  if (vt && kvm_ok)
+    return {accelerator::kvm, "KVM: the CPU has hardware virtualisation and /dev/kvm answers"};
   std::string why = !vt ? "the CPU advertises no vmx/svm (a PVM or nested host cannot boot a "
                           "normal kernel under KVM)"
                         : "/dev/kvm is missing or does not answer";
@@ -79,7 +80,9 @@ agent_transport detect_transport(std::string_view vhost_vsock_device) {
              : agent_transport::virtio_serial;
 }
 
-std::string_view to_string(accelerator a) { return a == accelerator::kvm ? "kvm" : "tcg"; }
+std::string_view to_string(accelerator a) {
+  return a == accelerator::kvm ? "kvm" : "tcg";
+}
 
 std::string_view to_string(agent_transport t) {
   return t == agent_transport::vsock ? "vsock" : "virtio-serial";

@@ -32,13 +32,17 @@ namespace {
 
 inline constexpr log::logger kernel_log("kernel");
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 bool is_elf(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   char magic[4] = {};
   in.read(magic, 4);
-  return in && std::string_view(magic, 4) == "\x7f" "ELF";
+  return in && std::string_view(magic, 4) ==
+                   "\x7f"
+                   "ELF";
 }
 
 bool is_bzimage(const std::string& head) {
@@ -67,7 +71,10 @@ struct decompressor {
 
 const std::vector<decompressor>& decompressors() {
   static const std::vector<decompressor> list = {
-      {std::string_view("\xfd" "7zXZ\x00", 6), {"xz", "-dc"}},
+      {std::string_view("\xfd"
+                        "7zXZ\x00",
+                        6),
+       {"xz", "-dc"}},
       {std::string_view("\x28\xb5\x2f\xfd", 4), {"zstd", "-dcq"}},
       {std::string_view("\x1f\x8b\x08", 3), {"gzip", "-dc"}},
       {std::string_view("\x02\x21\x4c\x18", 4), {"lz4", "-dc"}},
@@ -104,9 +111,8 @@ caf::expected<void> extract_vmlinux(const fs::path& bz, const std::string& data,
     }
   }
   ::unlink(tmp.c_str());
-  return make_error(errc::unsupported,
-                    "cannot find a compressed vmlinux in " + bz.string() +
-                        " (tried xz, zstd, gzip, lz4, bzip2)");
+  return make_error(errc::unsupported, "cannot find a compressed vmlinux in " + bz.string() +
+                                           " (tried xz, zstd, gzip, lz4, bzip2)");
 }
 
 // At most `n` leading bytes of a file.
@@ -149,8 +155,8 @@ std::string kernel_release(const fs::path& image) {
   auto head = read_prefix(image, 0x10000);
   if (is_bzimage(head)) {
     // boot protocol: kernel_version at 0x20e points (minus 0x200) at "<release> (...) #..."
-    auto ptr = static_cast<unsigned char>(head[0x20e]) |
-               (static_cast<unsigned char>(head[0x20f]) << 8);
+    auto ptr =
+        static_cast<unsigned char>(head[0x20e]) | (static_cast<unsigned char>(head[0x20f]) << 8);
     std::size_t at = static_cast<std::size_t>(ptr) + 0x200;
     if (ptr != 0 && at < head.size()) {
       auto end = head.find_first_of(" \0", at, 2);
@@ -209,8 +215,9 @@ caf::expected<kernel_info> prepare_kernel(const fs::path& kernel, const fs::path
     return info;
   }
   auto data = read_prefix(info.image, 256u << 20);
-  if (!is_bzimage(data)) return make_error(errc::invalid_argument, info.image.string() +
-                                                                       " is neither a bzImage nor an ELF vmlinux");
+  if (!is_bzimage(data))
+    return make_error(errc::invalid_argument,
+                      info.image.string() + " is neither a bzImage nor an ELF vmlinux");
   auto dir = cache_dir / "kernel" / (info.release + "-" + hex64(fnv1a(file_stamp(info.image))));
   info.boot_image = dir / "vmlinux";
   if (is_elf(info.boot_image)) return info;
@@ -227,20 +234,22 @@ caf::expected<kernel_info> prepare_kernel(const fs::path& kernel, const fs::path
 
 std::vector<std::string> guest_modules(bool vsock) {
   std::vector<std::string> names = {"crc32c_generic", "virtio_mmio", "virtio_blk", "virtio_console",
-                                    "virtio_balloon", "erofs", "ext4", "overlay"};
+                                    "virtio_balloon", "erofs",       "ext4",       "overlay"};
   if (vsock) names.push_back("vmw_vsock_virtio_transport");
   return names;
 }
 
 caf::expected<std::vector<fs::path>> resolve_modules(const fs::path& modules_dir,
                                                      const std::vector<std::string>& names) {
-  std::map<std::string, std::pair<std::string, std::vector<std::string>>> deps;  // name -> path, deps
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>>
+      deps;  // name -> path, deps
   std::set<std::string> builtin;
   std::map<std::string, std::vector<std::string>> pre;       // softdep pre:
   std::vector<std::pair<std::string, std::string>> aliases;  // pattern, module
   {
     std::ifstream in(modules_dir / "modules.dep");
-    if (!in) return make_error(errc::not_found, "cannot read " + (modules_dir / "modules.dep").string());
+    if (!in)
+      return make_error(errc::not_found, "cannot read " + (modules_dir / "modules.dep").string());
     std::string line;
     while (std::getline(in, line)) {
       auto colon = line.find(':');
@@ -264,9 +273,12 @@ caf::expected<std::vector<fs::path>> resolve_modules(const fs::path& modules_dir
       if (!(words >> kw >> mod) || kw != "softdep") continue;
       bool in_pre = false;
       while (words >> word) {
-        if (word == "pre:") in_pre = true;
-        else if (word == "post:") in_pre = false;
-        else if (in_pre) pre[module_name(mod)].push_back(word);
+        if (word == "pre:")
+          in_pre = true;
+        else if (word == "post:")
+          in_pre = false;
+        else if (in_pre)
+          pre[module_name(mod)].push_back(word);
       }
     }
   }
@@ -275,7 +287,8 @@ caf::expected<std::vector<fs::path>> resolve_modules(const fs::path& modules_dir
     for (std::string line; std::getline(in, line);) {
       std::istringstream words(line);
       std::string kw, pattern, mod;
-      if (words >> kw >> pattern >> mod && kw == "alias") aliases.emplace_back(pattern, module_name(mod));
+      if (words >> kw >> pattern >> mod && kw == "alias")
+        aliases.emplace_back(pattern, module_name(mod));
     }
   }
   std::vector<fs::path> order;
@@ -297,12 +310,13 @@ caf::expected<std::vector<fs::path>> resolve_modules(const fs::path& modules_dir
       for (auto& [pattern, mod] : aliases)
         if (pattern == raw && deps.count(mod)) any = visit(mod, depth + 1) || any;
       if (any) return caf::unit;
-      return make_error(errc::not_found, "kernel module " + raw + " not found in " +
-                                             modules_dir.string());
+      return make_error(errc::not_found,
+                        "kernel module " + raw + " not found in " + modules_dir.string());
     }
     done.insert(name);
     for (auto& soft : pre[name])
-      if (auto r = visit(soft, depth + 1); !r) kernel_log.warn("softdep {} of {}: {}", soft, name, describe(r.error()));
+      if (auto r = visit(soft, depth + 1); !r)
+        kernel_log.warn("softdep {} of {}: {}", soft, name, describe(r.error()));
     // modules.dep lists every transitive dependency; visit each so its own come first.
     for (auto& dep : it->second.second)
       if (auto r = visit(dep, depth + 1); !r) return r;
@@ -318,10 +332,9 @@ std::map<std::string, std::vector<std::string>> optional_module_sets() {
   return {{"9p", {"9p", "9pnet_virtio"}}, {"net", {"virtio_net"}}};
 }
 
-caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const fs::path& agent,
-                                              const std::vector<std::string>& modules,
-                                              const std::map<std::string, std::vector<std::string>>& sets,
-                                              const fs::path& cache_dir) {
+caf::expected<initramfs_info> build_initramfs(
+    const kernel_info& kernel, const fs::path& agent, const std::vector<std::string>& modules,
+    const std::map<std::string, std::vector<std::string>>& sets, const fs::path& cache_dir) {
   initramfs_info result;
   std::vector<fs::path> files;
   std::map<std::string, std::vector<fs::path>> set_files;
@@ -332,15 +345,16 @@ caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const f
     for (auto& [name, mods] : sets) {
       auto r = resolve_modules(kernel.modules_dir, mods);
       if (!r) {
-        kernel_log.info("kernel {} has no {} modules ({}): that feature is off", kernel.release, name,
-                        describe(r.error()));
+        kernel_log.info("kernel {} has no {} modules ({}): that feature is off", kernel.release,
+                        name, describe(r.error()));
         continue;
       }
       set_files[name] = std::move(*r);
       result.sets.insert(name);
     }
   }
-  if (!fs::exists(agent)) return make_error(errc::not_found, "guest agent not found: " + agent.string());
+  if (!fs::exists(agent))
+    return make_error(errc::not_found, "guest agent not found: " + agent.string());
   std::string key = kernel.release + "|" + file_stamp(agent);
   for (auto& f : files) key += "|" + f.string() + ":" + file_stamp(f);
   for (auto& [name, fl] : set_files) {
@@ -356,20 +370,23 @@ caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const f
   if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
 
   auto tmp = out.string() + ".tmp-" + os::random_hex(4);
-  std::unique_ptr<archive, decltype(&archive_write_free)> ar(archive_write_new(), archive_write_free);
+  std::unique_ptr<archive, decltype(&archive_write_free)> ar(archive_write_new(),
+                                                             archive_write_free);
   archive_write_set_format_cpio_newc(ar.get());
   archive_write_add_filter_none(ar.get());
   if (archive_write_open_filename(ar.get(), tmp.c_str()) != ARCHIVE_OK)
     return make_error(errc::io, "cannot write " + tmp + ": " + archive_error_string(ar.get()));
   auto fail = [&](const std::string& what) -> caf::error {
-    auto msg = what + ": " + (archive_error_string(ar.get()) ? archive_error_string(ar.get()) : "?");
+    auto msg =
+        what + ": " + (archive_error_string(ar.get()) ? archive_error_string(ar.get()) : "?");
     ar.reset();
     ::unlink(tmp.c_str());
     return make_error(errc::io, msg);
   };
   auto add = [&](const std::string& name, mode_t type, mode_t perm, const std::string& data,
                  dev_t rdev = 0) -> bool {
-    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
+    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
+                                                                    archive_entry_free);
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
     archive_entry_set_perm(e.get(), perm);
@@ -377,8 +394,8 @@ caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const f
     if (rdev) archive_entry_set_rdev(e.get(), rdev);
     archive_entry_set_nlink(e.get(), type == AE_IFDIR ? 2 : 1);
     if (archive_write_header(ar.get(), e.get()) != ARCHIVE_OK) return false;
-    if (!data.empty() &&
-        archive_write_data(ar.get(), data.data(), data.size()) != static_cast<la_ssize_t>(data.size()))
+    if (!data.empty() && archive_write_data(ar.get(), data.data(), data.size()) !=
+                             static_cast<la_ssize_t>(data.size()))
       return false;
     return true;
   };
@@ -401,11 +418,13 @@ caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel, const f
       std::string set_list;
       for (auto& f : fl) {
         auto file = f.filename().string();
-        if (added.insert(file).second && !add("lib/modules/" + file, AE_IFREG, 0644, os::read_file(f, 64u << 20)))
+        if (added.insert(file).second &&
+            !add("lib/modules/" + file, AE_IFREG, 0644, os::read_file(f, 64u << 20)))
           return fail("add " + file);
         set_list += file + "\n";
       }
-      if (!add("lib/modules/" + name + ".list", AE_IFREG, 0644, set_list)) return fail("add " + name + ".list");
+      if (!add("lib/modules/" + name + ".list", AE_IFREG, 0644, set_list))
+        return fail("add " + name + ".list");
     }
   } catch (const std::system_error& e) {
     return fail(e.what());

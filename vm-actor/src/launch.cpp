@@ -9,7 +9,6 @@
 #include "berth/os/time.hpp"
 #include "berth/rpc/codec.hpp"
 
-
 namespace berth::vm::detail {
 
 // The last lines of the console log, to explain a VM that died while booting.
@@ -112,7 +111,8 @@ void configure_network(self_ptr self) {
             start_workload(self);
           },
           [self](caf::error& err) {
-            fail_start(self, make_error(code_of(err), "cannot configure the guest's network: " + describe(err)));
+            fail_start(self, make_error(code_of(err),
+                                        "cannot configure the guest's network: " + describe(err)));
           });
 }
 
@@ -129,21 +129,23 @@ void handshake(self_ptr self, caf::actor agent, caf::actor_clock::time_point sta
             auto& st = self->state;
             if (st.ph != phase::booting) return;
             auto info = rpc::unpack_as<agent::version_info>(packed);
-            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now(self) - started).count();
+            auto ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(now(self) - started).count();
             vm_log.info("container={} guest up in {} ms: {} on {}, {}", st.short_id(), ms,
                         info.agent, info.kernel, info.transport);
             if (info.protocol != agent::protocol_version)
-              return fail_start(self, make_error(errc::unsupported,
-                                                 "guest agent speaks protocol " +
-                                                     std::to_string(info.protocol) + ", berthd " +
-                                                     std::to_string(agent::protocol_version)));
+              return fail_start(
+                  self, make_error(errc::unsupported,
+                                   "guest agent speaks protocol " + std::to_string(info.protocol) +
+                                       ", berthd " + std::to_string(agent::protocol_version)));
             configure_network(self);
           },
           [self](caf::error& err) {
             if (code_of(err) == errc::timeout)
-              err = make_error(errc::timeout, "the VM did not boot within " +
-                                                  std::to_string(self->state.env->boot_timeout.count()) +
-                                                  " ms (see berth logs --boot)");
+              err = make_error(errc::timeout,
+                               "the VM did not boot within " +
+                                   std::to_string(self->state.env->boot_timeout.count()) +
+                                   " ms (see berth logs --boot)");
             fail_start(self, std::move(err));
           });
 }
@@ -177,17 +179,20 @@ void on_launched(self_ptr self, int64_t pid) {
   auto started = now(self);
   // A job: with vsock nothing listens until berth-init is up, and connecting retries until then.
   auto& sys = self->home_system();
-  run_job(self, [&sys, env = st.env, rec = st.rec, pid = st.qemu_pid,
-                 owner = caf::actor_cast<caf::actor>(self)] {
-    return env->backend->connect_agent(sys, *env, rec, pid, owner, true);
-  }).then([self, started](caf::actor& agent) {
-        if (self->state.ph != phase::booting) {
-          caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
-          return;
-        }
-        handshake(self, std::move(agent), started);
-      },
-      [self](caf::error& err) { fail_start(self, std::move(err)); });
+  run_job(self,
+          [&sys, env = st.env, rec = st.rec, pid = st.qemu_pid,
+           owner = caf::actor_cast<caf::actor>(self)] {
+            return env->backend->connect_agent(sys, *env, rec, pid, owner, true);
+          })
+      .then(
+          [self, started](caf::actor& agent) {
+            if (self->state.ph != phase::booting) {
+              caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+              return;
+            }
+            handshake(self, std::move(agent), started);
+          },
+          [self](caf::error& err) { fail_start(self, std::move(err)); });
 }
 
 void launch(self_ptr self) {
@@ -214,7 +219,8 @@ void launch(self_ptr self) {
     }
     auto& st = self->state;
     persist(self);
-    run_job(self, [env = st.env, rec = st.rec, nics = st.nics] { return env->backend->launch(*env, rec, nics); })
+    run_job(self, [env = st.env, rec = st.rec,
+                   nics = st.nics] { return env->backend->launch(*env, rec, nics); })
         .then([self](int64_t pid) { on_launched(self, pid); },
               [self, &net](caf::error& err) {
                 net.unplug(self);

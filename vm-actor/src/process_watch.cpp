@@ -35,7 +35,8 @@ process_watch::process_watch(pid_t pid, bool own_child, std::function<void(int)>
       pid_t r;
       do r = ::waitpid(pid, &raw, 0);
       while (r < 0 && errno == EINTR);
-      if (r == pid) status = WIFEXITED(raw) ? WEXITSTATUS(raw) : WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : -1;
+      if (r == pid)
+        status = WIFEXITED(raw) ? WEXITSTATUS(raw) : WIFSIGNALED(raw) ? 128 + WTERMSIG(raw) : -1;
     }
     on_exit(status);
   });

@@ -2,14 +2,14 @@
 #include "berth/vm/qemu.hpp"
 
 #include "berth/os/fd.hpp"
-#include "berth/os/socket.hpp"
 #include "berth/os/random.hpp"
+#include "berth/os/socket.hpp"
 
 #include <fcntl.h>
+#include <linux/vm_sockets.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -38,11 +38,13 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   add("-m", std::to_string(cfg.memory_mib) + "M");
   for (auto flag : {"-nodefaults", "-no-user-config", "-no-reboot"}) a.push_back(flag);
   add("-display", "none");
-  if (cfg.sandbox) add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+  if (cfg.sandbox)
+    add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 
   std::string cmdline = "console=ttyS0 panic=-1 reboot=t rdinit=/init";
   cmdline += cfg.debug ? " loglevel=7 berth.debug=1" : " quiet";
-  if (cfg.accel != accelerator::kvm && cfg.tsc_khz > 0) cmdline += " tsc_early_khz=" + std::to_string(cfg.tsc_khz);
+  if (cfg.accel != accelerator::kvm && cfg.tsc_khz > 0)
+    cmdline += " tsc_early_khz=" + std::to_string(cfg.tsc_khz);
   cmdline += " berth.transport=" + std::string(to_string(cfg.transport));
   for (auto& extra : cfg.extra_cmdline) cmdline += " " + extra;
   add("-kernel", cfg.kernel.string());
@@ -71,8 +73,9 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   for (auto& d : cfg.disks) {
     // A read-only view may be taken while another VM has the volume read-write: QEMU's image
     // lock would refuse that, so the read-only opener does not lock.
-    add("-drive", "file=" + d.path.string() + ",if=none,id=" + d.serial + ",format=raw" +
-                      (d.readonly ? ",readonly=on,file.locking=off" : ",discard=unmap,detect-zeroes=unmap"));
+    add("-drive",
+        "file=" + d.path.string() + ",if=none,id=" + d.serial + ",format=raw" +
+            (d.readonly ? ",readonly=on,file.locking=off" : ",discard=unmap,detect-zeroes=unmap"));
     add("-device", "virtio-blk-device,drive=" + d.serial + ",serial=" + d.serial);
   }
   // Host directories: QEMU serves them over 9p with the host's owners and modes as they are
@@ -107,7 +110,8 @@ caf::expected<int> listen_unix(const fs::path& path) {
   try {
     return os::listen_unix(path, 0600, 8).release();
   } catch (const std::system_error& e) {
-    return make_error(e.code().value() == ENAMETOOLONG ? errc::invalid_argument : errc::io, e.what());
+    return make_error(e.code().value() == ENAMETOOLONG ? errc::invalid_argument : errc::io,
+                      e.what());
   }
 }
 
@@ -156,7 +160,8 @@ caf::expected<std::string> qmp_command(const fs::path& socket, const std::string
         if (!j.is_discarded() && !j.contains("event")) return j;
         nl = buffer.find('\n');
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return make_error(errc::timeout, "QMP did not answer " + command);
       pollfd p{fd.get(), POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -189,9 +194,11 @@ caf::expected<std::string> qmp_command(const fs::path& socket, const std::string
   };
   auto greeting = read_reply();
   if (!greeting) return greeting.error();
-  if (!send("{\"execute\":\"qmp_capabilities\"}\n")) return make_error(errc::unavailable, "QMP write failed");
+  if (!send("{\"execute\":\"qmp_capabilities\"}\n"))
+    return make_error(errc::unavailable, "QMP write failed");
   if (auto r = read_reply(); !r) return r.error();
-  if (!send("{\"execute\":\"" + command + "\"}\n")) return make_error(errc::unavailable, "QMP write failed");
+  if (!send("{\"execute\":\"" + command + "\"}\n"))
+    return make_error(errc::unavailable, "QMP write failed");
   auto reply = read_reply();
   if (!reply) {
     // quit closes the connection before (or instead of) answering.

@@ -42,7 +42,8 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   ::chmod(run.c_str(), 0700);
   auto disk = env.container_disk(rec.id);
   if (!fs::exists(disk))
-    if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made) return std::move(made.error());
+    if (auto made = make_ext4_disk(disk, env.disk_size, "berth-rootfs"); !made)
+      return std::move(made.error());
   vm_config cfg;
   cfg.qemu = env.qemu;
   cfg.accel = env.accel.kind.value_or(accelerator::tcg);
@@ -62,13 +63,15 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
   for (auto& m : rec.mounts) {
     if (m.type == "volume") {
       auto path = env.volume_disk(m.source);
-      if (!fs::exists(path)) return make_error(errc::not_found, "volume " + m.source + " has no disk");
+      if (!fs::exists(path))
+        return make_error(errc::not_found, "volume " + m.source + " has no disk");
       cfg.disks.push_back({path, "vol" + std::to_string(cfg.disks.size()), m.readonly});
     } else if (m.type == "bind") {
       // Docker creates a missing host directory for -v.
       fs::create_directories(m.source, ec);
       if (!fs::is_directory(m.source))
-        return make_error(errc::invalid_argument, "bind source " + m.source + " is not a directory");
+        return make_error(errc::invalid_argument,
+                          "bind source " + m.source + " is not a directory");
       cfg.shares.push_back({m.source, "share" + std::to_string(cfg.shares.size()), m.readonly});
     }
   }
@@ -84,7 +87,8 @@ caf::expected<int64_t> launch_qemu(const vm_environment& env, const container_re
     cfg.agent_fd = agent_fd.get();
   }
   // qemu.log holds this run's messages only, so a failed start can quote them.
-  os::unique_fd out(::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  os::unique_fd out(
+      ::open((dir / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   os::spawn_options opts;
   opts.stdout_fd = out.get();
   opts.stderr_fd = out.get();
@@ -164,8 +168,10 @@ class qemu : public vm_backend {
       for (;;) {
         fd = connect_vsock(rec.vsock_cid, agent::vsock_port);
         if (fd) break;
-        if (!os::process_alive(pid)) return make_error(errc::unavailable, "the VM exited while booting");
-        if (std::chrono::steady_clock::now() > deadline) return make_error(errc::timeout, describe(fd.error()));
+        if (!os::process_alive(pid))
+          return make_error(errc::unavailable, "the VM exited while booting");
+        if (std::chrono::steady_clock::now() > deadline)
+          return make_error(errc::timeout, describe(fd.error()));
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }

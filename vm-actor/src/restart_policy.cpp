@@ -22,7 +22,8 @@ std::chrono::milliseconds restart_delay(uint32_t n) {
 }
 
 std::chrono::milliseconds heartbeat_interval(std::chrono::milliseconds timeout) {
-  return std::clamp<std::chrono::milliseconds>(timeout / 3, std::chrono::seconds(1), std::chrono::seconds(10));
+  return std::clamp<std::chrono::milliseconds>(timeout / 3, std::chrono::seconds(1),
+                                               std::chrono::seconds(10));
 }
 
 }  // namespace berth::vm

@@ -21,9 +21,10 @@ void persist(self_ptr self) {
   auto& st = self->state;
   if (st.store)
     self->request(st.store, caf::infinite, save_atom_v, st.rec)
-        .then([] {}, [id = st.short_id()](caf::error& err) {
-          vm_log.error("container={} cannot save its record: {}", id, describe(err));
-        });
+        .then([] {},
+              [id = st.short_id()](caf::error& err) {
+                vm_log.error("container={} cannot save its record: {}", id, describe(err));
+              });
   if (st.listener) caf::anon_send(st.listener, save_atom_v, st.rec);
 }
 
@@ -71,47 +72,54 @@ void finish_removal(self_ptr self) {
   auto id = st.rec.id;
   auto dir = st.dir();
   auto run = st.run_dir();
-  run_job(self, [dir, run]() -> caf::expected<bool> {
-    std::error_code ec;
-    fs::remove_all(run, ec);
-    fs::remove_all(dir, ec);
-    if (ec) return make_error(errc::io, "cannot remove " + dir.string() + ": " + ec.message());
-    return true;
-  }).then([self, id](bool) {
-        auto& st = self->state;
-        auto done = [self, id] {
-          auto& st = self->state;
-          if (st.listener) caf::anon_send(st.listener, erase_atom_v, container_atom_v, id);
-          for (auto& rp : st.removers) rp.deliver(caf::unit);
-          st.removers.clear();
-          for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
-          st.waiters.clear();
-          for (auto& rp : st.starters) rp.deliver(st.removal_reply);
-          st.starters.clear();
-          vm_log.info("container={} removed", id.substr(0, 12));
-          self->quit();
-        };
-        auto erase = [self, id, done] {
-          auto& st = self->state;
-          if (!st.store) return done();
-          self->request(st.store, caf::infinite, erase_atom_v, container_atom_v, id)
-              .then([done] { done(); }, [self, done](caf::error& err) {
-                vm_log.error("container={} cannot erase its record: {}", self->state.short_id(), describe(err));
-                done();
-              });
-        };
-        attachment_of(st.rec).release(self, erase);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        st.removing = false;
-        for (auto& rp : st.removers) rp.deliver(err);
-        st.removers.clear();
-        for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
-        st.waiters.clear();
-        for (auto& rp : st.starters) rp.deliver(st.removal_reply ? st.removal_reply : err);
-        st.starters.clear();
-      });
+  run_job(self,
+          [dir, run]() -> caf::expected<bool> {
+            std::error_code ec;
+            fs::remove_all(run, ec);
+            fs::remove_all(dir, ec);
+            if (ec)
+              return make_error(errc::io, "cannot remove " + dir.string() + ": " + ec.message());
+            return true;
+          })
+      .then(
+          [self, id](bool) {
+            auto& st = self->state;
+            auto done = [self, id] {
+              auto& st = self->state;
+              if (st.listener) caf::anon_send(st.listener, erase_atom_v, container_atom_v, id);
+              for (auto& rp : st.removers) rp.deliver(caf::unit);
+              st.removers.clear();
+              for (auto& rp : st.waiters)
+                rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
+              st.waiters.clear();
+              for (auto& rp : st.starters) rp.deliver(st.removal_reply);
+              st.starters.clear();
+              vm_log.info("container={} removed", id.substr(0, 12));
+              self->quit();
+            };
+            auto erase = [self, id, done] {
+              auto& st = self->state;
+              if (!st.store) return done();
+              self->request(st.store, caf::infinite, erase_atom_v, container_atom_v, id)
+                  .then([done] { done(); },
+                        [self, done](caf::error& err) {
+                          vm_log.error("container={} cannot erase its record: {}",
+                                       self->state.short_id(), describe(err));
+                          done();
+                        });
+            };
+            attachment_of(st.rec).release(self, erase);
+          },
+          [self](caf::error& err) {
+            auto& st = self->state;
+            st.removing = false;
+            for (auto& rp : st.removers) rp.deliver(err);
+            st.removers.clear();
+            for (auto& rp : st.waiters) rp.deliver(api::exit_info{st.rec.exit_code, st.rec.reason});
+            st.waiters.clear();
+            for (auto& rp : st.starters) rp.deliver(st.removal_reply ? st.removal_reply : err);
+            st.starters.clear();
+          });
 }
 
 // The container is no longer running: persist that, answer everybody waiting on it, and apply
@@ -144,8 +152,10 @@ void finalize(self_ptr self) {
     st.removal_reply = start_error;
   } else {
     for (auto& rp : st.starters) {
-      if (start_error) rp.deliver(start_error);
-      else rp.deliver(caf::unit);
+      if (start_error)
+        rp.deliver(start_error);
+      else
+        rp.deliver(caf::unit);
     }
     st.starters.clear();
   }
@@ -168,14 +178,15 @@ void finalize(self_ptr self) {
     return;
   }
   bool restart_now = !st.restarters.empty();
-  bool policy_restart = !restart_now && (!start_error || by_policy) && !st.daemon_stopping &&
-                        restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user);
+  bool policy_restart =
+      !restart_now && (!start_error || by_policy) && !st.daemon_stopping &&
+      restart_wanted(st.policy, st.rec.exit_code, st.rec.restart_count, st.rec.stopped_by_user);
   if (policy_restart) {
     // Counted when it happens (as Docker does), so "exited" with N restarts means no more follow.
     st.backoff_step = ran_long ? 1 : st.backoff_step + 1;
     auto delay = restart_delay(st.backoff_step);
-    vm_log.info("container={} restart {} by policy {} in {} ms", st.short_id(), st.rec.restart_count + 1,
-                st.rec.restart, delay.count());
+    vm_log.info("container={} restart {} by policy {} in {} ms", st.short_id(),
+                st.rec.restart_count + 1, st.rec.restart, delay.count());
     self->delayed_send(self, delay, backoff_atom_v, ++st.restart_gen);
   }
   persist(self);
@@ -194,7 +205,8 @@ void on_qemu_exit(self_ptr self, int status) {
   ++st.heartbeat_gen;
   // The record, not the phase: a VM killed under a running workload usually closes the agent
   // connection first, and that already moved the phase on to shutting down.
-  bool was_running = st.rec.state == state::running || st.rec.state == state::stopping || st.main_exited;
+  bool was_running =
+      st.rec.state == state::running || st.rec.state == state::stopping || st.main_exited;
   st.watch.reset();
   if (st.agent) {
     caf::anon_send_exit(st.agent, caf::exit_reason::user_shutdown);
@@ -211,16 +223,18 @@ void on_qemu_exit(self_ptr self, int status) {
     // The VM ended under the workload: killed, crashed or powered off from inside.
     st.rec.exit_code = 137;
     st.rec.reason = "the VM exited unexpectedly (QEMU " +
-                    (status < 0 ? std::string("status unknown")
-                                : status > 128 ? "killed by signal " + std::to_string(status - 128)
-                                               : "exit status " + std::to_string(status)) +
+                    (status < 0     ? std::string("status unknown")
+                     : status > 128 ? "killed by signal " + std::to_string(status - 128)
+                                    : "exit status " + std::to_string(status)) +
                     ")";
     if (!was_running) {
       // QEMU's own complaint (a disk it cannot open) comes first, else the guest's console.
       auto qemu = console_tail(st.dir() / "qemu.log", 4);
       auto tail = console_tail(st.dir() / "console.log", 8);
-      st.start_error = make_error(errc::unavailable, st.rec.reason + (!qemu.empty() ? ": " + qemu
-                                                                      : tail.empty() ? "" : "; console:\n" + tail));
+      st.start_error =
+          make_error(errc::unavailable, st.rec.reason + (!qemu.empty()  ? ": " + qemu
+                                                         : tail.empty() ? ""
+                                                                        : "; console:\n" + tail));
     }
   }
   finalize(self);
@@ -255,7 +269,8 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
       return;
     }
     append_log(st, time, chunk.fd, chunk.data);
-    for (auto& sub : st.subscribers) caf::anon_send(sub, output_atom_v, st.rec.id, chunk.fd, time, chunk.data);
+    for (auto& sub : st.subscribers)
+      caf::anon_send(sub, output_atom_v, st.rec.id, chunk.fd, time, chunk.data);
     for (auto& [n, f] : st.followers)
       f.held.push_back(caf::make_message(output_atom_v, st.rec.id, chunk.fd, time, chunk.data));
   } else if (method == agent::notice::exit) {
@@ -264,8 +279,10 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
     if (status.id != st.rec.process.id) {
       auto it = st.execs.find(status.id);
       if (it == st.execs.end()) return;
-      if (it->second.subscriber) caf::anon_send(it->second.subscriber, end_atom_v, status.id, status.exit_code);
-      vm_log.debug("container={} exec {} exited with {}", st.short_id(), status.id, status.exit_code);
+      if (it->second.subscriber)
+        caf::anon_send(it->second.subscriber, end_atom_v, status.id, status.exit_code);
+      vm_log.debug("container={} exec {} exited with {}", st.short_id(), status.id,
+                   status.exit_code);
       st.execs.erase(it);
       return;
     }
@@ -280,7 +297,8 @@ void send_signal(self_ptr self, int sig) {
   call_agent(self, agent::method::signal, rpc::pack(req), std::chrono::seconds(10))
       .then([](const std::string&) {},
             [self, sig](caf::error& err) {
-              vm_log.warn("container={} signal {} not delivered: {}", self->state.short_id(), sig, describe(err));
+              vm_log.warn("container={} signal {} not delivered: {}", self->state.short_id(), sig,
+                          describe(err));
               if (sig == SIGKILL) shutdown_vm(self);
             });
 }
@@ -346,7 +364,8 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
     adopt(self);
   } else if (was_live) {
     mark_lost(self);
-  } else if ((st.policy.name == "always" || (st.policy.name == "unless-stopped" && !st.rec.stopped_by_user)) &&
+  } else if ((st.policy.name == "always" ||
+              (st.policy.name == "unless-stopped" && !st.rec.stopped_by_user)) &&
              st.rec.state == state::exited) {
     // always, and unless-stopped unless the user stopped it, come back with berthd.
     self->send(self, backoff_atom_v, ++st.restart_gen);
@@ -356,7 +375,8 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
     if (msg.source && msg.source == st.plugged_into) {
       st.plugged_into = caf::actor_addr{};
       // A clean stop of berthd takes the net supervisor down too, and this actor with it.
-      if (st.plugged && (st.ph == phase::running || st.ph == phase::stopping) && !st.daemon_stopping)
+      if (st.plugged && (st.ph == phase::running || st.ph == phase::stopping) &&
+          !st.daemon_stopping)
         self->delayed_send(self, std::chrono::milliseconds(100), plug_atom_v, ++st.replug_gen);
       return;
     }
@@ -428,11 +448,20 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         auto& subs = self->state.subscribers;
         subs.erase(std::remove(subs.begin(), subs.end(), sub), subs.end());
       },
-      [self](logs_atom, caf::actor sub, const api::logs_request& req) -> caf::result<void> { return send_logs(self, sub, req); },
-      [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::string> { return start_exec(self, req, sub); },
-      [self](stdin_atom, const std::string& process, std::vector<char>& data) -> caf::result<void> { return write_stdin(self, process, data); },
-      [self](eof_atom, const std::string& process) -> caf::result<void> { return close_stdin(self, process); },
-      [self](resize_atom, const std::string& process, uint16_t rows, uint16_t cols) -> caf::result<void> { return resize_tty(self, process, rows, cols); },
+      [self](logs_atom, caf::actor sub, const api::logs_request& req) -> caf::result<void> {
+        return send_logs(self, sub, req);
+      },
+      [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::string> {
+        return start_exec(self, req, sub);
+      },
+      [self](stdin_atom, const std::string& process, std::vector<char>& data) -> caf::result<void> {
+        return write_stdin(self, process, data);
+      },
+      [self](eof_atom, const std::string& process) -> caf::result<void> {
+        return close_stdin(self, process);
+      },
+      [self](resize_atom, const std::string& process, uint16_t rows,
+             uint16_t cols) -> caf::result<void> { return resize_tty(self, process, rows, cols); },
       [self](kill_atom, int32_t sig) -> caf::result<void> {
         auto& st = self->state;
         if (st.ph != phase::running && st.ph != phase::stopping) return not_running(st);
@@ -445,13 +474,25 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
       [self](stats_atom) -> caf::result<api::container_stats> { return query_stats(self); },
       [](crash_atom) { throw std::runtime_error("a crash injected by debug.crash"); },
       [self](ping_atom) -> caf::result<api::ping_result> { return ping_agent(self); },
-      [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> { return file_stat(self, ref); },
-      [self](file_atom, list_atom, const api::file_ref& ref) -> caf::result<std::vector<api::file_info>> { return file_list(self, ref); },
-      [self](file_atom, read_atom, const api::file_read_request& req) -> caf::result<api::file_data> { return file_read(self, req); },
-      [self](file_atom, write_atom, api::file_write_request& req) -> caf::result<void> { return file_write(self, req); },
-      [self](file_atom, mkdir_atom, const api::file_spec& spec) -> caf::result<void> { return file_mkdir(self, spec); },
-      [self](file_atom, symlink_atom, const api::file_spec& spec) -> caf::result<void> { return file_symlink(self, spec); },
-      [self](file_atom, touch_atom, const api::file_spec& spec) -> caf::result<void> { return file_touch(self, spec); },
+      [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> {
+        return file_stat(self, ref);
+      },
+      [self](file_atom, list_atom, const api::file_ref& ref)
+          -> caf::result<std::vector<api::file_info>> { return file_list(self, ref); },
+      [self](file_atom, read_atom, const api::file_read_request& req)
+          -> caf::result<api::file_data> { return file_read(self, req); },
+      [self](file_atom, write_atom, api::file_write_request& req) -> caf::result<void> {
+        return file_write(self, req);
+      },
+      [self](file_atom, mkdir_atom, const api::file_spec& spec) -> caf::result<void> {
+        return file_mkdir(self, spec);
+      },
+      [self](file_atom, symlink_atom, const api::file_spec& spec) -> caf::result<void> {
+        return file_symlink(self, spec);
+      },
+      [self](file_atom, touch_atom, const api::file_spec& spec) -> caf::result<void> {
+        return file_touch(self, spec);
+      },
       [self](remove_atom, bool force) -> caf::result<void> {
         auto& st = self->state;
         // Errors are returned before a promise exists: once a handler made one, CAF sends only
@@ -482,7 +523,8 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         try {
           on_notice(self, method, packed);
         } catch (const rpc::call_error& e) {
-          vm_log.warn("container={} bad {} notice from the agent: {}", self->state.short_id(), method, e.what());
+          vm_log.warn("container={} bad {} notice from the agent: {}", self->state.short_id(),
+                      method, e.what());
         }
       },
       [self](closed_atom, const std::string& why) {

@@ -12,8 +12,8 @@
 #include "berth/actors/log.hpp"
 #include "berth/actors/nets.hpp"
 #include "berth/os/fd.hpp"
-#include "berth/vm/health.hpp"
 #include "berth/vm/backend.hpp"
+#include "berth/vm/health.hpp"
 #include "berth/vm/qemu.hpp"
 #include "berth/vm/vm_actor.hpp"
 
@@ -25,8 +25,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -106,24 +106,24 @@ struct vm_state {
   uint64_t restart_gen = 0;
   uint32_t backoff_step = 0;  ///< Restarts in a row without a 10 s run in between.
   caf::actor_clock::time_point running_since{};  ///< When the workload started (actor clock).
-  bool policy_launch = false;  ///< This launch is a restart the policy made.
+  bool policy_launch = false;                    ///< This launch is a restart the policy made.
   bool main_exited = false;
   bool removing = false;
-  bool cancel = false;     ///< Stop or remove asked for while QEMU was being started.
-  bool kill_sent = false;  ///< The stop timeout passed and SIGKILL went to the workload.
+  bool cancel = false;           ///< Stop or remove asked for while QEMU was being started.
+  bool kill_sent = false;        ///< The stop timeout passed and SIGKILL went to the workload.
   bool daemon_stopping = false;  ///< berthd's clean stop: no policy restarts until it starts again.
   caf::error removal_reply;      ///< A failed start answered once the --rm container is gone.
   std::vector<net_device> nics;  ///< This run's NICs (taps from plug, or user mode).
   bool plugged = false;          ///< plug answered for this run: unplug when the VM ends.
   caf::actor_addr plugged_into;  ///< The net supervisor that plugged it (monitored).
   uint64_t replug_gen = 0;
-  os::unique_fd log;       ///< container.log, open while the container runs.
+  os::unique_fd log;  ///< container.log, open while the container runs.
   uint64_t log_size = 0;
   std::string kill_reason;  ///< Why berthd killed the VM (unresponsive, unreachable), if it did.
   uint64_t heartbeat_gen = 0;
   bool ping_in_flight = false;
   bool status_in_flight = false;  ///< Asking QMP why a silent guest is silent.
-  bool io_paused = false;         ///< QEMU paused the VM on a write error (the host is out of space).
+  bool io_paused = false;  ///< QEMU paused the VM on a write error (the host is out of space).
   caf::actor_clock::time_point last_answer;  ///< When the agent last gave a sign of life.
   uint64_t health_gen = 0;  ///< Bumped when checks start or stop: older timers are stale.
   uint64_t probe_seq = 0;
@@ -162,12 +162,15 @@ caf::result<void> stop_container(self_ptr self, int32_t timeout, bool by_user, i
 caf::error not_running(const vm_state& st);
 
 // Now, on the actor's clock (the test coordinator's in tests).
-inline caf::actor_clock::time_point now(self_ptr self) { return self->clock().now(); }
+inline caf::actor_clock::time_point now(self_ptr self) {
+  return self->clock().now();
+}
 
 // A request to the agent; its answer is the packed result.
 inline auto call_agent(self_ptr self, std::string_view method, std::string packed,
-                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  return self->request(self->state.agent, timeout, call_atom_v, std::string(method), std::move(packed));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  return self->request(self->state.agent, timeout, call_atom_v, std::string(method),
+                       std::move(packed));
 }
 
 // launch.cpp: QEMU, the boot handshake and the workload's start.
@@ -235,7 +238,8 @@ caf::result<void> send_logs(self_ptr self, caf::actor sub, const api::logs_reque
 caf::result<std::string> start_exec(self_ptr self, const api::exec_request& req, caf::actor sub);
 caf::result<void> write_stdin(self_ptr self, const std::string& process, std::vector<char>& data);
 caf::result<void> close_stdin(self_ptr self, const std::string& process);
-caf::result<void> resize_tty(self_ptr self, const std::string& process, uint16_t rows, uint16_t cols);
+caf::result<void> resize_tty(self_ptr self, const std::string& process, uint16_t rows,
+                             uint16_t cols);
 caf::result<api::container_stats> query_stats(self_ptr self);
 caf::result<api::ping_result> ping_agent(self_ptr self);
 

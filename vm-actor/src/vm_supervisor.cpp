@@ -2,13 +2,13 @@
 // containers' vm actors.
 #include "berth/vm/vm_supervisor.hpp"
 
+#include "berth/actors/images.hpp"
 #include "berth/actors/job.hpp"
 #include "berth/actors/log.hpp"
+#include "berth/actors/nets.hpp"
+#include "berth/actors/supervision.hpp"
 #include "berth/os/random.hpp"
 #include "berth/os/time.hpp"
-#include "berth/actors/supervision.hpp"
-#include "berth/actors/images.hpp"
-#include "berth/actors/nets.hpp"
 #include "berth/vm/container.hpp"
 #include "berth/vm/disk.hpp"
 #include "berth/vm/health.hpp"
@@ -78,7 +78,9 @@ caf::expected<entry*> lookup(vms_state& st, const std::string& ref) {
   entry* found = nullptr;
   for (auto& [id, e] : st.containers)
     if (id.compare(0, ref.size(), ref) == 0) {
-      if (found) return make_error(errc::invalid_argument, "more than one container matches the id prefix " + ref);
+      if (found)
+        return make_error(errc::invalid_argument,
+                          "more than one container matches the id prefix " + ref);
       found = &e;
     }
   if (found) return found;
@@ -133,7 +135,9 @@ bool name_taken(const vms_state& st, const std::string& name) {
   return false;
 }
 
-store_actor store_of(self_ptr self) { return berth::store_of(self->home_system()); }
+store_actor store_of(self_ptr self) {
+  return berth::store_of(self->home_system());
+}
 
 void spawn_entry(self_ptr self, container_record rec) {
   // Linked: the vm actors end with their supervisor (their VMs do not), and a crash of one
@@ -171,7 +175,8 @@ api::volume_info volume_info_of(const vms_state& st, const volume_record& v) {
 }
 
 // Runs on a job thread: a volume's sparse ext4 disk, made under a temporary name.
-caf::expected<volume_record> make_volume(const vm_environment& env, const std::string& name, int64_t size) {
+caf::expected<volume_record> make_volume(const vm_environment& env, const std::string& name,
+                                         int64_t size) {
   volume_record v;
   v.name = name;
   v.disk = env.volume_disk(name).string();
@@ -189,28 +194,36 @@ caf::expected<volume_record> make_volume(const vm_environment& env, const std::s
 }
 
 // Checks the mounts of a create request; returns the named volumes that do not exist yet.
-caf::expected<std::vector<std::string>> check_mounts(const vms_state& st, const std::vector<api::mount>& mounts) {
+caf::expected<std::vector<std::string>> check_mounts(const vms_state& st,
+                                                     const std::vector<api::mount>& mounts) {
   std::vector<std::string> missing;
   std::set<std::string> targets;
   for (auto& m : mounts) {
-    if (m.target.empty() || m.target[0] != '/' || m.target == "/" || m.target.find("/../") != std::string::npos ||
-        m.target.ends_with("/.."))
-      return make_error(errc::invalid_argument, "invalid mount target \"" + m.target + "\": it must be an absolute path other than /");
+    if (m.target.empty() || m.target[0] != '/' || m.target == "/" ||
+        m.target.find("/../") != std::string::npos || m.target.ends_with("/.."))
+      return make_error(errc::invalid_argument, "invalid mount target \"" + m.target +
+                                                    "\": it must be an absolute path other than /");
     if (!targets.insert(m.target).second)
       return make_error(errc::invalid_argument, "duplicate mount point: " + m.target);
     if (m.type == "volume") {
       if (!valid_name(m.source))
-        return make_error(errc::invalid_argument, "invalid volume name \"" + m.source +
-                                                      "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
-      if (!st.volumes.count(m.source) && std::find(missing.begin(), missing.end(), m.source) == missing.end())
+        return make_error(
+            errc::invalid_argument,
+            "invalid volume name \"" + m.source + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+      if (!st.volumes.count(m.source) &&
+          std::find(missing.begin(), missing.end(), m.source) == missing.end())
         missing.push_back(m.source);
     } else if (m.type == "bind") {
       if (m.source.empty() || m.source[0] != '/')
-        return make_error(errc::invalid_argument, "invalid bind source \"" + m.source + "\": it must be an absolute host path");
+        return make_error(errc::invalid_argument, "invalid bind source \"" + m.source +
+                                                      "\": it must be an absolute host path");
       if (!st.env->module_sets.count("9p"))
-        return make_error(errc::unsupported, "host directory shares need a guest kernel with 9p (Debian's generic kernel has it)");
+        return make_error(
+            errc::unsupported,
+            "host directory shares need a guest kernel with 9p (Debian's generic kernel has it)");
     } else if (m.type != "tmpfs") {
-      return make_error(errc::invalid_argument, "unknown mount type \"" + m.type + "\" (volume, bind or tmpfs)");
+      return make_error(errc::invalid_argument,
+                        "unknown mount type \"" + m.type + "\" (volume, bind or tmpfs)");
     }
   }
   return missing;
@@ -224,15 +237,17 @@ caf::error volume_conflict(const vms_state& st, const container_record& rec) {
       if (id == rec.id || !is_live(e.rec.state)) continue;
       for (auto& o : e.rec.mounts)
         if (o.type == "volume" && o.source == m.source && !o.readonly)
-          return make_error(errc::conflict, "volume " + m.source + " is attached read-write to running container " +
-                                                e.rec.name + "; attach it read-only (:ro) or stop " + e.rec.name);
+          return make_error(errc::conflict,
+                            "volume " + m.source + " is attached read-write to running container " +
+                                e.rec.name + "; attach it read-only (:ro) or stop " + e.rec.name);
     }
   }
   return {};
 }
 
 net_supervisor_actor nets_of(self_ptr self) {
-  return self->home_system().registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
+  return self->home_system().registry().get<net_supervisor_actor>(
+      caf::atom_from_string(net_supervisor_name));
 }
 
 // A create that failed after its leases were taken: they go again.
@@ -240,9 +255,10 @@ void release_leases(self_ptr self, const container_record& rec) {
   if (rec.endpoints.empty()) return;
   if (auto nets = nets_of(self))
     self->request(nets, std::chrono::seconds(30), release_atom_v, rec.id, std::string{})
-        .then([] {}, [id = rec.id.substr(0, 12)](caf::error& err) {
-          sup_log.warn("container={} cannot release its addresses: {}", id, describe(err));
-        });
+        .then([] {},
+              [id = rec.id.substr(0, 12)](caf::error& err) {
+                sup_log.warn("container={} cannot release its addresses: {}", id, describe(err));
+              });
 }
 
 bool valid_ipv4(const std::string& ip) {
@@ -258,7 +274,8 @@ caf::expected<std::string> plan_network(const vm_environment& env, const api::co
   if (network.empty()) network = env.bridge_none ? "none" : "default";
   if (network == "bridge") network = "default";
   if (network == "host")
-    return make_error(errc::invalid_argument, "--network host is not supported: each container has its own VM");
+    return make_error(errc::invalid_argument,
+                      "--network host is not supported: each container has its own VM");
   std::vector<api::port_mapping> ports = spec.ports;
   if (spec.publish_all)
     for (auto& e : img.exposed_ports) {
@@ -280,41 +297,52 @@ caf::expected<std::string> plan_network(const vm_environment& env, const api::co
     if (m.protocol.empty()) m.protocol = "tcp";
     if (m.protocol != "tcp" && m.protocol != "udp")
       return make_error(errc::invalid_argument, "invalid protocol " + m.protocol + " (tcp or udp)");
-    if (m.container_port == 0) return make_error(errc::invalid_argument, "invalid container port 0");
+    if (m.container_port == 0)
+      return make_error(errc::invalid_argument, "invalid container port 0");
     if (!m.host_ip.empty() && !valid_ipv4(m.host_ip))
-      return make_error(errc::invalid_argument, "invalid host address " + m.host_ip + " (IPv4 only)");
+      return make_error(errc::invalid_argument,
+                        "invalid host address " + m.host_ip + " (IPv4 only)");
     for (std::size_t j = 0; j < i; ++j)
-      if (m.host_port != 0 && ports[j].host_port == m.host_port && ports[j].protocol == m.protocol &&
+      if (m.host_port != 0 && ports[j].host_port == m.host_port &&
+          ports[j].protocol == m.protocol &&
           (ports[j].host_ip == m.host_ip || ports[j].host_ip.empty() || m.host_ip.empty()))
-        return make_error(errc::invalid_argument, "host port " + std::to_string(m.host_port) + "/" + m.protocol +
-                                                      " is published twice");
+        return make_error(errc::invalid_argument, "host port " + std::to_string(m.host_port) + "/" +
+                                                      m.protocol + " is published twice");
   }
   for (auto& d : spec.dns)
-    if (!valid_ipv4(d)) return make_error(errc::invalid_argument, "invalid --dns address " + d + " (IPv4 only)");
-  if (!spec.ip.empty() && !valid_ipv4(spec.ip)) return make_error(errc::invalid_argument, "invalid --ip " + spec.ip);
+    if (!valid_ipv4(d))
+      return make_error(errc::invalid_argument, "invalid --dns address " + d + " (IPv4 only)");
+  if (!spec.ip.empty() && !valid_ipv4(spec.ip))
+    return make_error(errc::invalid_argument, "invalid --ip " + spec.ip);
   rec.dns = spec.dns;
   if (network == "none" || network == "user") {
-    if (!spec.ip.empty()) return make_error(errc::invalid_argument, "--ip needs a bridge network, not --network " + network);
-    if (!spec.network_aliases.empty())
-      return make_error(errc::invalid_argument, "--network-alias needs a bridge network, not --network " + network);
-    if (network == "none" && !ports.empty())
+    if (!spec.ip.empty())
       return make_error(errc::invalid_argument,
-                        "conflicting options: port publishing and --network none (the container has no network)");
+                        "--ip needs a bridge network, not --network " + network);
+    if (!spec.network_aliases.empty())
+      return make_error(errc::invalid_argument,
+                        "--network-alias needs a bridge network, not --network " + network);
+    if (network == "none" && !ports.empty())
+      return make_error(
+          errc::invalid_argument,
+          "conflicting options: port publishing and --network none (the container has no network)");
     rec.network_mode = network;
     rec.ports = std::move(ports);
     return std::string{};
   }
   if (env.bridge_none)
-    return make_error(errc::unavailable, "network " + network +
-                                             " is unavailable: berthd runs with --bridge=none (use --network none "
-                                             "or --network user)");
+    return make_error(errc::unavailable,
+                      "network " + network +
+                          " is unavailable: berthd runs with --bridge=none (use --network none "
+                          "or --network user)");
   rec.network_mode = "bridge";
   rec.ports = std::move(ports);
   return network;
 }
 
 // Creates the container: record saved, vm actor spawned.
-void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp, container_record rec) {
+void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp,
+                   container_record rec) {
   auto store = store_of(self);
   if (!store) {
     self->state.reserved.erase(rec.name);
@@ -326,7 +354,8 @@ void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp, 
       .then(
           [self, rp, rec]() mutable {
             self->state.reserved.erase(rec.name);
-            sup_log.info("container={} created as {} from {}", rec.id.substr(0, 12), rec.name, rec.image);
+            sup_log.info("container={} created as {} from {}", rec.id.substr(0, 12), rec.name,
+                         rec.image);
             api::created out{rec.id, rec.name};
             spawn_entry(self, std::move(rec));
             rp.deliver(std::move(out));
@@ -339,8 +368,9 @@ void finish_create(self_ptr self, caf::typed_response_promise<api::created> rp, 
 }
 
 // Leases the container's address on `network` (none for ""), then creates it.
-void attach_and_finish(self_ptr self, caf::typed_response_promise<api::created> rp, container_record rec,
-                       std::string network, std::string ip, std::vector<std::string> aliases) {
+void attach_and_finish(self_ptr self, caf::typed_response_promise<api::created> rp,
+                       container_record rec, std::string network, std::string ip,
+                       std::vector<std::string> aliases) {
   if (network.empty()) return finish_create(self, rp, std::move(rec));
   auto nets = nets_of(self);
   if (!nets) {
@@ -367,17 +397,20 @@ void attach_and_finish(self_ptr self, caf::typed_response_promise<api::created> 
 
 // Creates the named volumes in `names` one after the other, then calls `done` (or fails `rp`).
 template <class Done>
-void create_volumes(self_ptr self, std::vector<std::string> names, caf::typed_response_promise<api::created> rp,
-                    std::string reserved_name, Done done) {
+void create_volumes(self_ptr self, std::vector<std::string> names,
+                    caf::typed_response_promise<api::created> rp, std::string reserved_name,
+                    Done done) {
   if (names.empty()) return done();
   auto name = names.back();
   names.pop_back();
-  if (self->state.volumes.count(name)) return create_volumes(self, std::move(names), rp, reserved_name, done);
+  if (self->state.volumes.count(name))
+    return create_volumes(self, std::move(names), rp, reserved_name, done);
   run_job(self, [env = self->state.env, name] { return make_volume(*env, name, 0); })
       .then(
           [self, names, rp, reserved_name, done](volume_record& v) mutable {
             self->state.volumes[v.name] = v;
-            if (auto store = store_of(self)) self->request(store, caf::infinite, save_atom_v, v).then([] {}, [](caf::error&) {});
+            if (auto store = store_of(self))
+              self->request(store, caf::infinite, save_atom_v, v).then([] {}, [](caf::error&) {});
             sup_log.info("volume {} created", v.name);
             create_volumes(self, std::move(names), rp, reserved_name, done);
           },
@@ -387,27 +420,31 @@ void create_volumes(self_ptr self, std::vector<std::string> names, caf::typed_re
           });
 }
 
-vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<const vm_environment> env) {
+vm_supervisor_impl::behavior_type vms_behavior(self_ptr self,
+                                               std::shared_ptr<const vm_environment> env) {
   self->state.env = std::move(env);
   if (auto store = store_to_load_from(self)) {
     // Nothing is served until every container and volume is back: requests wait in the mailbox.
     self->request(store, caf::infinite, list_atom_v, volume_atom_v)
-        .await([self](std::vector<volume_record>& vols) {
-                 for (auto& v : vols) self->state.volumes[v.name] = std::move(v);
-               },
-               [self](caf::error& err) {
-                 sup_log.error("cannot load volumes: {}", describe(err));
-                 self->quit(err);
-               });
+        .await(
+            [self](std::vector<volume_record>& vols) {
+              for (auto& v : vols) self->state.volumes[v.name] = std::move(v);
+            },
+            [self](caf::error& err) {
+              sup_log.error("cannot load volumes: {}", describe(err));
+              self->quit(err);
+            });
     self->request(store, caf::infinite, list_atom_v, container_atom_v)
-        .await([self](std::vector<container_record>& records) {
-                 for (auto& rec : records) spawn_entry(self, std::move(rec));
-                 sup_log.info("loaded {} containers and {} volumes", records.size(), self->state.volumes.size());
-               },
-               [self](caf::error& err) {
-                 sup_log.error("cannot load containers: {}", describe(err));
-                 self->quit(err);
-               });
+        .await(
+            [self](std::vector<container_record>& records) {
+              for (auto& rec : records) spawn_entry(self, std::move(rec));
+              sup_log.info("loaded {} containers and {} volumes", records.size(),
+                           self->state.volumes.size());
+            },
+            [self](caf::error& err) {
+              sup_log.error("cannot load containers: {}", describe(err));
+              self->quit(err);
+            });
   }
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
@@ -418,10 +455,12 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       } else {
         auto id = it->first;
         if (!it->second.intensity.allow(self->clock().now())) {
-          sup_log.error("container={} vm actor crashed {} times in {} s ({}); giving up", id.substr(0, 12),
-                        vm_max_restarts + 1, vm_restart_window.count(), describe(msg.reason));
-          self->quit(make_error(errc::unavailable, "the actor of container " + id.substr(0, 12) +
-                                                       " crashed too often: " + describe(msg.reason)));
+          sup_log.error("container={} vm actor crashed {} times in {} s ({}); giving up",
+                        id.substr(0, 12), vm_max_restarts + 1, vm_restart_window.count(),
+                        describe(msg.reason));
+          self->quit(
+              make_error(errc::unavailable, "the actor of container " + id.substr(0, 12) +
+                                                " crashed too often: " + describe(msg.reason)));
           return;
         }
         sup_log.error("container={} vm actor crashed ({}); restarting it", id.substr(0, 12),
@@ -446,20 +485,22 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                               "Invalid container name (" + spec.name +
                                   "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
           if (name_taken(st, spec.name))
-            return make_error(errc::already_exists,
-                              "Conflict. The container name \"" + spec.name + "\" is already in use");
+            return make_error(errc::already_exists, "Conflict. The container name \"" + spec.name +
+                                                        "\" is already in use");
         } else {
           do spec.name = random_name();
-          while (name_taken(st, spec.name) && (spec.name += "_" + os::random_hex(2), name_taken(st, spec.name)));
+          while (name_taken(st, spec.name) &&
+                 (spec.name += "_" + os::random_hex(2), name_taken(st, spec.name)));
         }
         if (spec.cpus < 0 || std::isnan(spec.cpus))
           return make_error(errc::invalid_argument, "--cpus must be positive");
         auto host_cpus = std::max(1u, std::thread::hardware_concurrency());
         uint32_t cpus = spec.cpus == 0 ? 1u : static_cast<uint32_t>(std::ceil(spec.cpus));
         if (cpus > host_cpus)
-          return make_error(errc::invalid_argument, "range of CPUs is from 0.01 to " +
-                                                        std::to_string(host_cpus) + ", as there are only " +
-                                                        std::to_string(host_cpus) + " CPUs available");
+          return make_error(errc::invalid_argument,
+                            "range of CPUs is from 0.01 to " + std::to_string(host_cpus) +
+                                ", as there are only " + std::to_string(host_cpus) +
+                                " CPUs available");
         if (spec.memory != 0 && spec.memory < (16ll << 20))
           return make_error(errc::invalid_argument, "minimum memory limit allowed is 16MB");
         auto policy = api::parse_restart_policy(spec.restart);
@@ -507,7 +548,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                   if (spec.tty && std::none_of(rec.process.env.begin(), rec.process.env.end(),
                                                [](auto& e) { return e.rfind("TERM=", 0) == 0; }))
                     rec.process.env.push_back("TERM=xterm");
-                  rec.stop_signal = !spec.stop_signal.empty() ? spec.stop_signal
+                  rec.stop_signal = !spec.stop_signal.empty()  ? spec.stop_signal
                                     : !img.stop_signal.empty() ? img.stop_signal
                                                                : "SIGTERM";
                   if (spec.stop_timeout >= 0) rec.stop_timeout = spec.stop_timeout;
@@ -532,7 +573,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
                   create_volumes(self, missing, rp, rec.name,
                                  [self, rp, rec, net_name = *network, ip = spec.ip,
                                   aliases = spec.network_aliases]() mutable {
-                                   attach_and_finish(self, rp, std::move(rec), net_name, ip, aliases);
+                                   attach_and_finish(self, rp, std::move(rec), net_name, ip,
+                                                     aliases);
                                  });
                 },
                 [self, rp, name = spec.name](caf::error& err) mutable {
@@ -546,14 +588,15 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         if (!e) return e.error();
         if (auto err = volume_conflict(self->state, (*e)->rec)) {
           // A container that was to be removed when it ends ends here: it never ran.
-          if ((*e)->rec.auto_remove) self->request((*e)->vm, caf::infinite, remove_atom_v, false).then([] {}, [](caf::error&) {});
+          if ((*e)->rec.auto_remove)
+            self->request((*e)->vm, caf::infinite, remove_atom_v, false)
+                .then([] {}, [](caf::error&) {});
           return err;
         }
         return self->delegate((*e)->vm, start_atom_v);
       },
-      [self](stop_atom, const std::string& ref, int32_t timeout, int32_t signal) -> caf::result<void> {
-        return forward(self, ref, stop_atom_v, timeout, signal);
-      },
+      [self](stop_atom, const std::string& ref, int32_t timeout, int32_t signal)
+          -> caf::result<void> { return forward(self, ref, stop_atom_v, timeout, signal); },
       [self](restart_atom, const std::string& ref, int32_t timeout) -> caf::result<void> {
         return forward(self, ref, restart_atom_v, timeout);
       },
@@ -583,10 +626,12 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> {
         return forward(self, ref.container, file_atom_v, ref);
       },
-      [self](file_atom, list_atom, const api::file_ref& ref) -> caf::result<std::vector<api::file_info>> {
+      [self](file_atom, list_atom,
+             const api::file_ref& ref) -> caf::result<std::vector<api::file_info>> {
         return forward(self, ref.container, file_atom_v, list_atom_v, ref);
       },
-      [self](file_atom, read_atom, const api::file_read_request& req) -> caf::result<api::file_data> {
+      [self](file_atom, read_atom,
+             const api::file_read_request& req) -> caf::result<api::file_data> {
         return forward(self, req.container, file_atom_v, read_atom_v, req);
       },
       [self](file_atom, write_atom, api::file_write_request& req) -> caf::result<void> {
@@ -617,10 +662,12 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       [self](attach_atom, const std::string& ref, caf::actor sub) -> caf::result<std::string> {
         return forward_with_id<std::string>(self, ref, id_only, attach_atom_v, std::move(sub));
       },
-      [self](logs_atom, const std::string& ref, caf::actor sub, const api::logs_request& req) -> caf::result<std::string> {
+      [self](logs_atom, const std::string& ref, caf::actor sub,
+             const api::logs_request& req) -> caf::result<std::string> {
         return forward_with_id<std::string>(self, ref, id_only, logs_atom_v, std::move(sub), req);
       },
-      [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::vector<std::string>> {
+      [self](exec_atom, const api::exec_request& req,
+             caf::actor sub) -> caf::result<std::vector<std::string>> {
         // Answers the container's id and the exec's.
         auto both = [](const std::string& id, std::string& exec_id) {
           return std::vector<std::string>{id, exec_id};
@@ -632,9 +679,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
              std::vector<char>& data) -> caf::result<void> {
         return forward(self, container, stdin_atom_v, process, std::move(data));
       },
-      [self](eof_atom, const std::string& container, const std::string& process) -> caf::result<void> {
-        return forward(self, container, eof_atom_v, process);
-      },
+      [self](eof_atom, const std::string& container, const std::string& process)
+          -> caf::result<void> { return forward(self, container, eof_atom_v, process); },
       [self](resize_atom, const std::string& container, const std::string& process, uint16_t rows,
              uint16_t cols) -> caf::result<void> {
         return forward(self, container, resize_atom_v, process, rows, cols);
@@ -650,28 +696,33 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         for (auto& [id, e] : st.containers) {
           if (is_live(e.rec.state)) continue;
           self->request(e.vm, caf::infinite, remove_atom_v, false)
-              .then([rp, out, pending, id = id]() mutable {
-                      out->deleted.push_back(id);
-                      if (--*pending == 0) rp.deliver(*out);
-                    },
-                    [rp, out, pending](caf::error&) mutable {
-                      if (--*pending == 0) rp.deliver(*out);
-                    });
+              .then(
+                  [rp, out, pending, id = id]() mutable {
+                    out->deleted.push_back(id);
+                    if (--*pending == 0) rp.deliver(*out);
+                  },
+                  [rp, out, pending](caf::error&) mutable {
+                    if (--*pending == 0) rp.deliver(*out);
+                  });
         }
         return rp;
       },
-      [self](volume_atom, create_atom, const api::volume_create_request& req) -> caf::result<api::volume_info> {
+      [self](volume_atom, create_atom,
+             const api::volume_create_request& req) -> caf::result<api::volume_info> {
         auto& st = self->state;
         auto name = req.name.empty() ? os::random_hex(16) : req.name;
         if (!valid_name(name))
-          return make_error(errc::invalid_argument, "invalid volume name \"" + name +
-                                                        "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+          return make_error(
+              errc::invalid_argument,
+              "invalid volume name \"" + name + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
         if (req.size < 0) return make_error(errc::invalid_argument, "volume size must be positive");
-        if (auto it = st.volumes.find(name); it != st.volumes.end()) return volume_info_of(st, it->second);
+        if (auto it = st.volumes.find(name); it != st.volumes.end())
+          return volume_info_of(st, it->second);
         if (!st.volumes_in_flight.insert(name).second)
           return make_error(errc::conflict, "volume " + name + " is being created");
         auto rp = self->make_response_promise<api::volume_info>();
-        run_job(self, [env = st.env, name, size = req.size] { return make_volume(*env, name, size); })
+        run_job(self,
+                [env = st.env, name, size = req.size] { return make_volume(*env, name, size); })
             .then(
                 [self, rp](volume_record& v) mutable {
                   auto& st = self->state;
@@ -700,7 +751,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
       },
       [self](volume_atom, inspect_atom, const std::string& name) -> caf::result<api::volume_info> {
         auto it = self->state.volumes.find(name);
-        if (it == self->state.volumes.end()) return make_error(errc::not_found, "No such volume: " + name);
+        if (it == self->state.volumes.end())
+          return make_error(errc::not_found, "No such volume: " + name);
         return volume_info_of(self->state, it->second);
       },
       [self](volume_atom, remove_atom, const std::string& name, bool force) -> caf::result<void> {
@@ -709,17 +761,22 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         if (it == st.volumes.end()) return make_error(errc::not_found, "No such volume: " + name);
         for (auto* rec : users_of(st, name))
           if (is_live(rec->state) || !force)
-            return make_error(errc::conflict, "volume " + name + " is in use by container " + rec->name +
-                                                  (is_live(rec->state) ? "" : " (remove it, or use -f)"));
+            return make_error(errc::conflict,
+                              "volume " + name + " is in use by container " + rec->name +
+                                  (is_live(rec->state) ? "" : " (remove it, or use -f)"));
         auto disk = it->second.disk;
         st.volumes.erase(it);
         auto rp = self->make_response_promise();
-        run_job(self, [disk]() -> caf::expected<bool> {
-          std::error_code ec;
-          fs::remove_all(fs::path(disk).parent_path(), ec);
-          if (ec) return make_error(errc::io, "cannot remove " + disk + ": " + ec.message());
-          return true;
-        }).then([self, rp, name](bool) mutable {
+        run_job(self,
+                [disk]() -> caf::expected<bool> {
+                  std::error_code ec;
+                  fs::remove_all(fs::path(disk).parent_path(), ec);
+                  if (ec)
+                    return make_error(errc::io, "cannot remove " + disk + ": " + ec.message());
+                  return true;
+                })
+            .then(
+                [self, rp, name](bool) mutable {
                   sup_log.info("volume {} removed", name);
                   auto store = store_of(self);
                   if (!store) {
@@ -741,7 +798,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
           if (users_of(st, name).empty()) unused.push_back(name);
         for (auto& name : unused) {
           struct stat sb {};
-          if (::stat(st.volumes[name].disk.c_str(), &sb) == 0) out.reclaimed += static_cast<uint64_t>(sb.st_blocks) * 512;
+          if (::stat(st.volumes[name].disk.c_str(), &sb) == 0)
+            out.reclaimed += static_cast<uint64_t>(sb.st_blocks) * 512;
           auto disk = st.volumes[name].disk;
           st.volumes.erase(name);
           out.deleted.push_back(name);
@@ -751,7 +809,8 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
             return true;
           }).then([](bool) {}, [](caf::error&) {});
           if (auto store = store_of(self))
-            self->request(store, caf::infinite, erase_atom_v, volume_atom_v, name).then([] {}, [](caf::error&) {});
+            self->request(store, caf::infinite, erase_atom_v, volume_atom_v, name)
+                .then([] {}, [](caf::error&) {});
         }
         return out;
       },
@@ -782,21 +841,25 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self, std::shared_ptr<co
         for (auto& [id, e] : st.containers) {
           if (!is_live(e.rec.state)) continue;
           self->request(e.vm, std::chrono::seconds(60), shutdown_atom_v)
-              .then([rp, pending]() mutable {
-                      if (--*pending == 0) rp.deliver(caf::unit);
-                    },
-                    [rp, pending, id = id](caf::error& err) mutable {
-                      sup_log.warn("container={} did not stop: {}", id.substr(0, 12), describe(err));
-                      if (--*pending == 0) rp.deliver(caf::unit);
-                    });
+              .then(
+                  [rp, pending]() mutable {
+                    if (--*pending == 0) rp.deliver(caf::unit);
+                  },
+                  [rp, pending, id = id](caf::error& err) mutable {
+                    sup_log.warn("container={} did not stop: {}", id.substr(0, 12), describe(err));
+                    if (--*pending == 0) rp.deliver(caf::unit);
+                  });
         }
         return rp;
       },
       [self](save_atom, container_record& rec) {
         auto& st = self->state;
-        if (auto it = st.containers.find(rec.id); it != st.containers.end()) it->second.rec = std::move(rec);
+        if (auto it = st.containers.find(rec.id); it != st.containers.end())
+          it->second.rec = std::move(rec);
       },
-      [self](erase_atom, container_atom, const std::string& id) { self->state.containers.erase(id); },
+      [self](erase_atom, container_atom, const std::string& id) {
+        self->state.containers.erase(id);
+      },
   };
 }
 

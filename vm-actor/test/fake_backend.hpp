@@ -30,17 +30,17 @@ namespace berth::vm::testing {
 /// One fake VM: alive until killed or powered off.
 struct fake_vm {
   pid_t pid = 0;
-  std::string process_id;            ///< The workload's id (the container id).
+  std::string process_id;  ///< The workload's id (the container id).
   bool alive = true;
-  std::function<void(int)> on_exit;  ///< The watch, while someone watches.
-  caf::actor owner;                  ///< The vm actor its agent talks to.
-  caf::actor agent;                  ///< The agent session, while connected.
-  std::vector<std::string> calls;    ///< Agent methods called, in order.
-  std::map<std::string, std::string> args;  ///< The last packed argument of each method.
-  std::vector<int> signals;          ///< Signals sent to the workload.
-  std::optional<agent::exit_status> exited;         ///< The workload's end, once it ended.
-  std::vector<caf::response_promise> waits;         ///< `wait` calls not answered yet.
-  std::vector<caf::response_promise> unanswered;    ///< Calls a silent agent keeps.
+  std::function<void(int)> on_exit;               ///< The watch, while someone watches.
+  caf::actor owner;                               ///< The vm actor its agent talks to.
+  caf::actor agent;                               ///< The agent session, while connected.
+  std::vector<std::string> calls;                 ///< Agent methods called, in order.
+  std::map<std::string, std::string> args;        ///< The last packed argument of each method.
+  std::vector<int> signals;                       ///< Signals sent to the workload.
+  std::optional<agent::exit_status> exited;       ///< The workload's end, once it ended.
+  std::vector<caf::response_promise> waits;       ///< `wait` calls not answered yet.
+  std::vector<caf::response_promise> unanswered;  ///< Calls a silent agent keeps.
 
   size_t count(std::string_view method) const {
     return static_cast<size_t>(std::count(calls.begin(), calls.end(), method));
@@ -54,7 +54,7 @@ class fake_backend : public vm_backend {
   bool agent_silent = false;     ///< The agent answers no ping (a wedged guest).
   bool ignores_sigterm = false;  ///< The workload survives SIGTERM.
   mutable std::string status = R"({"status":"running","running":true})";  ///< QMP query-status.
-  std::set<pid_t> ours;          ///< Pids owns() accepts besides live fake VMs it launched.
+  std::set<pid_t> ours;  ///< Pids owns() accepts besides live fake VMs it launched.
 
   // What happened.
   mutable int launches = 0;
@@ -113,7 +113,8 @@ class fake_backend : public vm_backend {
     return static_cast<int64_t>(vm->pid);
   }
 
-  std::unique_ptr<vm_watch> watch(pid_t pid, bool, std::function<void(int)> on_exit) const override {
+  std::unique_ptr<vm_watch> watch(pid_t pid, bool,
+                                  std::function<void(int)> on_exit) const override {
     auto vm = find(pid);
     if (!vm || !vm->alive) {
       on_exit(-1);
@@ -178,7 +179,8 @@ class fake_backend : public vm_backend {
   }
 
   // The workload ended: answer `wait` and notify the vm actor, as berth-init does.
-  static void end_workload(caf::event_based_actor* self, fake_vm& vm, int32_t code, int32_t signal) {
+  static void end_workload(caf::event_based_actor* self, fake_vm& vm, int32_t code,
+                           int32_t signal) {
     if (vm.exited) return;
     vm.exited = agent::exit_status{vm.process_id, code, signal};
     for (auto& rp : vm.waits) rp.deliver(rpc::pack(*vm.exited));

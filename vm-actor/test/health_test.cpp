@@ -36,7 +36,8 @@ health_timing timing(int32_t retries, int64_t start_period = 0) {
 TEST_CASE("the command of a check is sh -c for CMD-SHELL and the arguments for CMD") {
   CHECK(health_command({{"CMD-SHELL", "test -f /tmp/ok"}}) ==
         std::vector<std::string>{"/bin/sh", "-c", "test -f /tmp/ok"});
-  CHECK(health_command({{"CMD", "curl", "-f", "localhost"}}) == std::vector<std::string>{"curl", "-f", "localhost"});
+  CHECK(health_command({{"CMD", "curl", "-f", "localhost"}}) ==
+        std::vector<std::string>{"curl", "-f", "localhost"});
   CHECK(health_command({{"NONE"}}).empty());
   CHECK(health_command({}).empty());
   CHECK(health_command({{"CMD"}}).empty());
@@ -118,7 +119,8 @@ TEST_CASE("failures within the start period do not count while the container is 
 
 TEST_CASE("the health log keeps the last five results, oldest first") {
   auto h = starting();
-  for (int i = 0; i < 8; ++i) apply_health_result(h, result(i * s, i % 2, std::to_string(i)), timing(100), 0);
+  for (int i = 0; i < 8; ++i)
+    apply_health_result(h, result(i * s, i % 2, std::to_string(i)), timing(100), 0);
   REQUIRE(h.log.size() == health_log_entries);
   CHECK(h.log.front().output == "3");
   CHECK(h.log.back().output == "7");

@@ -14,7 +14,8 @@ namespace {
 struct fake_cpuinfo {
   fs::path path = fs::temp_directory_path() / ("berth-cpuinfo-" + std::to_string(::getpid()));
   explicit fake_cpuinfo(const std::string& flags, const std::string& mhz = "2300.000") {
-    std::ofstream(path) << "processor\t: 0\ncpu MHz\t\t: " << mhz << "\nflags\t\t: " << flags << "\n";
+    std::ofstream(path) << "processor\t: 0\ncpu MHz\t\t: " << mhz << "\nflags\t\t: " << flags
+                        << "\n";
   }
   ~fake_cpuinfo() { fs::remove(path); }
 };

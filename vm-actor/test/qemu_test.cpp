@@ -105,9 +105,11 @@ TEST_CASE("volumes become disks with their own serial and host directories 9p sh
   cfg.disks.push_back({"/v/ro.ext4", "vol1", true});
   cfg.shares.push_back({"/srv/www", "share0", true});
   auto argv = qemu_argv(cfg);
-  CHECK(has(argv, "-drive", "file=/v/data.ext4,if=none,id=vol0,format=raw,discard=unmap,detect-zeroes=unmap"));
+  CHECK(has(argv, "-drive",
+            "file=/v/data.ext4,if=none,id=vol0,format=raw,discard=unmap,detect-zeroes=unmap"));
   CHECK(has(argv, "-device", "virtio-blk-device,drive=vol0,serial=vol0"));
-  CHECK(has(argv, "-drive", "file=/v/ro.ext4,if=none,id=vol1,format=raw,readonly=on,file.locking=off"));
+  CHECK(has(argv, "-drive",
+            "file=/v/ro.ext4,if=none,id=vol1,format=raw,readonly=on,file.locking=off"));
   CHECK(has(argv, "-fsdev", "local,id=fs0,path=/srv/www,security_model=none,readonly=on"));
   CHECK(has(argv, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=share0"));
 }

@@ -108,12 +108,13 @@ struct fixture : berth::testing::deterministic {
       if constexpr (std::is_same_v<T, none>)
         self->request(h, caf::infinite, xs...).then([=] { out->done = true; }, fail);
       else
-        self->request(h, caf::infinite, xs...).then(
-            [=](T& value) {
-              out->done = true;
-              out->value = std::move(value);
-            },
-            fail);
+        self->request(h, caf::infinite, xs...)
+            .then(
+                [=](T& value) {
+                  out->done = true;
+                  out->value = std::move(value);
+                },
+                fail);
     });
     return out;
   }
@@ -143,10 +144,12 @@ struct fixture : berth::testing::deterministic {
 
 }  // namespace
 
-TEST_CASE_METHOD(fixture, "a start boots the VM, sets up its network and root, then starts the workload") {
+TEST_CASE_METHOD(fixture,
+                 "a start boots the VM, sets up its network and root, then starts the workload") {
   spawn(record());
   auto vm = start();
-  CHECK(vm->calls == std::vector<std::string>{"version", "configure_network", "mount_root", "start"});
+  CHECK(vm->calls ==
+        std::vector<std::string>{"version", "configure_network", "mount_root", "start"});
   CHECK(vms->launches == 1);
   auto rec = current();
   CHECK(rec.qemu_pid == vm->pid);
@@ -155,7 +158,8 @@ TEST_CASE_METHOD(fixture, "a start boots the VM, sets up its network and root, t
   CHECK(listener_heard->saves.back().state == state::running);
 }
 
-TEST_CASE_METHOD(fixture, "each network mode gives the guest its interfaces, hosts entry and resolver") {
+TEST_CASE_METHOD(fixture,
+                 "each network mode gives the guest its interfaces, hosts entry and resolver") {
   SECTION("none: loopback only") {
     auto rec = record();
     rec.process.hostname = "web";
@@ -281,7 +285,8 @@ TEST_CASE_METHOD(fixture, "a stop by the user ends the restarts of always") {
   CHECK(rec.exit_code == 128 + SIGTERM);
 }
 
-TEST_CASE_METHOD(fixture, "a workload that ignores the stop signal is killed when the stop timeout passes") {
+TEST_CASE_METHOD(fixture,
+                 "a workload that ignores the stop signal is killed when the stop timeout passes") {
   vms->ignores_sigterm = true;
   spawn(record());
   auto vm = start();
@@ -297,7 +302,8 @@ TEST_CASE_METHOD(fixture, "a workload that ignores the stop signal is killed whe
   CHECK(current().exit_code == 128 + SIGKILL);
 }
 
-TEST_CASE_METHOD(fixture, "a guest that stops answering is killed as unresponsive after the heartbeat timeout") {
+TEST_CASE_METHOD(
+    fixture, "a guest that stops answering is killed as unresponsive after the heartbeat timeout") {
   env->heartbeat_timeout = 3s;  // pinged every second
   spawn(record("on-failure"));
   auto vm = start();
@@ -339,7 +345,8 @@ TEST_CASE_METHOD(fixture, "a guest paused on a disk write error is resumed, not 
   CHECK(current().state == state::running);
 }
 
-TEST_CASE_METHOD(fixture, "a VM that still runs is adopted: its agent is asked for the workload's end") {
+TEST_CASE_METHOD(fixture,
+                 "a VM that still runs is adopted: its agent is asked for the workload's end") {
   auto rec = record();
   rec.state = state::running;
   rec.qemu_pid = 777;
@@ -358,10 +365,12 @@ TEST_CASE_METHOD(fixture, "a VM that still runs is adopted: its agent is asked f
   CHECK_FALSE(vm->alive);
 }
 
-TEST_CASE_METHOD(fixture, "a VM that is not ours is not adopted: the container is marked lost and its policy applies") {
+TEST_CASE_METHOD(
+    fixture,
+    "a VM that is not ours is not adopted: the container is marked lost and its policy applies") {
   auto rec = record("always");
   rec.state = state::running;
-  rec.qemu_pid = 778;  // a pid the kernel gave to another process meanwhile
+  rec.qemu_pid = 778;                      // a pid the kernel gave to another process meanwhile
   auto stray = vms->running(779, rec.id);  // a QEMU of this container nobody recorded
   vms->ours.erase(779);
   spawn(rec);
@@ -378,7 +387,9 @@ TEST_CASE_METHOD(fixture, "a VM that is not ours is not adopted: the container i
   CHECK(current().state == state::running);
 }
 
-TEST_CASE_METHOD(fixture, "a container lost while starting is marked exited, a policy out of retries leaves it so") {
+TEST_CASE_METHOD(
+    fixture,
+    "a container lost while starting is marked exited, a policy out of retries leaves it so") {
   auto rec = record("on-failure:1");
   rec.state = state::starting;
   rec.restart_count = 1;
@@ -390,7 +401,9 @@ TEST_CASE_METHOD(fixture, "a container lost while starting is marked exited, a p
   CHECK(vms->launches == 0);
 }
 
-TEST_CASE_METHOD(fixture, "a forced removal while the VM is launched ends it once it is there, then removes the container") {
+TEST_CASE_METHOD(fixture,
+                 "a forced removal while the VM is launched ends it once it is there, then removes "
+                 "the container") {
   spawn(record());
   auto started = post(start_atom_v);
   auto removed = post(remove_atom_v, true);
@@ -405,7 +418,8 @@ TEST_CASE_METHOD(fixture, "a forced removal while the VM is launched ends it onc
   CHECK_FALSE(fs::exists(env->container_dir(record().id)));
 }
 
-TEST_CASE_METHOD(fixture, "a launch that fails answers start with its reason and leaves the container exited") {
+TEST_CASE_METHOD(
+    fixture, "a launch that fails answers start with its reason and leaves the container exited") {
   vms->launch_fails = true;
   spawn(record("always"));
   auto r = ask(start_atom_v);

@@ -4,8 +4,8 @@
 // against SQLite and real images); no VM is booted: created containers are not started.
 #include "berth/vm/vm_supervisor.hpp"
 
-#include "berth/actors/testing/deterministic.hpp"
 #include "berth/actors/images.hpp"
+#include "berth/actors/testing/deterministic.hpp"
 #include "berth/vm/container.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -52,9 +52,8 @@ image_supervisor_actor::behavior_type fake_images(image_supervisor_actor::pointe
         return make_error(errc::unsupported, "not here");
       },
       [](list_atom) { return std::vector<api::image_info>{}; },
-      [](pull_atom, const std::string&, const std::string&, const caf::actor&) -> caf::result<api::image_info> {
-        return make_error(errc::unsupported, "not here");
-      },
+      [](pull_atom, const std::string&, const std::string&, const caf::actor&)
+          -> caf::result<api::image_info> { return make_error(errc::unsupported, "not here"); },
       [](push_atom, const std::string&, const caf::actor&) -> caf::result<api::pushed> {
         return make_error(errc::unsupported, "not here");
       },
@@ -64,17 +63,20 @@ image_supervisor_actor::behavior_type fake_images(image_supervisor_actor::pointe
       [](remove_atom, const std::string&, bool) -> caf::result<api::removed> {
         return make_error(errc::unsupported, "not here");
       },
-      [](prune_atom, bool) -> caf::result<api::removed> { return make_error(errc::unsupported, "not here"); },
+      [](prune_atom, bool) -> caf::result<api::removed> {
+        return make_error(errc::unsupported, "not here");
+      },
       [](save_atom, const std::vector<std::string>&, const caf::actor&) -> caf::result<void> {
         return make_error(errc::unsupported, "not here");
       },
       [](inspect_atom, const std::string&) -> caf::result<api::image_detail> {
         return make_error(errc::unsupported, "not here");
       },
-      [](login_atom, const std::string&, const std::string&, const std::string&) -> caf::result<void> {
+      [](login_atom, const std::string&, const std::string&, const std::string&)
+          -> caf::result<void> { return make_error(errc::unsupported, "not here"); },
+      [](logout_atom, const std::string&) -> caf::result<void> {
         return make_error(errc::unsupported, "not here");
       },
-      [](logout_atom, const std::string&) -> caf::result<void> { return make_error(errc::unsupported, "not here"); },
       [](resolve_atom, const std::string& ref) -> caf::result<image_runtime> {
         if (ref != "busybox") return make_error(errc::not_found, "No such image: " + ref);
         image_runtime rt;
@@ -112,11 +114,12 @@ struct fixture : testing::deterministic {
     owned.push_back(caf::actor_cast<caf::actor>(images));
     sys.registry().put(caf::atom_from_string(image_supervisor_name), images);
     auto out = std::make_shared<vm_supervisor_actor>();
-    owned.push_back(caf::actor_cast<caf::actor>(sys.spawn([out, e = env](caf::event_based_actor* self) {
-      *out = spawn_vm_supervisor(self, e);
-      self->set_exit_handler([](caf::exit_msg&) {});
-      return caf::behavior{[](info_atom) {}};
-    })));
+    owned.push_back(
+        caf::actor_cast<caf::actor>(sys.spawn([out, e = env](caf::event_based_actor* self) {
+          *out = spawn_vm_supervisor(self, e);
+          self->set_exit_handler([](caf::exit_msg&) {});
+          return caf::behavior{[](info_atom) {}};
+        })));
     run();
     vms = *out;
   }
@@ -129,7 +132,8 @@ struct fixture : testing::deterministic {
   // Sends a request and runs the system until it is answered.
   template <class T, class... Ts>
   std::variant<T, caf::error> ask(Ts... xs) {
-    auto out = std::make_shared<std::variant<T, caf::error>>(make_error(errc::internal, "no answer"));
+    auto out =
+        std::make_shared<std::variant<T, caf::error>>(make_error(errc::internal, "no answer"));
     auto h = vms;
     sys.spawn([=](caf::event_based_actor* self) {
       self->request(h, caf::infinite, xs...)
@@ -178,9 +182,11 @@ TEST_CASE_METHOD(fixture, "a created container is stored, listed and found by na
     REQUIRE(std::holds_alternative<api::container_info>(info));
     CHECK(std::get<api::container_info>(info).id == c.id);
   }
-  auto all = std::get<std::vector<api::container_info>>(ask<std::vector<api::container_info>>(list_atom_v, true));
+  auto all = std::get<std::vector<api::container_info>>(
+      ask<std::vector<api::container_info>>(list_atom_v, true));
   CHECK(all.size() == 1);
-  auto running = std::get<std::vector<api::container_info>>(ask<std::vector<api::container_info>>(list_atom_v, false));
+  auto running = std::get<std::vector<api::container_info>>(
+      ask<std::vector<api::container_info>>(list_atom_v, false));
   CHECK(running.empty());
 }
 
@@ -215,7 +221,8 @@ TEST_CASE_METHOD(fixture, "bad resources are refused before anything is stored")
   CHECK(store_data->containers.empty());
 }
 
-TEST_CASE_METHOD(fixture, "an id prefix shared by two containers is ambiguous and an unknown one not_found") {
+TEST_CASE_METHOD(
+    fixture, "an id prefix shared by two containers is ambiguous and an unknown one not_found") {
   start();
   // 17 containers: two of them must share their first hex digit.
   std::map<char, int> first_digits;
@@ -231,7 +238,9 @@ TEST_CASE_METHOD(fixture, "an id prefix shared by two containers is ambiguous an
   CHECK(code_of(std::get<caf::error>(missing)) == errc::not_found);
 }
 
-TEST_CASE_METHOD(fixture, "records in the store are loaded, and one that says running without a VM is marked exited") {
+TEST_CASE_METHOD(
+    fixture,
+    "records in the store are loaded, and one that says running without a VM is marked exited") {
   container_record exited;
   exited.id = std::string(64, 'a');
   exited.name = "old";
@@ -244,13 +253,16 @@ TEST_CASE_METHOD(fixture, "records in the store are loaded, and one that says ru
   store_data->containers[exited.id] = exited;
   store_data->containers[was_running.id] = was_running;
   start();
-  auto all = std::get<std::vector<api::container_info>>(ask<std::vector<api::container_info>>(list_atom_v, true));
+  auto all = std::get<std::vector<api::container_info>>(
+      ask<std::vector<api::container_info>>(list_atom_v, true));
   REQUIRE(all.size() == 2);
-  auto orphan = std::get<api::container_info>(ask<api::container_info>(inspect_atom_v, std::string("orphan")));
+  auto orphan = std::get<api::container_info>(
+      ask<api::container_info>(inspect_atom_v, std::string("orphan")));
   CHECK(orphan.state == state::exited);
   CHECK(orphan.reason.find("while berthd was not running") != std::string::npos);
   CHECK(store_data->containers[was_running.id].state == state::exited);
-  CHECK(std::get<api::container_info>(ask<api::container_info>(inspect_atom_v, std::string("old"))).exit_code == 4);
+  CHECK(std::get<api::container_info>(ask<api::container_info>(inspect_atom_v, std::string("old")))
+            .exit_code == 4);
   CHECK(create_error(spec("old")) == errc::already_exists);
 }
 
@@ -260,7 +272,8 @@ TEST_CASE_METHOD(fixture, "berth cp's file calls need a running VM and name thei
   auto stat = ask<api::file_info>(file_atom_v, api::file_ref{"idle", "/etc"});
   REQUIRE(std::holds_alternative<caf::error>(stat));
   CHECK(code_of(std::get<caf::error>(stat)) == errc::conflict);
-  CHECK(describe(std::get<caf::error>(stat)) == "container idle is not running; berth cp needs its VM");
+  CHECK(describe(std::get<caf::error>(stat)) ==
+        "container idle is not running; berth cp needs its VM");
   api::file_write_request write;
   write.container = id.substr(0, 6);
   write.path = "/x";
@@ -272,7 +285,8 @@ TEST_CASE_METHOD(fixture, "berth cp's file calls need a running VM and name thei
   });
   run();
   CHECK(code_of(*wrote) == errc::conflict);
-  auto unknown = ask<std::vector<api::file_info>>(file_atom_v, list_atom_v, api::file_ref{"nosuchname", "/"});
+  auto unknown =
+      ask<std::vector<api::file_info>>(file_atom_v, list_atom_v, api::file_ref{"nosuchname", "/"});
   CHECK(code_of(std::get<caf::error>(unknown)) == errc::not_found);
 }
 
@@ -312,13 +326,18 @@ TEST_CASE_METHOD(fixture, "a malformed health check is refused and nothing is cr
   CHECK(create_error(bad([](api::healthcheck& h) { h.interval = -1; })) == errc::invalid_argument);
   CHECK(create_error(bad([](api::healthcheck& h) { h.timeout = 999; })) == errc::invalid_argument);
   CHECK(create_error(bad([](api::healthcheck& h) { h.retries = -2; })) == errc::invalid_argument);
-  CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"SHELL", "true"}; })) == errc::invalid_argument);
-  CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"CMD-SHELL"}; })) == errc::invalid_argument);
+  CHECK(create_error(bad([](api::healthcheck& h) {
+          h.test = {"SHELL", "true"};
+        })) == errc::invalid_argument);
+  CHECK(create_error(bad([](api::healthcheck& h) { h.test = {"CMD-SHELL"}; })) ==
+        errc::invalid_argument);
   CHECK(store_data->containers.empty());
   CHECK(create(spec("hc")).name == "hc");
 }
 
-TEST_CASE_METHOD(fixture, "a container's labels are its image's with each --label over the image's of that name") {
+TEST_CASE_METHOD(
+    fixture,
+    "a container's labels are its image's with each --label over the image's of that name") {
   start();
   auto image_only = create(spec("plain"));
   CHECK(store_data->containers[image_only.id].labels ==
@@ -328,7 +347,8 @@ TEST_CASE_METHOD(fixture, "a container's labels are its image's with each --labe
   auto c = create(s);
   std::map<std::string, std::string> want{{"maintainer", "berth"}, {"team", ""}, {"tier", "web"}};
   CHECK(store_data->containers[c.id].labels == want);
-  auto all = std::get<std::vector<api::container_info>>(ask<std::vector<api::container_info>>(list_atom_v, true));
+  auto all = std::get<std::vector<api::container_info>>(
+      ask<std::vector<api::container_info>>(list_atom_v, true));
   REQUIRE(all.size() == 2);
   for (auto& info : all) CHECK(info.labels == store_data->containers[info.id].labels);
   auto unnamed = spec("unnamed");
@@ -336,7 +356,9 @@ TEST_CASE_METHOD(fixture, "a container's labels are its image's with each --labe
   CHECK(create_error(unnamed) == errc::invalid_argument);
 }
 
-TEST_CASE_METHOD(fixture, "calls forwarded to a container's vm actor find it by name, id or prefix, and fail as it does") {
+TEST_CASE_METHOD(fixture,
+                 "calls forwarded to a container's vm actor find it by name, id or prefix, and "
+                 "fail as it does") {
   start();
   auto c = create(spec("fwd"));
   auto sub = spawn_owned([](caf::event_based_actor*) -> caf::behavior {
@@ -358,12 +380,11 @@ TEST_CASE_METHOD(fixture, "calls forwarded to a container's vm actor find it by 
   // A container no one has: lookup's errors, before any vm actor is asked.
   CHECK(code_of(std::get<caf::error>(ask<api::exit_info>(wait_atom_v, std::string("nosuch")))) ==
         errc::not_found);
-  CHECK(code_of(std::get<caf::error>(ask<api::container_stats>(stats_atom_v, std::string("nosuch")))) ==
-        errc::not_found);
   CHECK(code_of(std::get<caf::error>(
-            ask<std::string>(logs_atom_v, std::string("nosuch"), sub, api::logs_request{}))) ==
-        errc::not_found);
+            ask<api::container_stats>(stats_atom_v, std::string("nosuch")))) == errc::not_found);
+  CHECK(code_of(std::get<caf::error>(ask<std::string>(logs_atom_v, std::string("nosuch"), sub,
+                                                      api::logs_request{}))) == errc::not_found);
   exec.container = "";
-  CHECK(code_of(std::get<caf::error>(ask<std::vector<std::string>>(exec_atom_v, exec, sub)))
-        == errc::invalid_argument);
+  CHECK(code_of(std::get<caf::error>(ask<std::vector<std::string>>(exec_atom_v, exec, sub))) ==
+        errc::invalid_argument);
 }

@@ -102,8 +102,9 @@ void load_chunk(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   if (up.size > st->opts.max_upload) {
     caf::anon_send_exit(up.writer, caf::exit_reason::user_shutdown);
     st->uploads.erase(it);
-    return reply_error(self, *st, id, make_error(errc::invalid_argument,
-                                                 "the archive is larger than the upload limit"));
+    return reply_error(
+        self, *st, id,
+        make_error(errc::invalid_argument, "the archive is larger than the upload limit"));
   }
   self->request(up.writer, caf::infinite, write_atom_v, std::move(chunk.data))
       .then([self, st, id] { reply(self, *st, id, api::empty{}); },

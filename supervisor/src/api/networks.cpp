@@ -10,8 +10,9 @@ namespace {
 template <class Result, class... Ts>
 void net_call(caf::io::broker* self, const session_ptr& st, uint32_t id, Ts&&... xs) {
   ask<Result>(self, st, id, net_supervisor_of(self->home_system()),
-              make_error(errc::unavailable, "bridge networking is off (berthd --bridge=none) or "
-                                            "the network service is not running"),
+              make_error(errc::unavailable,
+                         "bridge networking is off (berthd --bridge=none) or "
+                         "the network service is not running"),
               std::forward<Ts>(xs)...);
 }
 

@@ -26,8 +26,7 @@ void resize(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   auto req = rpc::arg<api::resize_request>(m);
   auto s = stream_of(*st, req.stream_id, false);
   if (!s) return reply_error(self, *st, m.id, s.error());
-  vm_call<void>(self, st, m.id, resize_atom_v, (*s)->container, (*s)->process, req.rows,
-                req.cols);
+  vm_call<void>(self, st, m.id, resize_atom_v, (*s)->container, (*s)->process, req.rows, req.cols);
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 //
 // Modelled on OTP: each child has a child restart (permanent, transient, temporary), a restart
 // intensity (at most N restarts in a window) and a backoff. A supervisor links to its children,
-// restarts the ones whose child restart asks for it, publishes the current handle of each child in the
-// actor system's registry under the child's name (a restarted child has a new handle; callers
+// restarts the ones whose child restart asks for it, publishes the current handle of each child in
+// the actor system's registry under the child's name (a restarted child has a new handle; callers
 // look it up there), and gives up when a child restarts too often: it then exits with
 // berth::errc::unavailable, so its own supervisor (or, for the root, berthd's main) sees it.
 #pragma once
@@ -11,8 +11,8 @@
 #include "berth/actors/vocabulary.hpp"
 
 #include <caf/actor.hpp>
-#include <caf/fwd.hpp>
 #include <caf/actor_clock.hpp>
+#include <caf/fwd.hpp>
 
 #include <chrono>
 #include <deque>
@@ -76,7 +76,8 @@ std::chrono::milliseconds backoff_for(const child_spec& spec, std::size_t n);
 
 /// A one_for_one supervisor over `children`, started in order. It stops its children in reverse
 /// order when it exits.
-caf::behavior one_for_one_supervisor(caf::event_based_actor* self, std::vector<child_spec> children);
+caf::behavior one_for_one_supervisor(caf::event_based_actor* self,
+                                     std::vector<child_spec> children);
 
 /// An exception an actor's handler threw, as the error that ends the actor: internal, with the
 /// exception's text (for set_exception_handler; its supervisor sees a crash and restarts it).

@@ -26,22 +26,22 @@ constexpr uint32_t vsock_port = 1024;
 
 /// Method names, requests from berthd to the agent.
 namespace method {
-constexpr std::string_view version = "version";      ///< version_request -> version_info
-constexpr std::string_view ping = "ping";            ///< empty -> empty
-constexpr std::string_view mount_root = "mount_root";  ///< mount_spec -> empty
-constexpr std::string_view start = "start";          ///< process_spec -> process_started
-constexpr std::string_view wait = "wait";            ///< process_ref -> exit_status
-constexpr std::string_view signal = "signal";        ///< signal_request -> empty
-constexpr std::string_view shutdown = "shutdown";    ///< empty -> empty, then power off
-constexpr std::string_view stdin_data = "stdin";     ///< stdin_chunk -> empty (once written)
+constexpr std::string_view version = "version";          ///< version_request -> version_info
+constexpr std::string_view ping = "ping";                ///< empty -> empty
+constexpr std::string_view mount_root = "mount_root";    ///< mount_spec -> empty
+constexpr std::string_view start = "start";              ///< process_spec -> process_started
+constexpr std::string_view wait = "wait";                ///< process_ref -> exit_status
+constexpr std::string_view signal = "signal";            ///< signal_request -> empty
+constexpr std::string_view shutdown = "shutdown";        ///< empty -> empty, then power off
+constexpr std::string_view stdin_data = "stdin";         ///< stdin_chunk -> empty (once written)
 constexpr std::string_view close_stdin = "close_stdin";  ///< process_ref -> empty
-constexpr std::string_view resize = "resize";        ///< resize_request -> empty
-constexpr std::string_view stats = "stats";          ///< empty -> vm_stats
-constexpr std::string_view stat = "stat";            ///< path_request -> file_info
-constexpr std::string_view list = "list";            ///< path_request -> [file_info]
-constexpr std::string_view read = "read";            ///< read_request -> read_result
-constexpr std::string_view mkdir = "mkdir";          ///< file_info (path, mode, uid, gid, mtime) -> empty
-constexpr std::string_view write = "write";          ///< write_request -> empty
+constexpr std::string_view resize = "resize";            ///< resize_request -> empty
+constexpr std::string_view stats = "stats";              ///< empty -> vm_stats
+constexpr std::string_view stat = "stat";                ///< path_request -> file_info
+constexpr std::string_view list = "list";                ///< path_request -> [file_info]
+constexpr std::string_view read = "read";                ///< read_request -> read_result
+constexpr std::string_view mkdir = "mkdir";  ///< file_info (path, mode, uid, gid, mtime) -> empty
+constexpr std::string_view write = "write";  ///< write_request -> empty
 constexpr std::string_view symlink = "symlink";      ///< file_info (path, link, uid, gid) -> empty
 constexpr std::string_view set_times = "set_times";  ///< file_info (path, mtime_ns) -> empty
 constexpr std::string_view configure_network = "configure_network";  ///< network_config -> empty
@@ -56,7 +56,9 @@ constexpr std::string_view exit = "exit";      ///< exit_status
 /// An argument or result without fields.
 struct empty {
   template <class Packer>
-  void msgpack_pack(Packer& pk) const { pk.pack_map(0); }
+  void msgpack_pack(Packer& pk) const {
+    pk.pack_map(0);
+  }
   void msgpack_unpack(const msgpack::object&) {}
 };
 
@@ -68,20 +70,20 @@ struct version_request {
 
 /// Result of `version`.
 struct version_info {
-  std::string agent;            ///< berth-init's version string.
-  uint32_t protocol = 0;        ///< protocol_version of the agent.
-  std::string kernel;           ///< uname -r of the guest.
-  std::string transport;        ///< "virtio-serial" or "vsock".
-  uint64_t uptime_ms = 0;       ///< Guest uptime when the call was answered.
+  std::string agent;       ///< berth-init's version string.
+  uint32_t protocol = 0;   ///< protocol_version of the agent.
+  std::string kernel;      ///< uname -r of the guest.
+  std::string transport;   ///< "virtio-serial" or "vsock".
+  uint64_t uptime_ms = 0;  ///< Guest uptime when the call was answered.
   BERTH_FIELDS(version_info, agent, protocol, kernel, transport, uptime_ms);
 };
 
 /// One more filesystem mounted into the container's root, after the overlay, in list order.
 struct mount_entry {
-  std::string type;     ///< "disk" (an ext4 disk found by virtio serial), "9p" (a virtio-9p
-                        ///< share found by mount tag) or "tmpfs".
-  std::string source;   ///< disk: the serial; 9p: the mount tag; tmpfs: ignored.
-  std::string target;   ///< Absolute path in the container, created if missing.
+  std::string type;    ///< "disk" (an ext4 disk found by virtio serial), "9p" (a virtio-9p
+                       ///< share found by mount tag) or "tmpfs".
+  std::string source;  ///< disk: the serial; 9p: the mount tag; tmpfs: ignored.
+  std::string target;  ///< Absolute path in the container, created if missing.
   bool readonly = false;
   std::string options;  ///< Extra mount options ("size=64m,mode=1777" for tmpfs).
   BERTH_FIELDS(mount_entry, type, source, target, readonly, options);
@@ -102,7 +104,7 @@ struct mount_spec {
   std::string hosts;                   ///< Content of /etc/hosts; empty: not touched.
   std::string resolv_conf;             ///< Content of /etc/resolv.conf; empty: not touched.
   BERTH_FIELDS(mount_spec, image_serial, disk_serial, readonly_root, mounts, hostname, hosts,
-                           resolv_conf);
+               resolv_conf);
 };
 
 /// Argument of `start`: one process to run in the container's root filesystem.
@@ -118,13 +120,13 @@ struct process_spec {
                                   ///< otherwise stdin is /dev/null (a pty without input).
   uint16_t rows = 24;             ///< Initial terminal size (terminal only).
   uint16_t cols = 80;
-  bool init = false;              ///< A tiny init (the agent's own code) is PID 1 of the process's
-                                  ///< PID namespace: it reaps and forwards signals to the command.
-  std::string join;               ///< "": a new PID namespace whose PID 1 is this process (or its
-                                  ///< init). Else the id of a running process whose PID namespace
-                                  ///< this one enters (exec into a container: "main").
+  bool init = false;  ///< A tiny init (the agent's own code) is PID 1 of the process's
+                      ///< PID namespace: it reaps and forwards signals to the command.
+  std::string join;   ///< "": a new PID namespace whose PID 1 is this process (or its
+                      ///< init). Else the id of a running process whose PID namespace
+                      ///< this one enters (exec into a container: "main").
   BERTH_FIELDS(process_spec, id, args, env, cwd, user, hostname, terminal, open_stdin, rows, cols,
-                             init, join);
+               init, join);
 };
 
 /// Result of `start`.
@@ -180,7 +182,7 @@ struct resize_request {
 
 /// I/O counters of one block device (by virtio serial) or network interface.
 struct io_counter {
-  std::string name;     ///< Disk serial or interface name.
+  std::string name;          ///< Disk serial or interface name.
   uint64_t read_bytes = 0;   ///< Disks: read; interfaces: received.
   uint64_t write_bytes = 0;  ///< Disks: written; interfaces: sent.
   BERTH_FIELDS(io_counter, name, read_bytes, write_bytes);
@@ -188,11 +190,11 @@ struct io_counter {
 
 /// Result of `stats`: the guest's view of its resources.
 struct vm_stats {
-  uint64_t cpu_ns = 0;         ///< CPU time used (user + system, all vCPUs) since boot.
-  uint32_t cpus = 0;           ///< Online vCPUs.
-  uint64_t memory_total = 0;   ///< Bytes (MemTotal).
-  uint64_t memory_used = 0;    ///< Bytes (MemTotal - MemAvailable).
-  uint32_t pids = 0;           ///< Processes in the VM besides the agent.
+  uint64_t cpu_ns = 0;        ///< CPU time used (user + system, all vCPUs) since boot.
+  uint32_t cpus = 0;          ///< Online vCPUs.
+  uint64_t memory_total = 0;  ///< Bytes (MemTotal).
+  uint64_t memory_used = 0;   ///< Bytes (MemTotal - MemAvailable).
+  uint32_t pids = 0;          ///< Processes in the VM besides the agent.
   std::vector<io_counter> disks;
   std::vector<io_counter> networks;  ///< Without lo.
   uint64_t uptime_ms = 0;
@@ -209,14 +211,14 @@ struct path_request {
 /// A file in the container: the result of `stat` and `list`, the argument of `mkdir`,
 /// `symlink` and `set_times`.
 struct file_info {
-  std::string path;     ///< `stat`: as asked; `list`: the entry's name only.
-  std::string type;     ///< "file", "dir", "symlink" or "other".
-  uint32_t mode = 0;    ///< Permission bits (07777).
+  std::string path;   ///< `stat`: as asked; `list`: the entry's name only.
+  std::string type;   ///< "file", "dir", "symlink" or "other".
+  uint32_t mode = 0;  ///< Permission bits (07777).
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  std::string link;     ///< A symlink's target.
+  std::string link;  ///< A symlink's target.
   BERTH_FIELDS(file_info, path, type, mode, uid, gid, size, mtime_ns, link);
 };
 
@@ -250,10 +252,10 @@ struct write_request {
 
 /// One network interface of the VM, found by its MAC address.
 struct interface_config {
-  std::string mac;          ///< "02:42:0a:59:00:05".
-  std::string address;      ///< IPv4 address, "10.89.0.5".
+  std::string mac;      ///< "02:42:0a:59:00:05".
+  std::string address;  ///< IPv4 address, "10.89.0.5".
   uint8_t prefix_len = 24;
-  std::string gateway;      ///< Default route through it; empty: none (an internal network).
+  std::string gateway;  ///< Default route through it; empty: none (an internal network).
   uint32_t mtu = 1500;
   BERTH_FIELDS(interface_config, mac, address, prefix_len, gateway, mtu);
 };

@@ -46,7 +46,7 @@ struct image_config {
   std::vector<std::string> volumes;           ///< Keys of config.Volumes ("/data").
   std::map<std::string, std::string> labels;  ///< config.Labels.
   image_healthcheck healthcheck;              ///< config.Healthcheck (Dockerfile HEALTHCHECK).
-  std::vector<std::string> diff_ids;          ///< rootfs.diff_ids: digests of the uncompressed layers.
+  std::vector<std::string> diff_ids;  ///< rootfs.diff_ids: digests of the uncompressed layers.
 };
 
 /// Parses an image config; invalid_argument naming the field for anything malformed.

@@ -26,21 +26,21 @@ inline constexpr std::string_view oci_layer = "application/vnd.oci.image.layer.v
 inline constexpr std::string_view oci_layer_gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view oci_layer_zstd = "application/vnd.oci.image.layer.v1.tar+zstd";
 inline constexpr std::string_view docker_manifest_list =
-  "application/vnd.docker.distribution.manifest.list.v2+json";
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr std::string_view docker_manifest =
-  "application/vnd.docker.distribution.manifest.v2+json";
+    "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view docker_manifest_v1 =
-  "application/vnd.docker.distribution.manifest.v1+json";
+    "application/vnd.docker.distribution.manifest.v1+json";
 inline constexpr std::string_view docker_manifest_v1_signed =
-  "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    "application/vnd.docker.distribution.manifest.v1+prettyjws";
 inline constexpr std::string_view docker_config = "application/vnd.docker.container.image.v1+json";
 inline constexpr std::string_view docker_layer = "application/vnd.docker.image.rootfs.diff.tar";
 inline constexpr std::string_view docker_layer_gzip =
-  "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    "application/vnd.docker.image.rootfs.diff.tar.gzip";
 inline constexpr std::string_view docker_layer_zstd =
-  "application/vnd.docker.image.rootfs.diff.tar.zstd";
+    "application/vnd.docker.image.rootfs.diff.tar.zstd";
 inline constexpr std::string_view docker_layer_foreign =
-  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 }  // namespace media_type
 
 /// What a media type says a blob is.

@@ -1,4 +1,5 @@
-// image_supervisor_actor: the image supervisor of berthd: every image on this host, its content and disk.
+// image_supervisor_actor: the image supervisor of berthd: every image on this host, its content and
+// disk.
 //
 // It serves image lists and lookups from the store's records, and runs each load, pull, push,
 // save, login and garbage collection as its own worker so that a slow or failing one never
@@ -27,7 +28,6 @@
 
 namespace berth::image {
 
-
 /// Settings of the image supervisor.
 struct image_options {
   /// Where content, image disks and logins live.
@@ -44,7 +44,8 @@ struct image_options {
 };
 
 /// Spawns the image supervisor linked to `parent`, keeping its files under `data_root`.
-image_supervisor_actor spawn_image_supervisor(caf::local_actor* parent, std::filesystem::path data_root);
+image_supervisor_actor spawn_image_supervisor(caf::local_actor* parent,
+                                              std::filesystem::path data_root);
 
 /// Spawns the image supervisor linked to `parent` with `options`.
 image_supervisor_actor spawn_image_supervisor(caf::local_actor* parent, image_options options);

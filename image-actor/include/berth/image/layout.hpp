@@ -53,18 +53,17 @@ caf::expected<std::vector<loaded_image>> load_layout_dir(content_store& store,
                                                          const platform& want = default_platform());
 
 /// Imports the OCI archive at `file` (a tar, optionally gzip or zstd compressed).
-caf::expected<std::vector<loaded_image>>
-load_layout_archive(content_store& store, const std::filesystem::path& file,
-                    const platform& want = default_platform());
+caf::expected<std::vector<loaded_image>> load_layout_archive(
+    content_store& store, const std::filesystem::path& file,
+    const platform& want = default_platform());
 
 /// Imports an OCI archive read from `fd` until end of file (a pipe or socket works).
-caf::expected<std::vector<loaded_image>>
-load_layout_archive_fd(content_store& store, int fd, const platform& want = default_platform());
+caf::expected<std::vector<loaded_image>> load_layout_archive_fd(
+    content_store& store, int fd, const platform& want = default_platform());
 
 /// Imports an OCI archive whose bytes `read` delivers.
-caf::expected<std::vector<loaded_image>>
-load_layout_archive_stream(content_store& store, archive_reader read,
-                           const platform& want = default_platform());
+caf::expected<std::vector<loaded_image>> load_layout_archive_stream(
+    content_store& store, archive_reader read, const platform& want = default_platform());
 
 /// One image to write into an OCI archive.
 struct archive_image {

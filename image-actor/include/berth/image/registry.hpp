@@ -68,8 +68,8 @@ using progress_fn = std::function<void(const api::progress&)>;
 
 /// What a pull asks for beyond the reference.
 struct pull_options {
-  platform want = default_platform();    ///< The platform chosen from an index.
-  progress_fn progress;                  ///< Per-blob progress, from several threads.
+  platform want = default_platform();         ///< The platform chosen from an index.
+  progress_fn progress;                       ///< Per-blob progress, from several threads.
   const std::atomic<bool>* cancel = nullptr;  ///< Set to stop the pull (errc::cancelled).
   /// Called with each blob's digest before it is fetched or reused (the caller's lease).
   std::function<void(const std::string&)> on_blob;
@@ -94,7 +94,8 @@ caf::expected<pulled_image> pull_image(const content_store& store, const referen
 /// uploaded.
 caf::expected<api::pushed> push_image(const content_store& store, const reference& ref,
                                       std::string_view manifest_digest,
-                                      const registry_options& opts, const progress_fn& progress = {},
+                                      const registry_options& opts,
+                                      const progress_fn& progress = {},
                                       const std::atomic<bool>* cancel = nullptr);
 
 /// Checks `cred` against the registry `server` (its /v2/ endpoint, or its token service).

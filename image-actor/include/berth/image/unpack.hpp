@@ -26,9 +26,9 @@ namespace berth::image {
 
 /// What applying layers did.
 struct unpack_stats {
-  uint64_t entries = 0;     ///< Layer entries read (whiteouts included).
-  uint64_t bytes = 0;       ///< Uncompressed tar bytes read.
-  uint64_t whiteouts = 0;   ///< Whiteout and opaque markers applied.
+  uint64_t entries = 0;    ///< Layer entries read (whiteouts included).
+  uint64_t bytes = 0;      ///< Uncompressed tar bytes read.
+  uint64_t whiteouts = 0;  ///< Whiteout and opaque markers applied.
 };
 
 /// Applies the layer blob at `blob` (of media type `type`) onto the tree at `rootfs`; if

@@ -1,4 +1,5 @@
-// net_supervisor_actor: the net supervisor of berthd: every network on this host, one network actor each.
+// net_supervisor_actor: the net supervisor of berthd: every network on this host, one network actor
+// each.
 //
 // A network is a Linux bridge with a subnet, a table of addresses leased to containers (kept in
 // the store, so no address is handed out twice across restarts and crashes), NAT for traffic
@@ -14,7 +15,8 @@
 // the net supervisor leaves bridges, taps and the nft table in place (running VMs keep their
 // network) and its successor adopts them, but the owners of running containers must plug them
 // again. A clean stop (user_shutdown) deletes every bridge, tap and the nft table, unless it was
-// told `keep` first (live restore: containers keep running); records and leases stay in the store. docs/networking.md has the whole model.
+// told `keep` first (live restore: containers keep running); records and leases stay in the store.
+// docs/networking.md has the whole model.
 #pragma once
 
 #include "berth/actors/nets.hpp"
@@ -41,7 +43,6 @@ struct net_options {
   uint16_t dns_port = 53;                       ///< Where each network's DNS responder listens
                                                 ///< on its gateway.
 };
-
 
 /// Spawns the net supervisor linked to `parent`. It reads the networks from the store (found in
 /// the registry under `store_name`) and serves nothing before they, the default network and

@@ -14,7 +14,8 @@ namespace berth::os {
 /// Writes `data` to `path` durably: a temporary file in the same directory, fsync, rename, fsync
 /// of the directory. A crash leaves the old file or the new one, never a mix. Throws
 /// std::system_error.
-void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
+void write_file_atomic(const std::filesystem::path& path, std::string_view data,
+                       mode_t mode = 0644);
 
 /// fsyncs a directory, so a rename or create in it is durable. Throws std::system_error.
 void fsync_dir(const std::filesystem::path& dir);

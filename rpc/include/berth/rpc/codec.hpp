@@ -75,11 +75,11 @@ class call_error : public std::runtime_error {
 /// One decoded message. Its objects live in `handle`'s zone, so the message is move-only.
 struct message {
   kind type = kind::request;
-  uint32_t id = 0;          ///< Requests and responses.
-  std::string method;       ///< Requests and notifications.
-  msgpack::object params;   ///< Requests and notifications: always an array.
-  msgpack::object error;    ///< Responses: nil on success, else an error_info map.
-  msgpack::object result;   ///< Responses.
+  uint32_t id = 0;         ///< Requests and responses.
+  std::string method;      ///< Requests and notifications.
+  msgpack::object params;  ///< Requests and notifications: always an array.
+  msgpack::object error;   ///< Responses: nil on success, else an error_info map.
+  msgpack::object result;  ///< Responses.
   msgpack::object_handle handle;
 };
 
@@ -219,14 +219,15 @@ T result_as(const message& msg) {
   return out;
 }
 
-/// Converts packed bytes (of one object, bounded like the decoder's input) to T; throws call_error(invalid_argument) on mismatch.
+/// Converts packed bytes (of one object, bounded like the decoder's input) to T; throws
+/// call_error(invalid_argument) on mismatch.
 template <class T>
 T unpack_as(std::string_view bytes) {
   T out{};
   try {
-    auto handle = msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr,
-                                  msgpack::unpack_limit(1u << 16, 1u << 16, 8u << 20, 8u << 20,
-                                                        8u << 20, 32));
+    auto handle = msgpack::unpack(
+        bytes.data(), bytes.size(), nullptr, nullptr,
+        msgpack::unpack_limit(1u << 16, 1u << 16, 8u << 20, 8u << 20, 8u << 20, 32));
     handle.get().convert(out);
   } catch (const std::exception& e) {
     throw call_error(errc::invalid_argument, std::string("bad value: ") + e.what());

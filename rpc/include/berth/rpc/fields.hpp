@@ -13,14 +13,14 @@
 #include <msgpack.hpp>
 
 /// The fields of a wire struct named `type`: its msgpack map and a visitor over the same list.
-#define BERTH_FIELDS(type, ...)                                         \
-  static constexpr const char* berth_type_name = #type;                 \
-  template <class Visitor>                                              \
-  decltype(auto) berth_fields(Visitor&& visit) {                        \
-    return visit(__VA_ARGS__);                                          \
-  }                                                                     \
-  template <class Visitor>                                              \
-  decltype(auto) berth_fields(Visitor&& visit) const {                  \
-    return visit(__VA_ARGS__);                                          \
-  }                                                                     \
+#define BERTH_FIELDS(type, ...)                         \
+  static constexpr const char* berth_type_name = #type; \
+  template <class Visitor>                              \
+  decltype(auto) berth_fields(Visitor&& visit) {        \
+    return visit(__VA_ARGS__);                          \
+  }                                                     \
+  template <class Visitor>                              \
+  decltype(auto) berth_fields(Visitor&& visit) const {  \
+    return visit(__VA_ARGS__);                          \
+  }                                                     \
   MSGPACK_DEFINE_MAP(__VA_ARGS__)

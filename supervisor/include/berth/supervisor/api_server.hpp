@@ -22,11 +22,11 @@ namespace berth::api_server {
 
 /// How the server listens and where it spools uploads.
 struct options {
-  std::string host;                    ///< "unix:///run/berth/berthd.sock".
-  std::filesystem::path upload_dir;    ///< DATA/tmp.
-  std::string version;                 ///< berthd's version for system.info.
-  uint64_t max_upload = 64ull << 30;   ///< Largest image archive accepted.
-  bool fault_injection = false;        ///< Serve debug.crash (tests only).
+  std::string host;                   ///< "unix:///run/berth/berthd.sock".
+  std::filesystem::path upload_dir;   ///< DATA/tmp.
+  std::string version;                ///< berthd's version for system.info.
+  uint64_t max_upload = 64ull << 30;  ///< Largest image archive accepted.
+  bool fault_injection = false;       ///< Serve debug.crash (tests only).
 };
 
 /// Binds `opts.host` (refusing if another berthd answers there) and spawns the listener,

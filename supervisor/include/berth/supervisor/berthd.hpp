@@ -36,12 +36,12 @@ struct daemon_options {
   bool live_restore = true;      ///< --live-restore: a clean stop leaves containers running.
   bool debug = false;
   bool fault_injection = false;  ///< --fault-injection: serve debug.crash (chaos tests).
-  std::vector<std::string> insecure_registries;       ///< --insecure-registry, repeatable.
+  std::vector<std::string> insecure_registries;  ///< --insecure-registry, repeatable.
   std::filesystem::path registry_certs = "/etc/berth/certs.d";  ///< Docker's certs.d layout.
   std::size_t max_concurrent_downloads = 3;
   std::string default_subnet = "10.89.0.0/16";  ///< --default-subnet: the `default` network's.
-  bool bridge_none = false;             ///< --bridge=none: no bridge networks, no net supervisor.
-  std::vector<std::string> dns;         ///< --dns: upstream resolvers (repeatable).
+  bool bridge_none = false;      ///< --bridge=none: no bridge networks, no net supervisor.
+  std::vector<std::string> dns;  ///< --dns: upstream resolvers (repeatable).
 };
 
 /// Spawns the root supervisor with berthd's children.

@@ -11,9 +11,9 @@
 #include <iostream>
 
 /// Ends the current test case as skipped on this host, for `reason` (a stream expression).
-#define BERTH_SKIP(reason)                                           \
-  do {                                                               \
-    std::cout << "berth-skip: " << reason << std::endl;              \
-    WARN("skipped: " << reason);                                     \
-    return;                                                          \
+#define BERTH_SKIP(reason)                              \
+  do {                                                  \
+    std::cout << "berth-skip: " << reason << std::endl; \
+    WARN("skipped: " << reason);                        \
+    return;                                             \
   } while (false)

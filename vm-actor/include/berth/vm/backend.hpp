@@ -62,8 +62,7 @@ class vm_backend {
 
   /// Blocking. One command to the VM's monitor (QMP: "quit", "query-status", "cont"); the raw
   /// JSON of its answer.
-  virtual caf::expected<std::string> monitor(const vm_environment& env,
-                                             const container_record& rec,
+  virtual caf::expected<std::string> monitor(const vm_environment& env, const container_record& rec,
                                              const std::string& command,
                                              std::chrono::milliseconds timeout) const = 0;
 

@@ -13,6 +13,7 @@ namespace berth::vm {
 /// (mkfs.ext4 punches holes as it goes, so a 10 GiB disk costs a few MB). It is built under a
 /// temporary name, fsynced and renamed, so `disk` either does not exist or is whole. Errors
 /// (a full data root above all) say what failed in one line, and leave nothing behind.
-caf::expected<void> make_ext4_disk(const std::filesystem::path& disk, std::uint64_t size, const std::string& label);
+caf::expected<void> make_ext4_disk(const std::filesystem::path& disk, std::uint64_t size,
+                                   const std::string& label);
 
 }  // namespace berth::vm

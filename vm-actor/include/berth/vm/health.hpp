@@ -60,8 +60,8 @@ void append_health_output(std::string& out, const char* data, std::size_t size);
 
 /// Records a finished check in `state` (log, failing streak, status) for a container that
 /// started at `started_ns` (unix ns); returns whether the status changed.
-bool apply_health_result(api::health_state& state, api::health_result result, const health_timing& timing,
-                         int64_t started_ns);
+bool apply_health_result(api::health_state& state, api::health_result result,
+                         const health_timing& timing, int64_t started_ns);
 
 /// A duration as Go prints it in Docker's messages: "30s", "1.5s", "250ms".
 std::string go_duration(std::chrono::nanoseconds d);

@@ -41,8 +41,8 @@ std::string kernel_release(const std::filesystem::path& image);
 /// Module files to load for `names`, dependencies (modules.dep) and pre-softdeps
 /// (modules.softdep, via modules.alias) first, each once. Modules built into the kernel
 /// (modules.builtin) are skipped; an unknown module is not_found.
-caf::expected<std::vector<std::filesystem::path>>
-resolve_modules(const std::filesystem::path& modules_dir, const std::vector<std::string>& names);
+caf::expected<std::vector<std::filesystem::path>> resolve_modules(
+    const std::filesystem::path& modules_dir, const std::vector<std::string>& names);
 
 /// The modules berth-init loads: block, console, balloon, filesystems and, with `vsock`, the
 /// vsock transport.
@@ -60,10 +60,10 @@ struct initramfs_info {
 
 /// Builds (or reuses) the initramfs for `kernel` with `agent` as /init, `modules` loaded at boot
 /// and the optional `sets` the kernel can provide (a set with a missing module is left out).
-caf::expected<initramfs_info> build_initramfs(const kernel_info& kernel,
-                                              const std::filesystem::path& agent,
-                                              const std::vector<std::string>& modules,
-                                              const std::map<std::string, std::vector<std::string>>& sets,
-                                              const std::filesystem::path& cache_dir);
+caf::expected<initramfs_info> build_initramfs(
+    const kernel_info& kernel, const std::filesystem::path& agent,
+    const std::vector<std::string>& modules,
+    const std::map<std::string, std::vector<std::string>>& sets,
+    const std::filesystem::path& cache_dir);
 
 }  // namespace berth::vm

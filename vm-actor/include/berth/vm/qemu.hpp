@@ -38,8 +38,8 @@ struct shared_dir {
 
 /// A NIC of the VM: a virtio-net device on a host tap (or QEMU's user-mode network).
 struct net_device {
-  std::string tap;  ///< Host tap name; empty: user-mode networking (slirp).
-  std::string mac;  ///< How the guest finds the interface.
+  std::string tap;                   ///< Host tap name; empty: user-mode networking (slirp).
+  std::string mac;                   ///< How the guest finds the interface.
   std::vector<std::string> hostfwd;  ///< User mode only: "tcp:127.0.0.1:8080-:80".
 };
 
@@ -47,24 +47,24 @@ struct net_device {
 struct vm_config {
   std::string qemu = "qemu-system-x86_64";
   accelerator accel = accelerator::tcg;
-  uint64_t tsc_khz = 0;               ///< Told to the guest under TCG (0: not told).
-  uint32_t tcg_tb_mib = 64;           ///< Cap of TCG's translation buffer.
+  uint64_t tsc_khz = 0;      ///< Told to the guest under TCG (0: not told).
+  uint32_t tcg_tb_mib = 64;  ///< Cap of TCG's translation buffer.
   uint32_t cpus = 1;
-  uint64_t memory_mib = 1024;         ///< Guest RAM, overhead included.
-  std::filesystem::path kernel;       ///< What QEMU boots.
+  uint64_t memory_mib = 1024;    ///< Guest RAM, overhead included.
+  std::filesystem::path kernel;  ///< What QEMU boots.
   std::filesystem::path initramfs;
   agent_transport transport = agent_transport::virtio_serial;
-  uint32_t vsock_cid = 0;             ///< Guest CID with vsock.
-  int agent_fd = -1;                  ///< Listening socket for the agent chardev (virtio-serial).
-  int qmp_fd = -1;                    ///< Listening socket for QMP.
-  std::filesystem::path image_disk;   ///< The image disk: erofs, attached read-only, serial "image".
+  uint32_t vsock_cid = 0;            ///< Guest CID with vsock.
+  int agent_fd = -1;                 ///< Listening socket for the agent chardev (virtio-serial).
+  int qmp_fd = -1;                   ///< Listening socket for QMP.
+  std::filesystem::path image_disk;  ///< The image disk: erofs, attached read-only, serial "image".
   std::filesystem::path container_disk;  ///< The container disk: ext4, read-write, serial "rootfs".
-  std::filesystem::path console_log;  ///< The serial console, appended to.
-  std::vector<extra_disk> disks;      ///< Volumes, in order.
-  std::vector<shared_dir> shares;     ///< Host directories, in order.
-  std::vector<net_device> nics;       ///< Network interfaces, in order.
-  bool sandbox = true;                ///< QEMU's seccomp sandbox.
-  bool debug = false;                 ///< Verbose guest kernel and agent.
+  std::filesystem::path console_log;     ///< The serial console, appended to.
+  std::vector<extra_disk> disks;         ///< Volumes, in order.
+  std::vector<shared_dir> shares;        ///< Host directories, in order.
+  std::vector<net_device> nics;          ///< Network interfaces, in order.
+  bool sandbox = true;                   ///< QEMU's seccomp sandbox.
+  bool debug = false;                    ///< Verbose guest kernel and agent.
   std::vector<std::string> extra_cmdline;  ///< Appended to the kernel command line.
 };
 
@@ -87,7 +87,8 @@ uint32_t random_vsock_cid();
 
 /// Sends one QMP command (e.g. "quit", "query-status") on a fresh connection and returns the
 /// raw JSON of its "return" (or the error as a caf::error). Blocking: for worker threads.
-caf::expected<std::string> qmp_command(const std::filesystem::path& socket, const std::string& command,
+caf::expected<std::string> qmp_command(const std::filesystem::path& socket,
+                                       const std::string& command,
                                        std::chrono::milliseconds timeout);
 
 }  // namespace berth::vm

@@ -46,9 +46,9 @@ struct vm_environment {
   std::filesystem::path data_root;  ///< Containers live in data_root/containers/<id>.
   std::filesystem::path run_root;   ///< Sockets live in run_root/<short id>.
   std::chrono::milliseconds boot_timeout{std::chrono::seconds(60)};
-  uint64_t disk_size = 10ull << 30;       ///< Sparse size of each container's ext4 disk.
-  std::set<std::string> module_sets;      ///< Optional module sets in the initramfs ("9p").
-  int64_t default_memory = 512ll << 20;   ///< --memory when none is given.
+  uint64_t disk_size = 10ull << 30;      ///< Sparse size of each container's ext4 disk.
+  std::set<std::string> module_sets;     ///< Optional module sets in the initramfs ("9p").
+  int64_t default_memory = 512ll << 20;  ///< --memory when none is given.
   bool debug = false;
   bool bridge_none = false;  ///< berthd --bridge=none: no net supervisor, no bridge networks.
   /// A running VM whose agent has answered nothing for this long is unresponsive: it is killed
@@ -76,8 +76,8 @@ struct vm_environment {
 
 /// The restart policy "no", "always", "unless-stopped" or "on-failure[:N]", parsed (the wire's
 /// vocabulary, shared with the CLI).
-using api::restart_policy_spec;
 using api::parse_restart_policy;
+using api::restart_policy_spec;
 
 /// Whether a container that exited with `exit_code` is restarted under `policy` after
 /// `restarts` restarts, unless the user stopped it.

@@ -16,7 +16,6 @@
 
 namespace berth::vm {
 
-
 /// Spawns the vm supervisor linked to `parent`.
 vm_supervisor_actor spawn_vm_supervisor(caf::local_actor* parent,
                                         std::shared_ptr<const vm_environment> env);

@@ -16,9 +16,9 @@ namespace berth::api {
 
 /// A filesystem a container gets besides its root (-v, --mount, --tmpfs).
 struct mount {
-  std::string type;     ///< "volume" (a named volume), "bind" (a host directory) or "tmpfs".
-  std::string source;   ///< Volume name or absolute host path; empty for tmpfs.
-  std::string target;   ///< Absolute path in the container.
+  std::string type;    ///< "volume" (a named volume), "bind" (a host directory) or "tmpfs".
+  std::string source;  ///< Volume name or absolute host path; empty for tmpfs.
+  std::string target;  ///< Absolute path in the container.
   bool readonly = false;
   std::string options;  ///< tmpfs: "size=64m,mode=1777".
   BERTH_FIELDS(mount, type, source, target, readonly, options);
@@ -49,17 +49,17 @@ struct container_spec {
   std::string network;                  ///< --network: a network name, "none" or "user";
                                         ///< empty: the default network.
   std::string ip;                       ///< --ip on that network; empty: the next free one.
-  std::vector<std::string> network_aliases;  ///< --network-alias.
-  std::vector<std::string> dns;         ///< --dns servers; empty: the network's resolver.
-  std::vector<port_mapping> ports;      ///< -p.
-  bool publish_all = false;             ///< -P: every port the image exposes, on free ports.
-  api::healthcheck healthcheck;         ///< --health-*, over the image's field by field;
-                                        ///< --no-healthcheck: test ["NONE"].
+  std::vector<std::string> network_aliases;   ///< --network-alias.
+  std::vector<std::string> dns;               ///< --dns servers; empty: the network's resolver.
+  std::vector<port_mapping> ports;            ///< -p.
+  bool publish_all = false;                   ///< -P: every port the image exposes, on free ports.
+  api::healthcheck healthcheck;               ///< --health-*, over the image's field by field;
+                                              ///< --no-healthcheck: test ["NONE"].
   std::map<std::string, std::string> labels;  ///< --label KEY[=VALUE], over the image's labels.
   BERTH_FIELDS(container_spec, name, image, cmd, entrypoint, entrypoint_set, env, workdir, user,
-                               hostname, cpus, memory, auto_remove, tty, open_stdin, init, restart,
-                               read_only, mounts, stop_signal, stop_timeout, network, ip,
-                               network_aliases, dns, ports, publish_all, healthcheck, labels);
+               hostname, cpus, memory, auto_remove, tty, open_stdin, init, restart, read_only,
+               mounts, stop_signal, stop_timeout, network, ip, network_aliases, dns, ports,
+               publish_all, healthcheck, labels);
 };
 
 /// Result of container.create.
@@ -107,11 +107,11 @@ struct exec_request {
   std::string user;              ///< Empty: the container's.
   bool tty = false;
   bool open_stdin = false;
-  bool detach = false;           ///< No stream: the answer comes once it started.
+  bool detach = false;  ///< No stream: the answer comes once it started.
   uint16_t rows = 24;
   uint16_t cols = 80;
   BERTH_FIELDS(exec_request, container, cmd, env, workdir, user, tty, open_stdin, detach, rows,
-                             cols);
+               cols);
 };
 
 /// Result of container.exec.
@@ -123,7 +123,8 @@ struct exec_started {
 
 /// Result of container.ping: the guest agent answered a ping.
 struct ping_result {
-  uint64_t agent_rtt_ns = 0;  ///< The round trip between berthd and berth-init, as berthd measured it.
+  uint64_t agent_rtt_ns =
+      0;  ///< The round trip between berthd and berth-init, as berthd measured it.
   BERTH_FIELDS(ping_result, agent_rtt_ns);
 };
 
@@ -131,19 +132,19 @@ struct ping_result {
 struct container_stats {
   std::string id;
   std::string name;
-  uint64_t cpu_ns = 0;          ///< Guest CPU time used since boot.
+  uint64_t cpu_ns = 0;  ///< Guest CPU time used since boot.
   uint32_t cpus = 0;
-  uint64_t memory_used = 0;     ///< The guest's own view (MemTotal - MemAvailable).
-  uint64_t memory_limit = 0;    ///< The guest's memory.
-  uint64_t host_rss = 0;        ///< Resident memory of the VM's QEMU on the host.
+  uint64_t memory_used = 0;   ///< The guest's own view (MemTotal - MemAvailable).
+  uint64_t memory_limit = 0;  ///< The guest's memory.
+  uint64_t host_rss = 0;      ///< Resident memory of the VM's QEMU on the host.
   uint64_t block_read = 0;
   uint64_t block_write = 0;
   uint64_t net_rx = 0;
   uint64_t net_tx = 0;
   uint32_t pids = 0;
-  int64_t time = 0;             ///< When measured (unix ns), for rates between two calls.
+  int64_t time = 0;  ///< When measured (unix ns), for rates between two calls.
   BERTH_FIELDS(container_stats, id, name, cpu_ns, cpus, memory_used, memory_limit, host_rss,
-                                block_read, block_write, net_rx, net_tx, pids, time);
+               block_read, block_write, net_rx, net_tx, pids, time);
 };
 
 /// Argument of container.remove.
@@ -173,21 +174,21 @@ struct logs_request {
 struct container_info {
   std::string id;
   std::string name;
-  std::string image;                 ///< Reference as typed at create.
+  std::string image;  ///< Reference as typed at create.
   std::string image_id;
   std::vector<std::string> command;  ///< The resolved argv of the main process.
   std::string state;                 ///< created, starting, running, stopping, exited.
   int32_t exit_code = 0;
-  std::string reason;                ///< Why it exited, or why it failed to start.
-  int64_t created = 0;               ///< Unix time in nanoseconds.
+  std::string reason;   ///< Why it exited, or why it failed to start.
+  int64_t created = 0;  ///< Unix time in nanoseconds.
   int64_t started = 0;
   int64_t finished = 0;
-  int64_t pid = 0;                   ///< Host pid of its QEMU, 0 when not running.
+  int64_t pid = 0;  ///< Host pid of its QEMU, 0 when not running.
   uint32_t cpus = 0;
-  int64_t memory = 0;                ///< Guest memory in bytes.
+  int64_t memory = 0;  ///< Guest memory in bytes.
   bool auto_remove = false;
-  std::string restart;               ///< Restart policy.
-  uint32_t restart_count = 0;        ///< Times the policy restarted it.
+  std::string restart;         ///< Restart policy.
+  uint32_t restart_count = 0;  ///< Times the policy restarted it.
   bool tty = false;
   bool open_stdin = false;
   bool read_only = false;
@@ -196,17 +197,16 @@ struct container_info {
   std::vector<std::string> env;
   std::string workdir;
   std::string user;
-  std::string network_mode;          ///< "bridge", "none" or "user".
-  std::vector<endpoint> networks;    ///< Its place on each network it is on.
-  std::vector<port_mapping> ports;   ///< Published ports as they are open (host ports resolved).
-  api::healthcheck healthcheck;      ///< Its check, image and flags merged; an empty test: none.
-  health_state health;               ///< Its health while it runs (and as last seen once it ended).
+  std::string network_mode;         ///< "bridge", "none" or "user".
+  std::vector<endpoint> networks;   ///< Its place on each network it is on.
+  std::vector<port_mapping> ports;  ///< Published ports as they are open (host ports resolved).
+  api::healthcheck healthcheck;     ///< Its check, image and flags merged; an empty test: none.
+  health_state health;              ///< Its health while it runs (and as last seen once it ended).
   std::map<std::string, std::string> labels;  ///< The image's labels with --label over them.
   BERTH_FIELDS(container_info, id, name, image, image_id, command, state, exit_code, reason,
-                               created, started, finished, pid, cpus, memory, auto_remove, restart,
-                               restart_count, tty, open_stdin, read_only, mounts, hostname, env,
-                               workdir, user, network_mode, networks, ports, healthcheck, health,
-                               labels);
+               created, started, finished, pid, cpus, memory, auto_remove, restart, restart_count,
+               tty, open_stdin, read_only, mounts, hostname, env, workdir, user, network_mode,
+               networks, ports, healthcheck, health, labels);
 };
 
 /// Result of container.wait.

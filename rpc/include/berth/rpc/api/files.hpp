@@ -25,14 +25,14 @@ struct file_ref {
 /// A file in a container: the result of container.file.stat (the path itself, a final symlink
 /// not followed) and, one per entry, of container.file.list.
 struct file_info {
-  std::string path;     ///< stat: as asked; list: the entry's name (one path component).
-  std::string type;     ///< "file", "dir", "symlink" or "other" (devices, FIFOs, sockets).
-  uint32_t mode = 0;    ///< Permission bits (07777).
+  std::string path;   ///< stat: as asked; list: the entry's name (one path component).
+  std::string type;   ///< "file", "dir", "symlink" or "other" (devices, FIFOs, sockets).
+  uint32_t mode = 0;  ///< Permission bits (07777).
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;  ///< Modification time, ns since the epoch.
-  std::string link;     ///< A symlink's target, as stored.
+  std::string link;      ///< A symlink's target, as stored.
   BERTH_FIELDS(file_info, path, type, mode, uid, gid, size, mtime_ns, link);
 };
 

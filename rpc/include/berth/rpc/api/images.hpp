@@ -1,4 +1,5 @@
-// api/images: image.* and registry.* payloads (pull, push, load, save, tag, remove, inspect, login).
+// api/images: image.* and registry.* payloads (pull, push, load, save, tag, remove, inspect,
+// login).
 //
 // Part of the berthd wire (rpc/api.hpp includes every part); docs/protocol.md is the reference.
 #pragma once
@@ -20,9 +21,9 @@ struct image_info {
   std::string manifest_digest;    ///< Digest of the manifest it was loaded or pulled from.
   std::string os;
   std::string architecture;
-  uint64_t size = 0;              ///< Bytes of its (compressed) layers.
-  uint64_t disk_size = 0;         ///< Bytes of its erofs image disk.
-  int64_t created = 0;            ///< Unix time (s) from the image config, 0 if absent.
+  uint64_t size = 0;       ///< Bytes of its (compressed) layers.
+  uint64_t disk_size = 0;  ///< Bytes of its erofs image disk.
+  int64_t created = 0;     ///< Unix time (s) from the image config, 0 if absent.
   BERTH_FIELDS(image_info, id, tags, manifest_digest, os, architecture, size, disk_size, created);
 };
 
@@ -119,7 +120,7 @@ struct image_detail {
   std::map<std::string, std::string> labels;
   api::healthcheck healthcheck;  ///< config.Healthcheck; an empty test: none.
   BERTH_FIELDS(image_detail, info, layers, entrypoint, cmd, env, workdir, user, stop_signal,
-                             exposed_ports, volumes, labels, healthcheck);
+               exposed_ports, volumes, labels, healthcheck);
 };
 
 /// Argument of registry.login: checked against the registry before it is stored.

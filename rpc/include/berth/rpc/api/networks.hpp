@@ -1,4 +1,5 @@
-// api/networks: network.* payloads and a container's place on a network (endpoints, published ports).
+// api/networks: network.* payloads and a container's place on a network (endpoints, published
+// ports).
 //
 // Part of the berthd wire (rpc/api.hpp includes every part); docs/protocol.md is the reference.
 #pragma once
@@ -13,8 +14,8 @@ namespace berth::api {
 
 /// A published port (-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]).
 struct port_mapping {
-  std::string host_ip;         ///< "" = all addresses (0.0.0.0).
-  uint16_t host_port = 0;      ///< 0 = any free port (-P, or -p CONTAINER_PORT).
+  std::string host_ip;     ///< "" = all addresses (0.0.0.0).
+  uint16_t host_port = 0;  ///< 0 = any free port (-P, or -p CONTAINER_PORT).
   uint16_t container_port = 0;
   std::string protocol = "tcp";  ///< "tcp" or "udp".
   BERTH_FIELDS(port_mapping, host_ip, host_port, container_port, protocol);
@@ -22,11 +23,11 @@ struct port_mapping {
 
 /// A container's place on one network.
 struct endpoint {
-  std::string network;             ///< Network name.
-  std::string ip;                  ///< "10.88.0.5".
-  uint8_t prefix_len = 0;          ///< 16 for 10.88.0.0/16.
-  std::string gateway;             ///< "10.88.0.1" ("" for internal networks: no default route).
-  std::string mac;                 ///< "02:42:..." stable for the container on this network.
+  std::string network;               ///< Network name.
+  std::string ip;                    ///< "10.88.0.5".
+  uint8_t prefix_len = 0;            ///< 16 for 10.88.0.0/16.
+  std::string gateway;               ///< "10.88.0.1" ("" for internal networks: no default route).
+  std::string mac;                   ///< "02:42:..." stable for the container on this network.
   std::vector<std::string> aliases;  ///< --network-alias names it answers to, besides its name.
   BERTH_FIELDS(endpoint, network, ip, prefix_len, gateway, mac, aliases);
 };
@@ -34,9 +35,9 @@ struct endpoint {
 /// Argument of network.create.
 struct network_create_request {
   std::string name;
-  std::string subnet;    ///< "10.90.0.0/24"; empty: the next free /24 of berthd's pool.
-  std::string gateway;   ///< Empty: the first address of the subnet.
-  bool internal = false; ///< No way out: no NAT, no default route for its containers.
+  std::string subnet;     ///< "10.90.0.0/24"; empty: the next free /24 of berthd's pool.
+  std::string gateway;    ///< Empty: the first address of the subnet.
+  bool internal = false;  ///< No way out: no NAT, no default route for its containers.
   BERTH_FIELDS(network_create_request, name, subnet, gateway, internal);
 };
 
@@ -67,13 +68,13 @@ struct network_lease {
 /// A network.
 struct network_info {
   std::string name;
-  std::string id;         ///< 64 hex digits.
+  std::string id;  ///< 64 hex digits.
   std::string driver = "bridge";
   std::string subnet;
   std::string gateway;
-  std::string bridge;     ///< The Linux bridge on the host.
+  std::string bridge;  ///< The Linux bridge on the host.
   bool internal = false;
-  int64_t created = 0;    ///< Unix ns.
+  int64_t created = 0;  ///< Unix ns.
   std::vector<network_lease> leases;
   BERTH_FIELDS(network_info, name, id, driver, subnet, gateway, bridge, internal, created, leases);
 };

@@ -1,4 +1,5 @@
-// api/streams: stream.* payloads: what flows on a stream a call opened, and stdin and resizing on it.
+// api/streams: stream.* payloads: what flows on a stream a call opened, and stdin and resizing on
+// it.
 //
 // Part of the berthd wire (rpc/api.hpp includes every part); docs/protocol.md is the reference.
 #pragma once
@@ -31,7 +32,7 @@ struct stream_end {
   uint32_t stream_id = 0;
   bool has_exit_code = false;  ///< Exec streams end with their process's exit code.
   int32_t exit_code = 0;
-  std::string error;           ///< Set when the stream ended because something failed.
+  std::string error;  ///< Set when the stream ended because something failed.
   BERTH_FIELDS(stream_end, stream_id, has_exit_code, exit_code, error);
 };
 

@@ -13,8 +13,8 @@ namespace berth::api {
 
 /// Argument of volume.create.
 struct volume_create_request {
-  std::string name;    ///< Empty: a random name.
-  int64_t size = 0;    ///< Bytes; 0: the default (10 GiB, sparse).
+  std::string name;  ///< Empty: a random name.
+  int64_t size = 0;  ///< Bytes; 0: the default (10 GiB, sparse).
   BERTH_FIELDS(volume_create_request, name, size);
 };
 
@@ -35,11 +35,11 @@ struct volume_remove_request {
 struct volume_info {
   std::string name;
   std::string driver = "ext4-disk";
-  std::string mountpoint;              ///< Its disk image on the host.
-  int64_t size = 0;                    ///< Capacity in bytes.
-  int64_t used = 0;                    ///< Bytes the disk image takes on the host.
-  int64_t created = 0;                 ///< Unix ns.
-  std::vector<std::string> containers; ///< Containers that mount it.
+  std::string mountpoint;               ///< Its disk image on the host.
+  int64_t size = 0;                     ///< Capacity in bytes.
+  int64_t used = 0;                     ///< Bytes the disk image takes on the host.
+  int64_t created = 0;                  ///< Unix ns.
+  std::vector<std::string> containers;  ///< Containers that mount it.
   BERTH_FIELDS(volume_info, name, driver, mountpoint, size, used, created, containers);
 };
 
