@@ -210,23 +210,20 @@ void launch(self_ptr self) {
   st.nics.clear();
   st.rec.published.clear();
   auto& net = attachment_of(st.rec);
-  net.plug(self, [self, &net](caf::error err) {
-    if (err) {
-      net.unplug(self);
-      fail_start(self, std::move(err));  // no VM was started: nothing to shut down
-      finalize(self);
-      return;
-    }
+  // No VM was started: nothing to shut down, only this run's network to give back.
+  auto failed = [self, &net](caf::error err) {
+    net.unplug(self);
+    fail_start(self, std::move(err));
+    finalize(self);
+  };
+  net.plug(self, [self, failed](caf::error err) {
+    if (err) return failed(std::move(err));
     auto& st = self->state;
     persist(self);
     run_job(self, [env = st.env, rec = st.rec,
                    nics = st.nics] { return env->backend->launch(*env, rec, nics); })
         .then([self](int64_t pid) { on_launched(self, pid); },
-              [self, &net](caf::error& err) {
-                net.unplug(self);
-                fail_start(self, std::move(err));
-                finalize(self);
-              });
+              [failed](caf::error& err) { failed(std::move(err)); });
   });
 }
 
