@@ -44,9 +44,10 @@ echo "==> building the fuzzers in $build (clang, ASan, UBSan, libFuzzer)"
 generator=
 command -v ninja >/dev/null 2>&1 && generator="-G Ninja"
 mkdir -p "$build"
+. scripts/ccache-env.sh
 # shellcheck disable=SC2086
 cmake -S . -B "$build" $generator -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_FUZZ=ON \
-  -DCMAKE_CXX_COMPILER=clang++ >"$build/configure.log" 2>&1 || {
+  -DCMAKE_CXX_COMPILER=clang++ ${launcher:+"$launcher"} >"$build/configure.log" 2>&1 || {
   cat "$build/configure.log" >&2
   exit 1
 }
@@ -82,7 +83,9 @@ launch() {
   # harness keeps only the first two (and the findings) writable for itself.
   (
     cd "$work/$t/run"
-    TMPDIR="$work/$t/tmp" exec "$bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
+    TMPDIR="$work/$t/tmp" \
+      UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$src/chaos-tests/ubsan.supp" \
+      exec "$bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb=2048 -max_len="$(max_len "$t")" -artifact_prefix="$findings/$t/" \
       -print_final_stats=1 "$@" "$work/$t/corpus" >"$work/$t.log" 2>&1
   ) &

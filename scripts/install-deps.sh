@@ -12,6 +12,7 @@ set -eu
 KERNEL_DIR=${BERTH_KERNEL_DIR:-/var/cache/berth/kernel}
 KERNEL_META=${BERTH_KERNEL_PACKAGE:-linux-image-amd64}
 
+# ccache keeps compiled objects between clean checkouts (build.sh and fuzz.sh use it).
 # clang alone gives neither libFuzzer nor the sanitizer runtimes: libclang-rt-dev (which pulls in
 # libclang-rt-14-dev) has them, and llvm puts llvm-symbolizer on PATH for readable reports.
 packages="
@@ -20,7 +21,8 @@ packages="
   libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   qemu-system-x86 erofs-utils e2fsprogs nftables iproute2 kmod cpio xz-utils zstd
   busybox-static docker-registry skopeo umoci apache2-utils hyperfine
-  clang libclang-rt-dev llvm clang-format
+  clang libclang-rt-dev llvm clang-format ccache
+  python3 python3-msgpack
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,10 +3,13 @@
 #include "berth/os/process.hpp"
 
 #include "berth/os/fd.hpp"
+#include "berth/os/program.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +21,8 @@ namespace berth::os {
 
 pid_t spawn(const std::vector<std::string>& argv, const spawn_options& opts) {
   if (argv.empty()) throw sys_error(EINVAL, "spawn: empty argv");
+  // Never a PATH search: a bare name is a host program at a fixed path (program.hpp).
+  const std::string& program = program_path(argv[0]);
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -37,9 +42,21 @@ pid_t spawn(const std::vector<std::string>& argv, const spawn_options& opts) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
+  // With namespaces, clone as fork does (no new stack: the child runs on a copy of ours).
+  pid_t pid = opts.namespaces == 0
+                  ? ::fork()
+                  : static_cast<pid_t>(::syscall(SYS_clone, opts.namespaces | SIGCHLD, nullptr,
+                                                 nullptr, nullptr, nullptr));
   if (pid == 0) {
-    // Child. Move the three standard fds out of the way of each other first, then install them.
+    if (opts.child_setup) {
+      int step = 0;
+      if (int e = opts.child_setup(opts.child_arg, &step); e != 0) {
+        int report[2] = {e, step};
+        [[maybe_unused]] auto n = ::write(err_write.get(), report, sizeof report);
+        ::_exit(127);
+      }
+    }
+    // Move the three standard fds out of the way of each other first, then install them.
     int moved[3];
     for (int i = 0; i < 3; ++i) moved[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, 3 + 64);
     for (int i = 0; i < 3; ++i) ::dup2(moved[i], i);
@@ -61,22 +78,36 @@ pid_t spawn(const std::vector<std::string>& argv, const spawn_options& opts) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execvp(args[0], args.data());
-    int e = errno;
-    [[maybe_unused]] auto n = ::write(err_write.get(), &e, sizeof e);
+    if (opts.envp)
+      ::execve(program.c_str(), args.data(), opts.envp);
+    else
+      ::execv(program.c_str(), args.data());
+    int report[2] = {errno, 0};
+    [[maybe_unused]] auto n = ::write(err_write.get(), report, sizeof report);
     ::_exit(127);
   }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) throw sys_error(fork_errno, "fork");
+  if (pid < 0) throw sys_error(fork_errno, opts.namespaces ? "clone" : "fork");
   err_write.reset();
-  int child_errno = 0;
+  if (opts.after_clone) {
+    try {
+      opts.after_clone(pid);
+    } catch (...) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      throw;
+    }
+  }
+  int report[2] = {0, 0};
   ssize_t n;
-  do n = ::read(err_read.get(), &child_errno, sizeof child_errno);
+  do n = ::read(err_read.get(), report, sizeof report);
   while (n < 0 && errno == EINTR);
-  if (n == sizeof child_errno) {
+  if (n == sizeof report) {
     ::waitpid(pid, nullptr, 0);
-    throw sys_error(child_errno, "exec " + argv[0]);
+    if (report[1] != 0 && opts.describe_step)
+      throw sys_error(report[0], opts.describe_step(report[1]));
+    throw sys_error(report[0], "exec " + argv[0]);
   }
   return pid;
 }

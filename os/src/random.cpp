@@ -1,4 +1,4 @@
-// random.cpp: hex identifiers from getrandom.
+// random.cpp: secrets and hex identifiers from getrandom.
 #include "berth/os/random.hpp"
 
 #include "berth/os/fd.hpp"
@@ -9,7 +9,7 @@
 
 namespace berth::os {
 
-std::string random_hex(std::size_t bytes) {
+std::string random_bytes(std::size_t bytes) {
   std::string raw(bytes, '\0');
   std::size_t got = 0;
   while (got < bytes) {
@@ -20,6 +20,11 @@ std::string random_hex(std::size_t bytes) {
     }
     got += static_cast<std::size_t>(n);
   }
+  return raw;
+}
+
+std::string random_hex(std::size_t bytes) {
+  auto raw = random_bytes(bytes);
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes * 2);

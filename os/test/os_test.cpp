@@ -3,6 +3,7 @@
 #include "berth/os/fd.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
+#include "berth/os/program.hpp"
 #include "berth/os/random.hpp"
 #include "berth/os/socket.hpp"
 
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -83,6 +85,36 @@ TEST_CASE("spawn reports a program that cannot be executed as an error, not a ch
   } catch (const std::system_error& e) {
     CHECK(e.code().value() == ENOENT);
   }
+}
+
+TEST_CASE("a bare program name is found at a fixed path and never through PATH") {
+  // A planted `sh` first in PATH must not run: spawn and run look only in program_dirs.
+  temp_dir planted;
+  os::write_file_atomic(planted.path / "sh", "#!/bin/busybox sh\necho planted\n", 0755);
+  os::write_file_atomic(planted.path / "berth-planted-tool", "#!/bin/busybox sh\necho hi\n", 0755);
+  std::string old_path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  ::setenv("PATH", (planted.path.string() + ":" + old_path).c_str(), 1);
+  auto r = os::run({"sh", "-c", "echo real"});
+  bool missing_refused = false;
+  std::string why;
+  try {
+    os::run({"berth-planted-tool"});
+  } catch (const std::system_error& e) {
+    missing_refused = e.code().value() == ENOENT;
+    why = e.what();
+  }
+  ::setenv("PATH", old_path.c_str(), 1);
+  CHECK(r.output == "real\n");
+  CHECK(missing_refused);
+  CHECK_THAT(why, Catch::Contains("berth-planted-tool is not installed") &&
+                      Catch::Contains("/usr/bin, /usr/sbin, /bin, /sbin"));
+  auto& sh = os::program_path("sh");
+  CHECK(fs::path(sh).is_absolute());
+  CHECK(fs::path(sh).parent_path() != planted.path);
+  // Resolved once: the same string every time.
+  CHECK(&os::program_path("sh") == &sh);
+  // An explicit path is the administrator's choice and is kept.
+  CHECK(os::program_path("/opt/x/qemu") == "/opt/x/qemu");
 }
 
 TEST_CASE("spawn closes every descriptor but the ones it is asked to keep") {

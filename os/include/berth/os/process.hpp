@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,10 +20,24 @@ struct spawn_options {
   int stderr_fd = -1;         ///< -1: /dev/null.
   std::vector<int> keep_fds;  ///< Inherited with the same numbers; every other fd is closed.
   bool new_session = false;   ///< setsid(), so the process outlives us and our signals.
+  /// CLONE_NEW* flags: the child starts in new namespaces of these kinds (a new PID namespace
+  /// makes it that namespace's init; spawn still returns its pid as this process sees it).
+  unsigned long namespaces = 0;
+  /// Runs in the parent once the child exists and before it goes on (with the child's pid):
+  /// for work that is not async-signal-safe (cgroups). Throwing kills the child.
+  std::function<void(pid_t)> after_clone;
+  /// Runs first in the child (only async-signal-safe calls): returns 0, or an errno value and
+  /// sets `*step` to say what failed; the parent then throws with describe_step(step).
+  int (*child_setup)(void* arg, int* step) = nullptr;
+  void* child_arg = nullptr;
+  std::function<std::string(int step)> describe_step;
+  /// The environment of the program; nullptr: this process's own.
+  char* const* envp = nullptr;
 };
 
-/// Starts argv[0] (looked up in PATH when it has no '/') and returns its pid. Throws
-/// std::system_error when the program cannot be executed (the child reports errno back).
+/// Starts argv[0] and returns its pid. A name without a '/' is found with program_path (fixed
+/// directories, never PATH). Throws std::system_error when the program is not installed or
+/// cannot be executed (the child reports errno back).
 pid_t spawn(const std::vector<std::string>& argv, const spawn_options& opts = {});
 
 /// Result of a process that ran to its end.
