@@ -61,7 +61,7 @@ client::~client() {
 }
 
 uint32_t client::send(std::string_view method) {
-  auto id = next_id_++;
+  auto id = take_id();
   write(encode_request(id, method));
   return id;
 }
@@ -72,8 +72,17 @@ void client::write(const std::string& bytes) {
     auto n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      int err = errno;
+      // berthd may have said why before it closed (a refused peer, a connection over its cap):
+      // that answer, if it is there, says more than EPIPE.
+      try {
+        while (poll_once(std::chrono::milliseconds(0))) {
+        }
+      } catch (const call_error& e) {
+        if (e.code() != errc::unavailable || !closed_reason_.empty()) throw;
+      }
       throw call_error(errc::unavailable,
-                       std::string("lost the connection to berthd: ") + std::strerror(errno));
+                       std::string("lost the connection to berthd: ") + std::strerror(err));
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -94,6 +103,12 @@ bool client::poll_once(std::optional<std::chrono::milliseconds> timeout) {
     decoder_.feed(buf, static_cast<std::size_t>(n));
     message m;
     while (decoder_.next(m)) {
+      if (m.type == kind::response && m.id == 0) {
+        // Id 0 is never a request's: berthd ends the connection with this error.
+        auto err = error_of(m);
+        closed_reason_ = err.message;
+        throw call_error(err.code == errc::none ? errc::protocol : err.code, err.message);
+      }
       if (m.type == kind::response) {
         auto id = m.id;
         responses_.emplace(id, std::move(m));

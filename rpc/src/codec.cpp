@@ -48,7 +48,10 @@ decoder::decoder(limits lim)
                                                     to_unpack_limit(lim))) {}
 
 void decoder::feed(const char* data, std::size_t size) {
-  if (unpacker_->nonparsed_size() + size > limits_.max_message)
+  // message_size() is the part of the current message already parsed plus every byte not yet
+  // parsed: msgpack consumes a message's elements as they arrive, so nonparsed_size() alone
+  // would let a message of many small elements grow without bound.
+  if (unpacker_->message_size() + size > limits_.max_message)
     throw protocol_error("message exceeds " + std::to_string(limits_.max_message) + " bytes");
   unpacker_->reserve_buffer(size);
   std::memcpy(unpacker_->buffer(), data, size);
@@ -129,6 +132,17 @@ std::string encode_error(uint32_t id, errc code, std::string_view text) {
   pk.pack(text);
   pk.pack_nil();
   return std::move(buf.data);
+}
+
+void check_params_shape(const message& msg) {
+  auto n = msg.params.type == msgpack::type::ARRAY ? msg.params.via.array.size : 0;
+  if (n > 1)
+    throw call_error(errc::invalid_argument,
+                     "invalid argument to " + msg.method + ": params must be [] or [{...}], " +
+                         "one map of named arguments, not " + std::to_string(n) + " elements");
+  if (n == 1 && msg.params.via.array.ptr[0].type != msgpack::type::MAP)
+    throw call_error(errc::invalid_argument,
+                     "invalid argument to " + msg.method + ": the argument must be a map");
 }
 
 std::string packed_arg(const message& msg) {

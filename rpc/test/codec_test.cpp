@@ -1,6 +1,7 @@
 // Tests for the msgpack-RPC codec: framing, shape checks and the limits that keep a hostile peer
 // from crashing or exhausting the process that decodes.
 #include "berth/rpc/codec.hpp"
+#include "berth/rpc/fields.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +16,14 @@ struct point {
   int x = 0;
   std::string name;
   MSGPACK_DEFINE_MAP(x, name);
+};
+
+struct named {
+  std::string name;
+  uint16_t rows = 0;
+  std::vector<std::string> cmd;
+  bool tty = false;
+  BERTH_FIELDS(named, name, rows, cmd, tty);
 };
 
 std::vector<message> decode_all(decoder& dec, const std::string& bytes) {
@@ -130,6 +139,42 @@ TEST_CASE("arguments of the wrong type are an invalid_argument error, not a cras
   }
 }
 
+// The error names the field and what it must be (it was "std::bad_cast").
+std::string bad_arg_text(const std::string& packed_arg) {
+  decoder dec;
+  auto msgs = decode_all(dec, encode_request(1, "container.create", packed_view{packed_arg}));
+  try {
+    arg<named>(msgs.at(0));
+  } catch (const call_error& e) {
+    CHECK(e.code() == errc::invalid_argument);
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST_CASE("a wrong-typed argument is answered with the name of its field and the type it needs") {
+  CHECK(bad_arg_text(pack(std::map<std::string, int>{{"name", 5}})) ==
+        "invalid argument to container.create: field 'name' must be a string");
+  CHECK(bad_arg_text(pack(std::map<std::string, int>{{"rows", 70000}})) ==
+        "invalid argument to container.create: field 'rows' must be an integer from 0 to 65535");
+  CHECK(bad_arg_text(pack(std::map<std::string, std::vector<int>>{{"cmd", {1}}})) ==
+        "invalid argument to container.create: field 'cmd' must be an array, each item a string");
+  CHECK(bad_arg_text(pack(std::map<std::string, std::string>{{"tty", "yes"}})) ==
+        "invalid argument to container.create: field 'tty' must be a boolean");
+  CHECK(bad_arg_text(pack(std::vector<int>{1, 2})) ==
+        "invalid argument to container.create: the argument must be a map");
+  // A right field next to the wrong one: the wrong one is named.
+  byte_buffer two;
+  msgpack::packer<byte_buffer> pk(two);
+  pk.pack_map(2);
+  pk.pack(std::string("name"));
+  pk.pack(std::string("web"));
+  pk.pack(std::string("tty"));
+  pk.pack(1);
+  CHECK(bad_arg_text(two.data) ==
+        "invalid argument to container.create: field 'tty' must be a boolean");
+}
+
 TEST_CASE("a message larger than the limit is rejected while it is still arriving") {
   limits lim;
   lim.max_message = 1024;
@@ -141,6 +186,40 @@ TEST_CASE("a message larger than the limit is rejected while it is still arrivin
   message m;
   CHECK_FALSE(dec2.next(m));
   CHECK_THROWS_AS(dec2.feed(bytes.data() + 1000, 100), protocol_error);
+}
+
+TEST_CASE("a complete message over the limit made of small elements is rejected while it arrives") {
+  // 9 MiB of 64 KiB strings in one request, fed as a session reads it: 64 KiB at a time, with
+  // next() after each read (msgpack parses and consumes each complete element at once).
+  decoder dec;
+  std::vector<std::string> parts(9 * 16, std::string(64 * 1024 - 8, 'x'));
+  auto bytes = encode_request(1, "big", parts);
+  REQUIRE(bytes.size() > (9u << 20) - 4096);
+  std::size_t off = 0;
+  message m;
+  bool refused = false;
+  try {
+    for (; off < bytes.size(); off += 64 * 1024) {
+      dec.feed(bytes.data() + off, std::min<std::size_t>(64 * 1024, bytes.size() - off));
+      while (dec.next(m)) FAIL("a message over 8 MiB was decoded");
+    }
+  } catch (const protocol_error& e) {
+    refused = true;
+    CHECK(std::string(e.what()).find("exceeds") != std::string::npos);
+  }
+  CHECK(refused);
+  CHECK(off <= (8u << 20));  // refused before the 9th MiB arrived
+
+  // A message just under the limit still passes, split the same way.
+  decoder ok;
+  std::vector<std::string> fits(7 * 16, std::string(64 * 1024 - 8, 'x'));
+  auto small = encode_request(2, "fits", fits);
+  std::size_t got = 0;
+  for (std::size_t o = 0; o < small.size(); o += 64 * 1024) {
+    ok.feed(small.data() + o, std::min<std::size_t>(64 * 1024, small.size() - o));
+    while (ok.next(m)) ++got;
+  }
+  CHECK(got == 1);
 }
 
 TEST_CASE("nesting deeper than the limit is rejected") {
@@ -201,6 +280,32 @@ TEST_CASE("messages of the wrong shape are protocol errors") {
   SECTION("a byte msgpack never uses") {
     reject(std::string("\xc1", 1));
   }
+}
+
+TEST_CASE("params other than no argument or one map are refused as invalid_argument") {
+  auto check = [](const std::string& bytes) {
+    decoder dec;
+    auto msgs = decode_all(dec, bytes);
+    REQUIRE(msgs.size() == 1);
+    try {
+      check_params_shape(msgs[0]);
+    } catch (const call_error& e) {
+      CHECK(e.code() == errc::invalid_argument);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  std::map<std::string, int> empty;
+  CHECK(check(pack(std::make_tuple(0, 1, "system.ping", std::vector<int>{5}))) ==
+        "invalid argument to system.ping: the argument must be a map");
+  CHECK(
+      check(pack(std::make_tuple(0, 1, "system.ping", std::make_tuple(msgpack::type::nil_t{})))) ==
+      "invalid argument to system.ping: the argument must be a map");
+  CHECK(check(pack(std::make_tuple(0, 1, "container.list", std::make_tuple(empty, empty)))) ==
+        "invalid argument to container.list: params must be [] or [{...}], one map of named "
+        "arguments, not 2 elements");
+  CHECK(check(encode_request(1, "system.ping")) == "accepted");
+  CHECK(check(encode_request(1, "container.list", empty)) == "accepted");
 }
 
 TEST_CASE("after reset a decoder forgets a partial message") {

@@ -52,7 +52,7 @@ using image_supervisor_actor = caf::typed_actor<
 /// The current handle of the image supervisor (a restarted one has a new handle); null
 /// while it is not running.
 inline image_supervisor_actor image_supervisor_of(caf::actor_system& sys) {
-  return sys.registry().get<image_supervisor_actor>(caf::atom_from_string(image_supervisor_name));
+  return sys.registry().get<image_supervisor_actor>(registry_key(image_supervisor_name));
 }
 
 }  // namespace berth

@@ -54,7 +54,7 @@ using net_supervisor_actor = caf::typed_actor<
 /// The current handle of the net supervisor (a restarted one has a new handle); null
 /// while it is not running.
 inline net_supervisor_actor net_supervisor_of(caf::actor_system& sys) {
-  return sys.registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
+  return sys.registry().get<net_supervisor_actor>(registry_key(net_supervisor_name));
 }
 
 }  // namespace berth

@@ -60,10 +60,13 @@ struct container_record {
   api::healthcheck healthcheck;  ///< The image's and the flags' merged; an empty test: none.
   api::health_state health;      ///< Runtime state, kept for ps and inspect; reset at each start.
   std::map<std::string, std::string> labels;  ///< The image's labels with --label over them.
+  api::log_config
+      log_config;  ///< --log-opt as resolved at create; zeros (older records): defaults.
   BERTH_FIELDS(container_record, id, name, image, image_id, image_disk, process, stop_signal, cpus,
                memory, auto_remove, state, exit_code, reason, created, started, finished, qemu_pid,
                vsock_cid, restart, restart_count, stopped_by_user, stop_timeout, read_only, mounts,
-               network_mode, endpoints, dns, ports, published, healthcheck, health, labels);
+               network_mode, endpoints, dns, ports, published, healthcheck, health, labels,
+               log_config);
 };
 
 /// A network: a Linux bridge, its subnet and the addresses leased on it.

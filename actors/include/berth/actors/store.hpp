@@ -46,7 +46,7 @@ using store_actor = caf::typed_actor<
 
 /// The store's current handle (a restarted store has a new one); null while it is not running.
 inline store_actor store_of(caf::actor_system& sys) {
-  return sys.registry().get<store_actor>(caf::atom_from_string(store_name));
+  return sys.registry().get<store_actor>(registry_key(store_name));
 }
 
 /// For a supervisor that loads its records from the store before it serves: the store, or,

@@ -95,7 +95,7 @@ using vm_supervisor_actor = caf::typed_actor<
 /// The current handle of the vm supervisor (a restarted one has a new handle); null
 /// while it is not running.
 inline vm_supervisor_actor vm_supervisor_of(caf::actor_system& sys) {
-  return sys.registry().get<vm_supervisor_actor>(caf::atom_from_string(vm_supervisor_name));
+  return sys.registry().get<vm_supervisor_actor>(registry_key(vm_supervisor_name));
 }
 
 }  // namespace berth

@@ -11,12 +11,14 @@
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/errc.hpp"
 
+#include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
 
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 CAF_ERROR_CODE_ENUM(berth::errc, "berth")
@@ -28,6 +30,12 @@ errc code_of(const caf::error& err);
 
 /// The text of `err` for people: the message given at make_error, or CAF's description.
 std::string describe(const caf::error& err);
+
+/// The registry key of the actor registered under `name` (a supervisor's or the store's). Through
+/// std::string_view: clang finds no conversion from a `const char*` to CAF 0.17's string_view.
+inline caf::atom_value registry_key(std::string_view name) {
+  return caf::atom_from_string({name.data(), name.size()});
+}
 
 /// Makes a caf::error of class `code` carrying `text`.
 inline caf::error make_error(errc code, std::string text) {

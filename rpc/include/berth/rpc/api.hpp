@@ -11,6 +11,7 @@
 #include "berth/rpc/api/files.hpp"
 #include "berth/rpc/api/health.hpp"
 #include "berth/rpc/api/images.hpp"
+#include "berth/rpc/api/log_options.hpp"
 #include "berth/rpc/api/networks.hpp"
 #include "berth/rpc/api/restart_policy.hpp"
 #include "berth/rpc/api/streams.hpp"

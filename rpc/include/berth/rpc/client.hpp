@@ -31,7 +31,7 @@ class client {
   /// Sends a request with one argument map; returns its id.
   template <class T>
   uint32_t send(std::string_view method, const T& arg) {
-    auto id = next_id_++;
+    auto id = take_id();
     write(encode_request(id, method, arg));
     return id;
   }
@@ -73,6 +73,13 @@ class client {
 
   int fd_ = -1;
   uint32_t next_id_ = 1;
+  /// The next request id: 1 to UINT32_MAX, never 0 (berthd's, for the error ending a connection).
+  uint32_t take_id() {
+    auto id = next_id_++;
+    if (next_id_ == 0) next_id_ = 1;
+    return id;
+  }
+  std::string closed_reason_;  ///< The error berthd closed the connection with (a response id 0).
   decoder decoder_;
   std::map<uint32_t, message> responses_;
 };

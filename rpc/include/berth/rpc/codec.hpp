@@ -11,6 +11,7 @@
 // No CAF here: the static guest agent links this too.
 #pragma once
 
+#include "berth/rpc/arg_errors.hpp"
 #include "berth/rpc/errc.hpp"
 
 #include <cstddef>
@@ -89,7 +90,8 @@ class decoder {
   /// Makes a decoder with the given bounds.
   explicit decoder(limits lim = {});
 
-  /// Appends received bytes; throws protocol_error when a message would exceed max_message.
+  /// Appends received bytes; throws protocol_error when the message being received (with any
+  /// bytes after it) would exceed max_message, however it is split into elements and reads.
   void feed(const char* data, std::size_t size);
 
   /// Takes the next complete message; false when more bytes are needed. Throws protocol_error.
@@ -183,18 +185,28 @@ std::string encode_result(uint32_t id, const T& result) {
 std::string encode_error(uint32_t id, errc code, std::string_view text);
 
 /// The single argument map of a request or notification, converted to T; an absent argument
-/// gives a default T. Throws call_error(invalid_argument) when the types do not match.
+/// gives a default T. Throws call_error(invalid_argument) when the types do not match, naming
+/// the field and the type it must have ("invalid argument to container.create: field 'name'
+/// must be a string").
 template <class T>
 T arg(const message& msg) {
   T out{};
   if (msg.params.via.array.size == 0) return out;
+  const auto& given = msg.params.via.array.ptr[0];
   try {
-    msg.params.via.array.ptr[0].convert(out);
+    given.convert(out);
   } catch (const std::exception& e) {
-    throw call_error(errc::invalid_argument, "bad arguments for " + msg.method + ": " + e.what());
+    auto why = describe_bad_arg<T>(given);
+    throw call_error(errc::invalid_argument, "invalid argument to " + msg.method + ": " +
+                                                 (why.empty() ? std::string(e.what()) : why));
   }
   return out;
 }
+
+/// Checks the shape of a request's params: an array of zero elements or of one map (the named
+/// arguments). Throws call_error(invalid_argument) otherwise ("[5]", "[{}, {}]", "[nil]"), so a
+/// method that takes no argument refuses one of the wrong shape as well.
+void check_params_shape(const message& msg);
 
 /// The raw bytes of a request's or notification's argument map ("\x80", an empty map, if none).
 std::string packed_arg(const message& msg);

@@ -5,6 +5,7 @@
 
 #include "berth/rpc/api/common.hpp"
 #include "berth/rpc/api/health.hpp"
+#include "berth/rpc/api/log_options.hpp"
 #include "berth/rpc/api/networks.hpp"
 
 #include <cstdint>
@@ -56,10 +57,11 @@ struct container_spec {
   api::healthcheck healthcheck;               ///< --health-*, over the image's field by field;
                                               ///< --no-healthcheck: test ["NONE"].
   std::map<std::string, std::string> labels;  ///< --label KEY[=VALUE], over the image's labels.
+  std::map<std::string, std::string> log_opts;  ///< --log-opt KEY=VALUE: max-size, max-file.
   BERTH_FIELDS(container_spec, name, image, cmd, entrypoint, entrypoint_set, env, workdir, user,
                hostname, cpus, memory, auto_remove, tty, open_stdin, init, restart, read_only,
                mounts, stop_signal, stop_timeout, network, ip, network_aliases, dns, ports,
-               publish_all, healthcheck, labels);
+               publish_all, healthcheck, labels, log_opts);
 };
 
 /// Result of container.create.
@@ -203,10 +205,11 @@ struct container_info {
   api::healthcheck healthcheck;     ///< Its check, image and flags merged; an empty test: none.
   health_state health;              ///< Its health while it runs (and as last seen once it ended).
   std::map<std::string, std::string> labels;  ///< The image's labels with --label over them.
+  api::log_config log_config;                 ///< How its output log rotates (defaults filled).
   BERTH_FIELDS(container_info, id, name, image, image_id, command, state, exit_code, reason,
                created, started, finished, pid, cpus, memory, auto_remove, restart, restart_count,
                tty, open_stdin, read_only, mounts, hostname, env, workdir, user, network_mode,
-               networks, ports, healthcheck, health, labels);
+               networks, ports, healthcheck, health, labels, log_config);
 };
 
 /// Result of container.wait.
