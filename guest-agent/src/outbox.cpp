@@ -15,12 +15,17 @@ namespace berth::agent {
 
 void outbox::response(std::string frame) {
   bytes_ += frame.size();
-  frames_.push_back({kind::response, std::move(frame), {}, 0});
+  frames_.push_back({kind::response, std::move(frame), {}, 0, {}});
+}
+
+void outbox::first(std::string frame) {
+  bytes_ += frame.size();
+  frames_.push_front({kind::response, std::move(frame), {}, 0, {}});
 }
 
 void outbox::notification(std::string frame) {
   bytes_ += frame.size();
-  frames_.push_back({kind::notification, std::move(frame), {}, 0});
+  frames_.push_back({kind::notification, std::move(frame), {}, 0, {}});
 }
 
 std::size_t outbox::output(const std::string& id, uint8_t fd, std::string_view data, bool bounded) {
@@ -33,13 +38,44 @@ std::size_t outbox::output(const std::string& id, uint8_t fd, std::string_view d
       data = data.substr(0, room);
     }
   }
+  auto& st = streams_[id];
+  auto seq = st.next_seq;
+  // Dropped bytes keep their numbers: the host sees the gap.
+  st.next_seq += data.size() + dropped;
   if (data.empty()) return dropped;
-  output_chunk chunk{id, fd, std::vector<char>(data.begin(), data.end())};
+  frames_.push_back(output_frame(id, fd, seq, data));
+  return dropped;
+}
+
+outbox::frame outbox::output_frame(const std::string& id, uint8_t fd, uint64_t seq,
+                                   std::string_view data) {
+  output_chunk chunk{id, fd, std::vector<char>(data.begin(), data.end()), seq};
   auto bytes = rpc::encode_notification(notice::output, chunk);
   bytes_ += bytes.size();
   output_bytes_[id] += data.size();
-  frames_.push_back({kind::output, std::move(bytes), id, data.size()});
-  return dropped;
+  return {kind::output, std::move(bytes), id, data.size(), {fd, seq, std::string(data)}};
+}
+
+void outbox::start_output(const std::string& id, uint64_t seq) {
+  auto& st = streams_[id];
+  st = stream{};
+  st.next_seq = seq;
+}
+
+void outbox::forget(const std::string& id) {
+  streams_.erase(id);
+}
+
+void outbox::replay() {
+  std::deque<frame> again;
+  for (auto& [id, st] : streams_) {
+    for (auto& s : st.kept) again.push_back(output_frame(id, s.fd, s.seq, s.data));
+    st.kept.clear();
+    st.kept_bytes = 0;
+  }
+  // Ahead of the rest, after a frame that is partly written (first()'s answer, say).
+  auto at = frames_.begin() + (head_written_ > 0 && !frames_.empty() ? 1 : 0);
+  frames_.insert(at, std::make_move_iterator(again.begin()), std::make_move_iterator(again.end()));
 }
 
 std::size_t outbox::queued_output(const std::string& id) const {
@@ -54,9 +90,31 @@ void outbox::pop_front() {
     auto i = output_bytes_.find(f.process);
     i->second -= f.payload;
     if (i->second == 0) output_bytes_.erase(i);
+    keep(f);
   }
   frames_.pop_front();
   head_written_ = 0;
+}
+
+// A written output frame is kept for replay(), within max_retained bytes of its process.
+void outbox::keep(frame& f) {
+  auto st = streams_.find(f.process);
+  if (st == streams_.end() || max_retained_ == 0) return;
+  auto& s = st->second;
+  s.kept_bytes += f.output.data.size();
+  s.kept.push_back(std::move(f.output));
+  while (s.kept_bytes > max_retained_) {
+    auto& old = s.kept.front();
+    auto cut = std::min(old.data.size(), s.kept_bytes - max_retained_);
+    if (cut == old.data.size()) {
+      s.kept_bytes -= cut;
+      s.kept.pop_front();
+    } else {
+      old.data.erase(0, cut);
+      old.seq += cut;
+      s.kept_bytes -= cut;
+    }
+  }
 }
 
 void outbox::disconnected() {

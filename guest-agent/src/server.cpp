@@ -9,6 +9,7 @@
 // Flow control both ways: a process whose output the host has not taken (1 MiB queued) is not
 // read until the queue is under 256 KiB, so it blocks in write(); a `stdin` call is answered only
 // once its bytes are in the pipe, so a host that waits for answers cannot flood the agent.
+#include "auth.hpp"
 #include "berth/os/fd.hpp"
 #include "exec.hpp"
 #include "files.hpp"
@@ -19,6 +20,7 @@
 #include "stats.hpp"
 #include "users.hpp"
 
+#include "berth/agent/handshake.hpp"
 #include "berth/agent/protocol.hpp"
 #include "berth/agent/server.hpp"
 #include "berth/rpc/codec.hpp"
@@ -144,7 +146,10 @@ int remaining_ms(clock_type::time_point deadline) {
 
 struct server::impl {
   impl(std::unique_ptr<transport> t, server_options o)
-      : transport_(std::move(t)), opts_(std::move(o)), stack_(opts_.run_dir) {
+      : transport_(std::move(t)),
+        opts_(std::move(o)),
+        stack_(opts_.run_dir),
+        gate_(std::in_place, opts_.key, *transport_, opts_.handshake_timeout) {
     sigset_t set;
     ::sigemptyset(&set);
     ::sigaddset(&set, SIGCHLD);
@@ -171,6 +176,7 @@ struct server::impl {
       close_fd(p->tty_fd);
     }
     if (conn_ >= 0) transport_->disconnect(conn_);
+    gate_.reset();
     ::close(signal_fd_);
     ::close(stop_fd_);
   }
@@ -195,6 +201,10 @@ struct server::impl {
       conn_at = fds.size();
       fds.push_back({conn_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0});
     }
+    // Connections that have not proved the key yet.
+    std::size_t gate_at = fds.size();
+    gate_->add_poll_fds(fds);
+    std::size_t gate_count = fds.size() - gate_at;
     // Pipes of processes whose output the host is not taking stay unread (backpressure); while
     // no host is there they are read, and what exceeds the bound is dropped.
     struct pipe_ref {
@@ -220,10 +230,12 @@ struct server::impl {
     }
 
     int timeout = timeout_ms;
-    if (conn_ < 0 && listen_fd < 0) {
+    if (conn_ < 0 && listen_fd < 0 && gate_->empty()) {
       int probe = remaining_ms(next_probe_);
       timeout = timeout < 0 ? probe : std::min(timeout, probe);
     }
+    if (int handshake = gate_->timeout_ms(); handshake >= 0)
+      timeout = timeout < 0 ? handshake : std::min(timeout, handshake);
     int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno != EINTR) log("poll: %s", std::strerror(errno));
@@ -254,6 +266,13 @@ struct server::impl {
     if (listen_fd >= 0 && fds[listen_at].revents) accept_host();
     if (conn_at != 0 && conn_ == fds[conn_at].fd && fds[conn_at].revents)
       read_connection(fds[conn_at].revents);
+    if (int fd = gate_->service(fds.data() + gate_at, gate_count); fd >= 0) {
+      if (conn_ >= 0) {
+        log("a host that proved the key replaces the current connection");
+        detach();
+      }
+      attach(fd);
+    }
     flush();
 
     if (shutdown_requested_) {
@@ -273,19 +292,27 @@ struct server::impl {
   // --- the connection -------------------------------------------------------------------------
 
   void probe_if_due() {
-    if (conn_ >= 0 || transport_->listen_fd() >= 0) return;
+    if (conn_ >= 0 || transport_->listen_fd() >= 0 || !gate_->empty()) return;
     auto now = clock_type::now();
     if (now < next_probe_) return;
     int fd = transport_->connect();
-    if (fd >= 0)
-      attach(fd);
-    else
+    if (fd < 0)
       next_probe_ = now + probe_interval;
+    else if (!opts_.key.empty())
+      gate_->admit(fd);
+    else
+      attach(fd);
   }
 
+  // With a key, a new connection goes to the gate and the current one keeps being served until
+  // the new one has proved the key; without (host mode), it replaces the current one at once.
   void accept_host() {
     int fd = transport_->connect();
     if (fd < 0) return;
+    if (!opts_.key.empty()) {
+      gate_->admit(fd);
+      return;
+    }
     if (conn_ >= 0) {
       log("a new host connection replaces the current one");
       detach();
@@ -298,6 +325,7 @@ struct server::impl {
     struct stat st {};
     conn_is_socket_ = ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
     reset_decoder();
+    out_.replay();  // what the previous host may not have kept
     log("host connected (%s)", transport_->name().c_str());
     for (auto& [id, p] : procs_) {
       if (p->dropped == 0) continue;
@@ -311,15 +339,40 @@ struct server::impl {
     transport_->disconnect(conn_);
     conn_ = -1;
     reset_decoder();
+    forget_host();
+    next_probe_ = clock_type::now() + probe_interval;
+    log("host disconnected; %zu messages queued", out_.size());
+    if (opts_.stop_on_disconnect) stop();
+  }
+
+  // What belonged to the host that went away: its answers, queued or owed.
+  void forget_host() {
     out_.disconnected();
     for (auto& [id, p] : procs_) {
       p->waiters.clear();
       // The bytes are still written; only the answers belonged to the old connection.
       for (auto& op : p->pending) op.reply.reset();
     }
-    next_probe_ = clock_type::now() + probe_interval;
-    log("host disconnected; %zu messages queued", out_.size());
-    if (opts_.stop_on_disconnect) stop();
+  }
+
+  // The auth request (id 0) inside a session on a port. On virtio-serial, a host that hangs up
+  // and a new one that connects within the same few milliseconds can leave no hangup for poll()
+  // to see (the port is one descriptor for the VM's life): the new host's handshake then arrives
+  // here, as an ordinary request. With the right key in the one encoding, it is that new host,
+  // and its session starts now, answered first with auth_accepted; otherwise auth_refused, and
+  // the current session goes on.
+  void reauthenticate(const rpc::message& msg) {
+    bool right = !opts_.key.empty() &&
+                 equal_constant_time(rpc::pack(msg.handle.get()), auth_request(opts_.key));
+    if (!right) {
+      log("refused an auth request inside the session");
+      out_.response(std::string(auth_refused));
+      return;
+    }
+    log("a host that proved the key again replaces the current one (it reconnected unseen)");
+    forget_host();
+    out_.replay();
+    out_.first(std::string(auth_accepted));
   }
 
   void read_connection(short revents) {
@@ -393,7 +446,9 @@ struct server::impl {
 
   void dispatch(rpc::message& msg) {
     const auto& m = msg.method;
-    if (m == method::version)
+    if (m == method::auth && msg.id == 0 && transport_->listen_fd() < 0)
+      reauthenticate(msg);
+    else if (m == method::version)
       reply(msg.id, version(rpc::arg<version_request>(msg)));
     else if (m == method::ping)
       reply(msg.id, empty{});
@@ -434,6 +489,10 @@ struct server::impl {
     } else if (m == method::configure_network) {
       configure(rpc::arg<network_config>(msg));
       reply(msg.id, empty{});
+    } else if (m == method::auth) {
+      throw rpc::call_error(errc::conflict,
+                            "this connection is authenticated; auth is only its first message "
+                            "(or, on a port, a new host's handshake)");
     } else if (m == method::shutdown) {
       reply(msg.id, empty{});
       shutdown_requested_ = true;
@@ -562,6 +621,7 @@ struct server::impl {
     p->joined = !spec.join.empty();
     if (spec.open_stdin && p->input_fd() >= 0) p->input = stdin_state::open;
     by_pid_[sp.pid] = p.get();
+    out_.start_output(spec.id, spec.output_seq);
     procs_[spec.id] = std::move(p);
     log("started process %s (pid %d%s%s%s): %s", spec.id.c_str(), sp.pid,
         spec.join.empty() ? (spec.init ? ", with init" : "") : ", joining ", spec.join.c_str(),
@@ -611,8 +671,8 @@ struct server::impl {
 
   void close_stdin(uint32_t id, const process_ref& ref) {
     auto& p = find(ref.id);
-    if (!p.exited && p.input == stdin_state::closed) {
-      reply(id, empty{});  // closed before: nothing more to do
+    if (p.input == stdin_state::closed) {
+      reply(id, empty{});  // closed before (the process may have exited since): nothing to do
       return;
     }
     check_input(p);
@@ -786,6 +846,7 @@ struct server::impl {
   // is held (the top of an iteration of the loop).
   void forget_old_execs() {
     while (exited_execs_.size() > max_exited_execs) {
+      out_.forget(exited_execs_.front());
       procs_.erase(exited_execs_.front());
       exited_execs_.pop_front();
     }
@@ -863,6 +924,7 @@ struct server::impl {
   std::unique_ptr<transport> transport_;
   server_options opts_;
   root_stack stack_;
+  std::optional<gate> gate_;  // reset before transport_ goes
   int signal_fd_ = -1;
   int stop_fd_ = -1;
   int conn_ = -1;

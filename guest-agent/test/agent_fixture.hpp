@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -112,7 +113,9 @@ struct agent_fixture {
   run_result result = run_result::stopped;
   bool own_uts = false;
 
-  explicit agent_fixture(via how = via::port, bool with_root = true) {
+  // With a `key`, every connection must prove it first (auth_test.cpp does the handshakes).
+  explicit agent_fixture(via how = via::port, bool with_root = true, std::string key = {},
+                         std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10)) {
     REQUIRE(::geteuid() == 0);
     block_sigchld();
     std::unique_ptr<transport> t;
@@ -135,6 +138,8 @@ struct agent_fixture {
     }
     server_options opts;
     if (with_root) opts.root = root.path.string();
+    opts.key = std::move(key);
+    opts.handshake_timeout = handshake_timeout;
     srv = std::make_unique<server>(std::move(t), opts);
     std::promise<bool> uts;
     auto uts_done = uts.get_future();

@@ -138,3 +138,88 @@ TEST_CASE("a write to a closed peer fails instead of raising SIGPIPE") {
   CHECK(box.size() == 1);
   ::close(fds[0]);
 }
+
+namespace {
+
+// The output chunks among `msgs`, decoded.
+std::vector<output_chunk> chunks(const std::vector<rpc::message>& msgs) {
+  std::vector<output_chunk> out;
+  for (const auto& m : msgs)
+    if (m.type == rpc::kind::notification && m.method == notice::output)
+      out.push_back(rpc::arg<output_chunk>(m));
+  return out;
+}
+
+std::string text(const output_chunk& c) {
+  return {c.data.begin(), c.data.end()};
+}
+
+}  // namespace
+
+TEST_CASE("output bytes are numbered from the spec's seq and dropped bytes leave a gap") {
+  outbox box(8);
+  box.start_output("p", 100);
+  box.output("p", 1, "abc", true);
+  box.output("p", 2, "defghijk", true);  // 5 fit under the bound of 8, 3 are dropped
+  box.output("q", 1, "x", true);         // never started: numbered from 0
+  socket_pair sp;
+  REQUIRE(box.flush(sp.fds[0], true) == outbox::flush_result::done);
+  rpc::decoder dec;
+  box.output("p", 1, "l", true);
+  REQUIRE(box.flush(sp.fds[0], true) == outbox::flush_result::done);
+  auto got = chunks(drain(sp.fds[1], dec));
+  REQUIRE(got.size() == 4);
+  CHECK((got[0].seq == 100 && text(got[0]) == "abc"));
+  CHECK((got[1].seq == 103 && got[1].fd == 2 && text(got[1]) == "defgh"));
+  CHECK((got[2].id == "q" && got[2].seq == 0));
+  CHECK((got[3].seq == 111 && text(got[3]) == "l"));  // 108..110 were dropped
+}
+
+TEST_CASE("a new host gets the output the last one was sent again, first and in order") {
+  outbox box;
+  box.start_output("p", 0);
+  box.output("p", 1, "one ", false);
+  box.output("p", 2, "two ", false);
+  socket_pair first;
+  REQUIRE(box.flush(first.fds[0], true) == outbox::flush_result::done);
+  // Queued while no host is there, after the host went away.
+  box.disconnected();
+  box.output("p", 1, "three", false);
+  box.replay();
+  socket_pair second;
+  REQUIRE(box.flush(second.fds[0], true) == outbox::flush_result::done);
+  rpc::decoder dec;
+  auto got = chunks(drain(second.fds[1], dec));
+  REQUIRE(got.size() == 3);
+  CHECK((got[0].seq == 0 && text(got[0]) == "one " && got[0].fd == 1));
+  CHECK((got[1].seq == 4 && text(got[1]) == "two " && got[1].fd == 2));
+  CHECK((got[2].seq == 8 && text(got[2]) == "three"));
+  // Sent again, they are kept again: a third host gets all of it.
+  box.replay();
+  socket_pair third;
+  REQUIRE(box.flush(third.fds[0], true) == outbox::flush_result::done);
+  rpc::decoder dec3;
+  CHECK(chunks(drain(third.fds[1], dec3)).size() == 3);
+}
+
+TEST_CASE("what is kept for a new host is the last bytes of each process within its bound") {
+  outbox box(1u << 20, 10);
+  box.start_output("p", 0);
+  box.output("p", 1, "0123456", false);
+  box.output("p", 1, "789abcdef", false);  // 16 bytes sent: the last 10 are kept
+  socket_pair sp;
+  REQUIRE(box.flush(sp.fds[0], true) == outbox::flush_result::done);
+  box.forget("gone");  // a process never seen: nothing happens
+  box.replay();
+  socket_pair again;
+  REQUIRE(box.flush(again.fds[0], true) == outbox::flush_result::done);
+  rpc::decoder dec;
+  auto got = chunks(drain(again.fds[1], dec));
+  REQUIRE(got.size() == 2);
+  CHECK((got[0].seq == 6 && text(got[0]) == "6"));
+  CHECK((got[1].seq == 7 && text(got[1]) == "789abcdef"));
+  // A forgotten process has nothing to send again.
+  box.forget("p");
+  box.replay();
+  CHECK(box.empty());
+}

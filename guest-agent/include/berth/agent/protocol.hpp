@@ -16,7 +16,7 @@
 namespace berth::agent {
 
 /// Version of this protocol; berthd refuses an agent that speaks another.
-constexpr uint32_t protocol_version = 2;
+constexpr uint32_t protocol_version = 4;
 
 /// Name of the virtio-serial port the agent serves on (`/sys/class/virtio-ports/*/name`).
 constexpr std::string_view serial_port_name = "berth.agent";
@@ -26,6 +26,7 @@ constexpr uint32_t vsock_port = 1024;
 
 /// Method names, requests from berthd to the agent.
 namespace method {
+constexpr std::string_view auth = "auth";  ///< the handshake only (handshake.hpp), never later
 constexpr std::string_view version = "version";          ///< version_request -> version_info
 constexpr std::string_view ping = "ping";                ///< empty -> empty
 constexpr std::string_view mount_root = "mount_root";    ///< mount_spec -> empty
@@ -120,13 +121,15 @@ struct process_spec {
                                   ///< otherwise stdin is /dev/null (a pty without input).
   uint16_t rows = 24;             ///< Initial terminal size (terminal only).
   uint16_t cols = 80;
-  bool init = false;  ///< A tiny init (the agent's own code) is PID 1 of the process's
-                      ///< PID namespace: it reaps and forwards signals to the command.
-  std::string join;   ///< "": a new PID namespace whose PID 1 is this process (or its
-                      ///< init). Else the id of a running process whose PID namespace
-                      ///< this one enters (exec into a container: "main").
+  bool init = false;        ///< A tiny init (the agent's own code) is PID 1 of the process's
+                            ///< PID namespace: it reaps and forwards signals to the command.
+  std::string join;         ///< "": a new PID namespace whose PID 1 is this process (or its
+                            ///< init). Else the id of a running process whose PID namespace
+                            ///< this one enters (exec into a container: "main").
+  uint64_t output_seq = 0;  ///< The seq of the process's first output byte (output_chunk):
+                            ///< the host continues the numbers of its log across VM runs.
   BERTH_FIELDS(process_spec, id, args, env, cwd, user, hostname, terminal, open_stdin, rows, cols,
-               init, join);
+               init, join, output_seq);
 };
 
 /// Result of `start`.
@@ -157,11 +160,16 @@ struct exit_status {
 };
 
 /// Payload of the `output` notification: bytes a process wrote to stdout (1) or stderr (2).
+/// `seq` numbers the process's output bytes (stdout and stderr in one sequence, from the spec's
+/// output_seq): the first byte of `data` is byte `seq`. Bytes the agent had to drop leave a gap;
+/// bytes sent again to a new host (the agent replays what it sent last, see docs/guest-agent.md,
+/// "Output replay") repeat their numbers, so the host keeps each byte once.
 struct output_chunk {
   std::string id;
   uint8_t fd = 1;
   std::vector<char> data;
-  BERTH_FIELDS(output_chunk, id, fd, data);
+  uint64_t seq = 0;
+  BERTH_FIELDS(output_chunk, id, fd, data, seq);
 };
 
 /// Argument of `stdin`: bytes for a process's stdin (at most 1 MiB). The answer comes once

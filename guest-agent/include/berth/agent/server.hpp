@@ -11,6 +11,7 @@
 // without mounting anything; that is how the tests drive it.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -51,7 +52,8 @@ class transport {
 std::unique_ptr<transport> make_port_transport(int fd, std::string name = "virtio-serial");
 
 /// A listener transport over the listening socket `fd` (owned): each accepted connection is a
-/// host; a newer connection replaces an older one. Fits AF_VSOCK, and in tests AF_UNIX.
+/// host; a newer connection replaces an older one once it has proved the key (server_options).
+/// Fits AF_VSOCK, and in tests AF_UNIX.
 std::unique_ptr<transport> make_listener_transport(int fd, std::string name = "vsock");
 
 /// How a server runs.
@@ -59,6 +61,15 @@ struct server_options {
   /// The container's root directory. Empty in the VM, where mount_root makes it; in host mode the
   /// directory to chroot processes into (mount_root then answers conflict).
   std::string root;
+
+  /// The agent key (agent_key_size bytes) every host connection must send first, in the auth
+  /// request of berth/agent/handshake.hpp, before anything else is read from it or written to it.
+  /// A connection that does not is refused and the current session goes on. Empty: connections
+  /// are served at once (host mode for tests); berth-init as PID 1 never runs without one.
+  std::string key;
+
+  /// How long a new connection may take to send its auth request before it is refused.
+  std::chrono::milliseconds handshake_timeout{10000};
 
   /// Where mount_root mounts the image, the disk and the root ("/run/berth").
   std::string run_dir = "/run/berth";
