@@ -45,10 +45,10 @@ void adopt(self_ptr self) {
   call_agent(self, agent::method::version, rpc::pack(req))
       .then(
           [self](const std::string& packed) {
-            auto info = rpc::unpack_as<agent::version_info>(packed);
-            if (info.protocol != agent::protocol_version)
+            auto info = from_guest<agent::version_info>(self, "version answer", packed);
+            if (info && info->protocol != agent::protocol_version)
               vm_log.warn("container={} adopted guest agent speaks protocol {}, berthd {}",
-                          self->state.short_id(), info.protocol, agent::protocol_version);
+                          self->state.short_id(), info->protocol, agent::protocol_version);
           },
           [](caf::error&) {});  // the heartbeat notices a guest that does not answer
   // The answer comes at once if the workload exited while nobody listened (its `exit`
@@ -57,8 +57,9 @@ void adopt(self_ptr self) {
                 rpc::pack(agent::process_ref{st.rec.process.id}))
       .then(
           [self](const std::string& packed) {
-            if (self->state.ph != phase::idle)
-              main_exit(self, rpc::unpack_as<agent::exit_status>(packed));
+            if (self->state.ph == phase::idle) return;
+            if (auto status = from_guest<agent::exit_status>(self, "wait answer", packed))
+              main_exit(self, *status);
           },
           [self](caf::error& err) {
             if (code_of(err) == errc::not_found && self->state.ph != phase::idle)

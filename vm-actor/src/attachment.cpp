@@ -67,7 +67,7 @@ bool port_free(const std::string& ip, uint16_t port, const std::string& proto) {
 
 net_supervisor_actor nets_of(self_ptr self) {
   return self->home_system().registry().get<net_supervisor_actor>(
-      caf::atom_from_string(net_supervisor_name));
+      registry_key(net_supervisor_name));
 }
 
 // Watches the net supervisor that plugged the container. If it crashes, its successor adopts

@@ -1,5 +1,5 @@
 // file_calls.cpp: berth cp's calls, forwarded to the guest agent of the running container; its
-// answers are checked, since the guest is not trusted.
+// answers are checked (from_guest), since the guest is not trusted.
 #include "vm_state.hpp"
 
 #include "berth/rpc/codec.hpp"
@@ -33,8 +33,9 @@ bool entry_name_ok(const std::string& name) {
          name.find('\0') == std::string::npos;
 }
 
-// Sends a file call to the agent and answers `convert(packed answer)`; an answer of the wrong
-// shape is a protocol error for this call (the guest is not trusted), not a crash of the actor.
+// Sends a file call to the agent and answers `convert(packed answer)`, a caf::expected. The
+// guest is not trusted: an answer of the wrong shape is its fault (from_guest ends its VM) and
+// an error for this call, never a crash of the actor.
 template <class Result, class Convert>
 caf::result<Result> file_call(self_ptr self, std::string_view method, std::string packed,
                               Convert convert) {
@@ -43,15 +44,12 @@ caf::result<Result> file_call(self_ptr self, std::string_view method, std::strin
   auto rp = self->make_response_promise<Result>();
   call_agent(self, method, std::move(packed))
       .then(
-          [self, rp, convert, method = std::string(method)](const std::string& answer) mutable {
-            try {
-              rp.deliver(convert(answer));
-            } catch (const rpc::call_error& e) {
-              vm_log.warn("container={} malformed {} answer from the agent: {}",
-                          self->state.short_id(), method, e.what());
-              rp.deliver(make_error(errc::protocol,
-                                    "the guest agent answered " + method + " with " + e.what()));
-            }
+          [rp, convert](const std::string& answer) mutable {
+            caf::expected<Result> out = convert(answer);
+            if (out)
+              rp.deliver(std::move(*out));
+            else
+              rp.deliver(std::move(out.error()));
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -82,15 +80,22 @@ agent::file_info agent_spec(const api::file_spec& spec) {
 caf::result<api::file_info> file_stat(self_ptr self, const api::file_ref& ref) {
   return file_call<api::file_info>(
       self, agent::method::stat, rpc::pack(agent::path_request{ref.path}),
-      [](const std::string& answer) { return to_api(rpc::unpack_as<agent::file_info>(answer)); });
+      [self](const std::string& answer) -> caf::expected<api::file_info> {
+        auto got = from_guest<agent::file_info>(self, "stat answer", answer);
+        if (!got) return std::move(got.error());
+        return to_api(std::move(*got));
+      });
 }
 
 caf::result<std::vector<api::file_info>> file_list(self_ptr self, const api::file_ref& ref) {
   return file_call<std::vector<api::file_info>>(
       self, agent::method::list, rpc::pack(agent::path_request{ref.path}),
-      [self, path = ref.path](const std::string& answer) {
+      [self,
+       path = ref.path](const std::string& answer) -> caf::expected<std::vector<api::file_info>> {
+        auto got = from_guest<std::vector<agent::file_info>>(self, "list answer", answer);
+        if (!got) return std::move(got.error());
         std::vector<api::file_info> out;
-        for (auto& f : rpc::unpack_as<std::vector<agent::file_info>>(answer)) {
+        for (auto& f : *got) {
           if (!entry_name_ok(f.path)) {
             vm_log.warn("container={} the agent listed a bad entry name in {}; dropped it",
                         self->state.short_id(), path);
@@ -108,11 +113,18 @@ caf::result<api::file_data> file_read(self_ptr self, const api::file_read_reques
   r.offset = req.offset;
   r.length = std::min(req.length, api::max_file_chunk);
   return file_call<api::file_data>(
-      self, agent::method::read, rpc::pack(r), [length = r.length](const std::string& answer) {
-        auto got = rpc::unpack_as<agent::read_result>(answer);
-        if (got.data.size() > length)
-          throw rpc::call_error(errc::protocol, "more bytes than asked for");
-        return api::file_data{std::move(got.data), got.eof};
+      self, agent::method::read, rpc::pack(r),
+      [self, length = r.length](const std::string& answer) -> caf::expected<api::file_data> {
+        auto got = from_guest<agent::read_result>(self, "read answer", answer);
+        if (!got) return std::move(got.error());
+        if (got->data.size() > length) {
+          auto err = make_error(errc::protocol, std::to_string(got->data.size()) +
+                                                    " bytes where at most " +
+                                                    std::to_string(length) + " were asked for");
+          guest_fault(self, "read answer", err);
+          return err;
+        }
+        return api::file_data{std::move(got->data), got->eof};
       });
 }
 

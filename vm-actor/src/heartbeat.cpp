@@ -1,6 +1,8 @@
 // heartbeat.cpp: the running container's agent is pinged; a guest silent for the heartbeat
 // timeout is killed as unresponsive, unless QEMU paused it on a disk write error: then it is
-// resumed.
+// resumed. Each beat also cuts the VM's console log when it passed its cap; with the heartbeat
+// off (a timeout of 0) the beat still comes, every second, for that alone. A guest that
+// breaks the protocol is killed too (guest_fault).
 #include "vm_state.hpp"
 
 #include "berth/actors/job.hpp"
@@ -19,6 +21,29 @@ void kill_vm(self_ptr self, std::string why) {
   signal_vm(self, SIGKILL);
 }
 
+void guest_fault(self_ptr self, std::string_view what, const caf::error& err) {
+  auto& st = self->state;
+  auto why = "the guest agent sent a bad " + std::string(what) + ": " + describe(err);
+  if (st.agent) {
+    caf::anon_send_exit(st.agent, caf::exit_reason::user_shutdown);
+    st.agent = nullptr;
+  }
+  switch (st.ph) {
+    case phase::booting:
+      fail_start(self, make_error(errc::protocol, why));
+      signal_vm(self, SIGKILL);
+      break;
+    case phase::running:
+    case phase::stopping:
+    case phase::shutting_down:
+      kill_vm(self, std::move(why));
+      break;
+    default:
+      vm_log.warn("container={} {}", st.short_id(), why);
+      break;
+  }
+}
+
 // Pings the agent every heartbeat interval while the container runs. Any answer or
 // notification is a sign of life; a guest that gives none for the heartbeat timeout (QEMU
 // stopped, the guest or its agent wedged) is unresponsive and its VM is killed, so the
@@ -26,8 +51,13 @@ void kill_vm(self_ptr self, std::string why) {
 void heartbeat(self_ptr self, uint64_t gen) {
   auto& st = self->state;
   if (gen != st.heartbeat_gen || (st.ph != phase::running && st.ph != phase::stopping)) return;
+  cap_console_log(self);
   auto timeout = st.env->heartbeat_timeout;
   auto interval = heartbeat_interval(timeout);
+  if (timeout.count() <= 0) {
+    self->delayed_send(self, interval, beat_atom_v, gen);
+    return;
+  }
   auto silent = now(self) - st.last_answer;
   if (silent > timeout && !st.status_in_flight) {
     // Silent: hung, or paused by QEMU because a write to one of its disks failed for lack of
@@ -91,8 +121,7 @@ void start_heartbeat(self_ptr self) {
   st.last_answer = now(self);
   st.ping_in_flight = false;
   auto gen = ++st.heartbeat_gen;
-  if (st.env->heartbeat_timeout.count() > 0)
-    self->delayed_send(self, heartbeat_interval(st.env->heartbeat_timeout), beat_atom_v, gen);
+  self->delayed_send(self, heartbeat_interval(st.env->heartbeat_timeout), beat_atom_v, gen);
 }
 
 }  // namespace berth::vm::detail

@@ -101,6 +101,8 @@ caf::expected<void> extract_vmlinux(const fs::path& bz, const std::string& data,
       } catch (const std::system_error&) {
         break;  // this decompressor is not installed; try the next kind
       }
+      // Readable by every jailed QEMU's uid (berthd's umask is 077): a kernel holds no secret.
+      ::fchmod(dst.get(), 0644);
       ::fsync(dst.get());
       dst.reset();
       if (is_elf(tmp)) {
@@ -433,6 +435,8 @@ caf::expected<initramfs_info> build_initramfs(
   ar.reset();
   {
     os::unique_fd fd(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
+    // Readable by every jailed QEMU's uid: berth-init and kernel modules, no secret.
+    if (fd) ::fchmod(fd.get(), 0644);
     if (fd) ::fsync(fd.get());
   }
   fs::rename(tmp, out, ec);

@@ -77,18 +77,22 @@ void start_workload(self_ptr self) {
           [self](const std::string&) {
             auto& st = self->state;
             if (st.ph != phase::booting) return;
+            // The workload's output numbers continue the log's (output_chunk's seq).
+            st.rec.process.output_seq = st.log.seq_end();
             call_agent(self, agent::method::start, rpc::pack(st.rec.process))
                 .then(
                     [self](const std::string& packed) {
                       auto& st = self->state;
                       if (st.ph != phase::booting) return;
-                      auto started = rpc::unpack_as<agent::process_started>(packed);
+                      auto started =
+                          from_guest<agent::process_started>(self, "start answer", packed);
+                      if (!started) return;
                       st.ph = phase::running;
                       st.rec.state = state::running;
                       st.rec.started = os::unix_time_ns();
                       st.running_since = now(self);
                       vm_log.info("container={} running (guest pid {}, qemu pid {})", st.short_id(),
-                                  started.pid, st.qemu_pid);
+                                  started->pid, st.qemu_pid);
                       start_health(self);
                       persist(self);
                       start_heartbeat(self);
@@ -128,15 +132,17 @@ void handshake(self_ptr self, caf::actor agent, caf::actor_clock::time_point sta
           [self, started](const std::string& packed) {
             auto& st = self->state;
             if (st.ph != phase::booting) return;
-            auto info = rpc::unpack_as<agent::version_info>(packed);
+            auto info = from_guest<agent::version_info>(self, "version answer", packed);
+            if (!info) return;
             auto ms =
                 std::chrono::duration_cast<std::chrono::milliseconds>(now(self) - started).count();
             vm_log.info("container={} guest up in {} ms: {} on {}, {}", st.short_id(), ms,
-                        info.agent, info.kernel, info.transport);
-            if (info.protocol != agent::protocol_version)
+                        guest_text(info->agent), guest_text(info->kernel),
+                        guest_text(info->transport));
+            if (info->protocol != agent::protocol_version)
               return fail_start(
                   self, make_error(errc::unsupported,
-                                   "guest agent speaks protocol " + std::to_string(info.protocol) +
+                                   "guest agent speaks protocol " + std::to_string(info->protocol) +
                                        ", berthd " + std::to_string(agent::protocol_version)));
             configure_network(self);
           },

@@ -19,29 +19,29 @@
 
 namespace berth::vm::detail {
 
-// Appends output to container.log, rotating it at the size limit.
-void append_log(vm_state& st, int64_t time, uint8_t fd, const std::vector<char>& data) {
-  if (!st.log) return;
-  if (st.log_size >= log_rotate_bytes) {
-    std::error_code ec;
-    fs::rename(st.dir() / "container.log", st.dir() / "container.log.1", ec);
-    st.log.reset(::open((st.dir() / "container.log").c_str(),
-                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    st.log_size = 0;
-  }
-  auto bytes = encode_log_record(time, fd, data);
-  if (::write(st.log.get(), bytes.data(), bytes.size()) < 0)
-    vm_log.warn("container={} cannot write its log: {}", st.short_id(), std::strerror(errno));
-  else
-    st.log_size += bytes.size();
+// Appends output to container.log; the writer rotates the files by the container's --log-opt.
+void append_log(vm_state& st, int64_t time, uint8_t fd, uint64_t seq,
+                const std::vector<char>& data) {
+  if (auto ec = st.log.append(time, fd, data.data(), data.size(), seq))
+    vm_log.warn("container={} cannot write its log: {}", st.short_id(), ec.message());
 }
 
 // Opens container.log for appending (on start, and when a running container is adopted).
 void open_log(vm_state& st) {
-  st.log.reset(::open((st.dir() / "container.log").c_str(),
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!st.log.open(st.dir(), st.rec.log_config))
+    vm_log.warn("container={} cannot open its log: {}", st.short_id(), std::strerror(errno));
+}
+
+// Cuts the VM's console log when it passed its cap (on the heartbeat): the guest can print to
+// its serial port without end. Only a stat here; the cut itself runs as a job.
+void cap_console_log(self_ptr self) {
+  auto console = self->state.dir() / "console.log";
   struct stat sb {};
-  st.log_size = st.log && ::fstat(st.log.get(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
+  if (::stat(console.c_str(), &sb) != 0 || static_cast<uint64_t>(sb.st_size) <= console_max_bytes)
+    return;
+  run_job(self, [console]() -> caf::expected<bool> {
+    return cap_console(console, console_max_bytes);
+  }).then([](bool) {}, [](caf::error&) {});
 }
 
 // Host RSS of a process in bytes, from /proc (0 when gone).
@@ -63,27 +63,29 @@ caf::result<void> send_logs(self_ptr self, caf::actor sub, const api::logs_reque
   uint64_t key = 0;
   if (follow) {
     // Live output from now on is held for this follower until the stored part is sent.
-    limit = st.log_size;
+    limit = st.log.size();
     key = st.next_follower++;
     st.followers[key] = follower{sub, {}};
   }
+  // The files are opened here, between two appends: what the job reads is the log as of now,
+  // whatever rotations happen while it reads.
+  auto files = std::make_shared<log_files>();
+  if (!req.boot)
+    *files = open_log_files(dir, api::effective_log_config(st.rec.log_config).max_file, limit);
   run_job(self,
-          [dir, id, sub, req, limit, follow]() -> caf::expected<bool> {
-            if (req.boot) {
-              std::string console;
-              try {
-                console = os::read_file(dir / "console.log", 64u << 20);
-              } catch (const std::system_error&) {
-              }
-              for (std::size_t off = 0; off < console.size(); off += 64 * 1024) {
-                auto piece = console.substr(off, 64 * 1024);
-                caf::anon_send(sub, output_atom_v, id, uint8_t{1}, int64_t{0},
-                               std::vector<char>(piece.begin(), piece.end()));
-              }
-            } else {
-              for (auto& r : tail_lines(read_log(dir, limit), req.tail))
-                caf::anon_send(sub, output_atom_v, id, r.fd, r.time, std::move(r.data));
-            }
+          [dir, id, sub, req, files, follow]() -> caf::expected<bool> {
+            auto send = [&](uint8_t fd, int64_t time, std::vector<char>&& data) {
+              caf::anon_send(sub, output_atom_v, id, fd, time, std::move(data));
+            };
+            if (req.boot)
+              for_each_console_piece(dir, [&](std::vector<char>&& piece) {
+                send(uint8_t{1}, int64_t{0}, std::move(piece));
+              });
+            else if (req.tail < 0)
+              for_each_log_record(*files,
+                                  [&](log_record&& r) { send(r.fd, r.time, std::move(r.data)); });
+            else
+              for (auto& r : tail_log(*files, req.tail)) send(r.fd, r.time, std::move(r.data));
             if (!follow) caf::anon_send(sub, end_atom_v, id, int32_t{-1});
             return true;
           })
@@ -189,7 +191,12 @@ caf::result<api::container_stats> query_stats(self_ptr self) {
       .then(
           [self, rp](const std::string& packed) mutable {
             auto& st = self->state;
-            auto s = rpc::unpack_as<agent::vm_stats>(packed);
+            auto got = from_guest<agent::vm_stats>(self, "stats answer", packed);
+            if (!got) {
+              rp.deliver(std::move(got.error()));
+              return;
+            }
+            auto& s = *got;
             api::container_stats out;
             out.id = st.rec.id;
             out.name = st.rec.name;

@@ -1,6 +1,7 @@
 // qemu.cpp: QEMU's command line, unix sockets and a small blocking QMP client.
 #include "berth/vm/qemu.hpp"
 
+#include "berth/agent/handshake.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/os/random.hpp"
 #include "berth/os/socket.hpp"
@@ -18,6 +19,16 @@
 namespace berth::vm {
 
 namespace fs = std::filesystem;
+
+std::string qemu_option_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';  // QEMU's option syntax: ",," is a literal comma
+  }
+  return out;
+}
 
 std::vector<std::string> qemu_argv(const vm_config& cfg) {
   std::vector<std::string> a = {cfg.qemu};
@@ -51,40 +62,65 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   add("-initrd", cfg.initramfs.string());
   add("-append", cmdline);
 
-  add("-chardev", "file,id=console,path=" + cfg.console_log.string() + ",append=on");
+  // The agent key: its path is on the command line, its content only in the guest's fw_cfg.
+  if (!cfg.agent_key.empty())
+    add("-fw_cfg", "name=" + std::string(agent::agent_key_fw_cfg_name) +
+                       ",file=" + qemu_option_value(cfg.agent_key.string()));
+  // A file berthd opened goes in an fd set of its own; QEMU opens /dev/fdset/N as the file.
+  int fdsets = 0;
+  auto file_arg = [&](int fd, int fd_ro, const fs::path& path) {
+    if (fd < 0) return qemu_option_value(path.string());
+    auto set = std::to_string(++fdsets);
+    add("-add-fd", "fd=" + std::to_string(fd) + ",set=" + set);
+    if (fd_ro >= 0) add("-add-fd", "fd=" + std::to_string(fd_ro) + ",set=" + set);
+    return "/dev/fdset/" + set;
+  };
+  if (cfg.console_fd >= 0)
+    // The console log's host path names the VM for is_our_qemu (opaque is free text).
+    add("-add-fd", "fd=" + std::to_string(cfg.console_fd) + ",set=" + std::to_string(++fdsets) +
+                       ",opaque=" + qemu_option_value(cfg.console_log.string()));
+  auto console = cfg.console_fd >= 0 ? "/dev/fdset/" + std::to_string(fdsets)
+                                     : qemu_option_value(cfg.console_log.string());
+  add("-chardev", "file,id=console,path=" + console + ",append=on");
   add("-serial", "chardev:console");
   if (cfg.qmp_fd >= 0) {
     add("-chardev", "socket,id=qmp,fd=" + std::to_string(cfg.qmp_fd) + ",server=on,wait=off");
     add("-mon", "chardev=qmp,mode=control");
   }
   if (cfg.transport == agent_transport::vsock) {
-    add("-device", "vhost-vsock-device,guest-cid=" + std::to_string(cfg.vsock_cid));
+    add("-device", "vhost-vsock-device,guest-cid=" + std::to_string(cfg.vsock_cid) +
+                       (cfg.vhost_vsock_fd >= 0 ? ",vhostfd=" + std::to_string(cfg.vhost_vsock_fd)
+                                                : std::string()));
   } else {
     add("-device", "virtio-serial-device");
     add("-chardev", "socket,id=agent,fd=" + std::to_string(cfg.agent_fd) + ",server=on,wait=off");
     add("-device", "virtserialport,chardev=agent,name=berth.agent");
   }
   // Disks are found in the guest by serial, never by order.
-  add("-drive", "file=" + cfg.image_disk.string() + ",if=none,id=image,format=raw,readonly=on");
+  add("-drive", "file=" + file_arg(cfg.image_fd, -1, cfg.image_disk) +
+                    ",if=none,id=image,format=raw,readonly=on");
   add("-device", "virtio-blk-device,drive=image,serial=image");
-  add("-drive", "file=" + cfg.container_disk.string() +
+  add("-drive", "file=" + file_arg(cfg.container_fd, cfg.container_fd_ro, cfg.container_disk) +
                     ",if=none,id=rootfs,format=raw,discard=unmap,detect-zeroes=unmap");
   add("-device", "virtio-blk-device,drive=rootfs,serial=rootfs");
   for (auto& d : cfg.disks) {
     // A read-only view may be taken while another VM has the volume read-write: QEMU's image
     // lock would refuse that, so the read-only opener does not lock.
     add("-drive",
-        "file=" + d.path.string() + ",if=none,id=" + d.serial + ",format=raw" +
+        "file=" + file_arg(d.fd, d.fd_ro, d.path) + ",if=none,id=" + d.serial + ",format=raw" +
             (d.readonly ? ",readonly=on,file.locking=off" : ",discard=unmap,detect-zeroes=unmap"));
     add("-device", "virtio-blk-device,drive=" + d.serial + ",serial=" + d.serial);
   }
-  // Host directories: QEMU serves them over 9p with the host's owners and modes as they are
-  // (security_model=none); a read-only share is refused writes by QEMU itself.
+  // Host directories over 9p with security_model=mapped-xattr: what the guest sets as owner, mode
+  // or device type is kept in user.virtfs.* xattrs, and the host file stays a plain file (0600,
+  // dirs 0700) owned by QEMU's uid, so no setuid bit, device node or foreign owner reaches the
+  // host. Files the host made show their own owners and modes. A read-only share is refused writes
+  // by QEMU itself.
   for (std::size_t i = 0; i < cfg.shares.size(); ++i) {
     auto& sh = cfg.shares[i];
     auto id = "fs" + std::to_string(i);
-    add("-fsdev", "local,id=" + id + ",path=" + sh.path.string() + ",security_model=none" +
-                      (sh.readonly ? ",readonly=on" : ""));
+    add("-fsdev", "local,id=" + id + ",path=" + qemu_option_value(sh.path.string()) +
+                      ",security_model=mapped-xattr" + (sh.readonly ? ",readonly=on" : ""));
     add("-device", "virtio-9p-device,fsdev=" + id + ",mount_tag=" + sh.tag);
   }
   // NICs: a tap the net supervisor made (QEMU opens it by name; no vhost, see DESIGN.md), or
@@ -92,7 +128,9 @@ std::vector<std::string> qemu_argv(const vm_config& cfg) {
   for (std::size_t i = 0; i < cfg.nics.size(); ++i) {
     auto& n = cfg.nics[i];
     auto id = "n" + std::to_string(i);
-    if (!n.tap.empty()) {
+    if (n.tap_fd >= 0) {
+      add("-netdev", "tap,id=" + id + ",fd=" + std::to_string(n.tap_fd));
+    } else if (!n.tap.empty()) {
       add("-netdev", "tap,id=" + id + ",ifname=" + n.tap + ",script=no,downscript=no");
     } else {
       std::string user = "user,id=" + id;

@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 namespace berth::vm {
@@ -256,7 +257,9 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
   auto& st = self->state;
   st.last_answer = now(self);
   if (method == agent::notice::output) {
-    auto chunk = rpc::unpack_as<agent::output_chunk>(packed);
+    auto got = from_guest<agent::output_chunk>(self, "output notification", packed);
+    if (!got) return;
+    auto& chunk = *got;
     auto time = os::unix_time_ns();
     if (st.probe && chunk.id == st.probe->id) {
       append_health_output(st.probe->output, chunk.data.data(), chunk.data.size());
@@ -268,13 +271,27 @@ void on_notice(self_ptr self, const std::string& method, const std::string& pack
         caf::anon_send(it->second.subscriber, output_atom_v, chunk.id, chunk.fd, time, chunk.data);
       return;
     }
-    append_log(st, time, chunk.fd, chunk.data);
+    // Each byte once: a new host is sent again what the agent last sent (it cannot know what
+    // reached the log before a berthd died), and a gap is output the agent had to drop.
+    auto end = st.log.seq_end();
+    if (chunk.seq + chunk.data.size() <= end) return;
+    if (chunk.seq < end) {
+      chunk.data.erase(chunk.data.begin(),
+                       chunk.data.begin() + static_cast<std::ptrdiff_t>(end - chunk.seq));
+      chunk.seq = end;
+    } else if (chunk.seq > end && st.log) {
+      vm_log.warn("container={} the guest dropped {} bytes of output", st.short_id(),
+                  chunk.seq - end);
+    }
+    append_log(st, time, chunk.fd, chunk.seq, chunk.data);
     for (auto& sub : st.subscribers)
       caf::anon_send(sub, output_atom_v, st.rec.id, chunk.fd, time, chunk.data);
     for (auto& [n, f] : st.followers)
       f.held.push_back(caf::make_message(output_atom_v, st.rec.id, chunk.fd, time, chunk.data));
   } else if (method == agent::notice::exit) {
-    auto status = rpc::unpack_as<agent::exit_status>(packed);
+    auto got = from_guest<agent::exit_status>(self, "exit notification", packed);
+    if (!got) return;
+    auto& status = *got;
     if (st.probe && status.id == st.probe->id) return finish_probe(self, status.exit_code);
     if (status.id != st.rec.process.id) {
       auto it = st.execs.find(status.id);
@@ -520,20 +537,21 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         return rp;
       },
       [self](notice_atom, const std::string& method, const std::string& packed) {
-        try {
-          on_notice(self, method, packed);
-        } catch (const rpc::call_error& e) {
-          vm_log.warn("container={} bad {} notice from the agent: {}", self->state.short_id(),
-                      method, e.what());
-        }
+        // Answered (void) once handled: the agent session counts what this actor has not taken
+        // yet and stops reading the guest while that is too much.
+        on_notice(self, method, packed);
       },
       [self](closed_atom, const std::string& why) {
         auto& st = self->state;
         vm_log.debug("container={} agent connection closed: {}", st.short_id(), why);
         st.agent = nullptr;
+        bool live = st.ph == phase::running || st.ph == phase::stopping;
+        // The session ended it: the guest broke the protocol or a bound. It costs its VM.
+        if (why != closed_by_peer && (live || st.ph == phase::shutting_down))
+          return kill_vm(self, "its guest agent session ended: " + why);
         // With the agent gone nothing can be asked of the guest; QEMU's exit follows, or the
         // shutdown timer kills it.
-        if (st.ph == phase::running || st.ph == phase::stopping) shutdown_vm(self);
+        if (live) shutdown_vm(self);
       },
       [self](exited_atom, int64_t pid, int32_t status) {
         if (pid != self->state.qemu_pid) return;

@@ -8,11 +8,13 @@
 #pragma once
 
 #include "agent_session.hpp"
+#include "container_log.hpp"
 
 #include "berth/actors/log.hpp"
 #include "berth/actors/nets.hpp"
 #include "berth/os/fd.hpp"
 #include "berth/vm/backend.hpp"
+#include "berth/vm/guest_wire.hpp"
 #include "berth/vm/health.hpp"
 #include "berth/vm/qemu.hpp"
 #include "berth/vm/vm_actor.hpp"
@@ -117,8 +119,7 @@ struct vm_state {
   bool plugged = false;          ///< plug answered for this run: unplug when the VM ends.
   caf::actor_addr plugged_into;  ///< The net supervisor that plugged it (monitored).
   uint64_t replug_gen = 0;
-  os::unique_fd log;  ///< container.log, open while the container runs.
-  uint64_t log_size = 0;
+  log_writer log;           ///< Its container.log, open while the container runs.
   std::string kill_reason;  ///< Why berthd killed the VM (unresponsive, unreachable), if it did.
   uint64_t heartbeat_gen = 0;
   bool ping_in_flight = false;
@@ -183,8 +184,23 @@ void launch(self_ptr self);
 void adopt(self_ptr self);
 void mark_lost(self_ptr self);
 
-// heartbeat.cpp: the agent's signs of life while the container runs.
+// heartbeat.cpp: the agent's signs of life while the container runs, and the end of a VM whose
+// guest broke the protocol.
 void kill_vm(self_ptr self, std::string why);
+
+// The guest sent a bad `what`: its agent session ends and its VM is killed (failing the start
+// when it boots), with the reason logged and recorded. A hostile guest costs its own VM, never
+// the actor: nothing about it throws.
+void guest_fault(self_ptr self, std::string_view what, const caf::error& err);
+
+// Every value the vm actor takes from its guest comes through here: `packed` as T, checked
+// (guest_wire.hpp); on failure the guest is at fault (guest_fault) and the error is returned.
+template <class T>
+caf::expected<T> from_guest(self_ptr self, std::string_view what, std::string_view packed) {
+  auto value = decode<T>(packed);
+  if (!value) guest_fault(self, what, value.error());
+  return value;
+}
 void heartbeat(self_ptr self, uint64_t gen);
 void start_heartbeat(self_ptr self);
 
@@ -232,8 +248,10 @@ const attachment& attachment_of(const container_record& rec);
 void replug(self_ptr self, uint64_t gen);
 
 // processes.cpp: exec, stdio, logs and figures of the running container.
-void append_log(vm_state& st, int64_t time, uint8_t fd, const std::vector<char>& data);
+void append_log(vm_state& st, int64_t time, uint8_t fd, uint64_t seq,
+                const std::vector<char>& data);
 void open_log(vm_state& st);
+void cap_console_log(self_ptr self);
 caf::result<void> send_logs(self_ptr self, caf::actor sub, const api::logs_request& req);
 caf::result<std::string> start_exec(self_ptr self, const api::exec_request& req, caf::actor sub);
 caf::result<void> write_stdin(self_ptr self, const std::string& process, std::vector<char>& data);

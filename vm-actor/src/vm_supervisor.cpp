@@ -247,7 +247,7 @@ caf::error volume_conflict(const vms_state& st, const container_record& rec) {
 
 net_supervisor_actor nets_of(self_ptr self) {
   return self->home_system().registry().get<net_supervisor_actor>(
-      caf::atom_from_string(net_supervisor_name));
+      registry_key(net_supervisor_name));
 }
 
 // A create that failed after its leases were taken: they go again.
@@ -511,18 +511,22 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self,
         if (!spec.stop_signal.empty() && os::parse_signal(spec.stop_signal) == 0)
           return make_error(errc::invalid_argument, "invalid stop signal: " + spec.stop_signal);
         if (auto err = check_healthcheck(spec.healthcheck)) return err;
+        std::string log_why;
+        auto log_config = api::parse_log_options(spec.log_opts, log_why);
+        if (!log_config) return make_error(errc::invalid_argument, log_why);
         if (spec.labels.count(""))
           return make_error(errc::invalid_argument, "invalid label: a label needs a name");
         auto missing = check_mounts(st, spec.mounts);
         if (!missing) return missing.error();
         auto images = self->home_system().registry().get<image_supervisor_actor>(
-            caf::atom_from_string(image_supervisor_name));
+            registry_key(image_supervisor_name));
         if (!images) return make_error(errc::unavailable, "the image service is not running");
         st.reserved.insert(spec.name);
         auto rp = self->make_response_promise<api::created>();
         self->request(images, std::chrono::seconds(60), resolve_atom_v, spec.image)
             .then(
-                [self, rp, spec, cpus, missing = *missing](image_runtime& img) mutable {
+                [self, rp, spec, cpus, log_config = *log_config,
+                 missing = *missing](image_runtime& img) mutable {
                   auto& st = self->state;
                   std::string id;
                   do id = os::random_hex(32);
@@ -562,6 +566,7 @@ vm_supervisor_impl::behavior_type vms_behavior(self_ptr self,
                   rec.restart = spec.restart.empty() ? "no" : spec.restart;
                   rec.read_only = spec.read_only;
                   rec.mounts = spec.mounts;
+                  rec.log_config = log_config;
                   rec.created = os::unix_time_ns();
                   auto network = plan_network(*st.env, spec, img, rec);
                   if (!network) {
@@ -898,6 +903,7 @@ api::container_info to_info(const container_record& rec, const vm_environment&) 
   info.healthcheck = rec.healthcheck;
   info.health = rec.health;
   info.labels = rec.labels;
+  info.log_config = api::effective_log_config(rec.log_config);
   return info;
 }
 

@@ -3,7 +3,9 @@
 // A fake VM is a pid and a flag; its guest agent is a small actor that answers the calls the vm
 // actor makes (version, configure_network, mount_root, start, ping, signal, wait, shutdown) the
 // way berth-init does, and records them. The test makes the workload exit, the agent fall
-// silent, QEMU report a paused VM or the VM die, and looks at what the vm actor did.
+// silent, QEMU report a paused VM or the VM die, and looks at what the vm actor did. A hostile
+// guest is a fake whose agent answers a method with bytes the test chose (`answers`) or sends
+// notifications the test wrote (`notify`).
 #pragma once
 
 #include "berth/agent/protocol.hpp"
@@ -55,6 +57,8 @@ class fake_backend : public vm_backend {
   bool ignores_sigterm = false;  ///< The workload survives SIGTERM.
   mutable std::string status = R"({"status":"running","running":true})";  ///< QMP query-status.
   std::set<pid_t> ours;  ///< Pids owns() accepts besides live fake VMs it launched.
+  /// Packed answers that replace the agent's own, by method (a hostile guest's).
+  std::map<std::string, std::string, std::less<>> answers;
 
   // What happened.
   mutable int launches = 0;
@@ -81,6 +85,11 @@ class fake_backend : public vm_backend {
       caf::anon_send(vm.agent, exited_atom_v, int64_t{code}, signal);  // promises are its to keep
     else if (!vm.exited)
       vm.exited = agent::exit_status{vm.process_id, code, signal};
+  }
+
+  /// The agent sends the notification `method` with the packed argument `packed`.
+  static void notify(fake_vm& vm, std::string method, std::string packed) {
+    if (vm.owner) caf::anon_send(vm.owner, notice_atom_v, std::move(method), std::move(packed));
   }
 
   /// A silent guest runs again: the calls it kept are answered now (as a resumed guest does).
@@ -198,6 +207,8 @@ class fake_backend : public vm_backend {
           vm->calls.push_back(method);
           vm->args[method] = packed;
           auto empty = rpc::pack(agent::empty{});
+          if (auto it = backend->answers.find(method); it != backend->answers.end())
+            return it->second;
           if (method == agent::method::version) {
             agent::version_info info;
             info.agent = "fake";

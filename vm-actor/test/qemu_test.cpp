@@ -110,6 +110,63 @@ TEST_CASE("volumes become disks with their own serial and host directories 9p sh
   CHECK(has(argv, "-device", "virtio-blk-device,drive=vol0,serial=vol0"));
   CHECK(has(argv, "-drive",
             "file=/v/ro.ext4,if=none,id=vol1,format=raw,readonly=on,file.locking=off"));
-  CHECK(has(argv, "-fsdev", "local,id=fs0,path=/srv/www,security_model=none,readonly=on"));
+  CHECK(has(argv, "-fsdev", "local,id=fs0,path=/srv/www,security_model=mapped-xattr,readonly=on"));
   CHECK(has(argv, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=share0"));
+  CHECK_FALSE(has_containing(argv, "security_model=none"));
+}
+
+TEST_CASE("a comma in a host path cannot add options to QEMU's option list") {
+  auto cfg = base();
+  cfg.shares.push_back({"/srv/a,readonly=on", "share0", false});
+  cfg.disks.push_back({"/v/x,readonly=off,file=/etc/shadow", "vol0", true});
+  cfg.console_log = "/d,x/console.log";
+  auto argv = qemu_argv(cfg);
+  CHECK(has(argv, "-fsdev", "local,id=fs0,path=/srv/a,,readonly=on,security_model=mapped-xattr"));
+  CHECK(has(argv, "-drive",
+            "file=/v/x,,readonly=off,,file=/etc/shadow,if=none,id=vol0,format=raw,readonly=on,"
+            "file.locking=off"));
+  CHECK(has(argv, "-chardev", "file,id=console,path=/d,,x/console.log,append=on"));
+  CHECK(qemu_option_value("a,,b") == "a,,,,b");
+}
+
+TEST_CASE("a jailed QEMU gets its disks, console, tap and vsock device as fds") {
+  auto cfg = base();
+  cfg.transport = agent_transport::vsock;
+  cfg.image_fd = 20;
+  cfg.container_fd = 21;
+  cfg.console_fd = 22;
+  cfg.vhost_vsock_fd = 23;
+  cfg.container_fd_ro = 26;
+  cfg.disks.push_back({"/v/data.ext4", "vol0", false, 24, 27});
+  cfg.nics.push_back({"berth0", "02:00:00:00:00:01", {}, 25});
+  auto argv = qemu_argv(cfg);
+  CHECK(has(argv, "-add-fd", "fd=22,set=1,opaque=/d/console.log"));
+  CHECK(has(argv, "-chardev", "file,id=console,path=/dev/fdset/1,append=on"));
+  CHECK(has(argv, "-add-fd", "fd=20,set=2"));
+  CHECK(has_containing(argv, "file=/dev/fdset/2,if=none,id=image"));
+  CHECK(has(argv, "-add-fd", "fd=21,set=3"));
+  CHECK(has(argv, "-add-fd", "fd=26,set=3"));
+  CHECK(has_containing(argv, "file=/dev/fdset/3,if=none,id=rootfs"));
+  CHECK(has(argv, "-add-fd", "fd=24,set=4"));
+  CHECK(has(argv, "-add-fd", "fd=27,set=4"));
+  CHECK(has_containing(argv, "file=/dev/fdset/4,if=none,id=vol0"));
+  CHECK(has(argv, "-netdev", "tap,id=n0,fd=25"));
+  CHECK(has_containing(argv, "vhostfd=23"));
+  // No path QEMU would have to open itself.
+  CHECK_FALSE(has_containing(argv, "/d/image.erofs"));
+  CHECK_FALSE(has_containing(argv, "/d/rootfs.ext4"));
+  CHECK_FALSE(has_containing(argv, "/v/data.ext4"));
+  CHECK_FALSE(has_containing(argv, "ifname="));
+}
+
+TEST_CASE("the agent key reaches the guest by fw_cfg from its file, never on the command line") {
+  auto cfg = base();
+  cfg.agent_key = agent_key_file("/run/berth/0123456789ab");
+  CHECK(cfg.agent_key == "/run/berth/0123456789ab/agent.key");
+  auto argv = qemu_argv(cfg);
+  CHECK(has(argv, "-fw_cfg", "name=opt/berth/agent-key,file=/run/berth/0123456789ab/agent.key"));
+  // A comma in the path cannot add options to -fw_cfg.
+  cfg.agent_key = "/run/a,string=x/agent.key";
+  CHECK(has(qemu_argv(cfg), "-fw_cfg", "name=opt/berth/agent-key,file=/run/a,,string=x/agent.key"));
+  CHECK_FALSE(has_containing(qemu_argv(base()), "-fw_cfg"));
 }

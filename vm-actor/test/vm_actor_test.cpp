@@ -3,146 +3,19 @@
 // versus marking a container lost, and removal while starting. Time moves only when a test
 // advances it, and no VM is booted: each case runs in milliseconds. The e2e suites test the same
 // paths against real QEMU.
-#include "fake_backend.hpp"
+#include "vm_fixture.hpp"
 
-#include "berth/actors/testing/deterministic.hpp"
+#include "../src/container_log.hpp"
+
 #include "berth/os/time.hpp"
-#include "berth/vm/vm_actor.hpp"
-
-#include <caf/event_based_actor.hpp>
-#include <catch2/catch.hpp>
-
-#include <stdlib.h>
-
-#include <filesystem>
-#include <type_traits>
 
 using namespace berth;
 using namespace berth::vm;
 using namespace std::chrono_literals;
 using berth::vm::testing::fake_backend;
 using berth::vm::testing::fake_vm;
+using berth::vm::testing::fixture;
 namespace fs = std::filesystem;
-
-namespace {
-
-/// A request's answer, once there is one.
-template <class T>
-struct reply {
-  bool done = false;
-  caf::error error;
-  std::optional<T> value;
-  bool ok() const { return done && !error; }
-};
-
-struct none {};
-
-/// What the vm actor told its listener.
-struct heard {
-  std::vector<container_record> saves;
-  bool erased = false;
-};
-
-struct fixture : berth::testing::deterministic {
-  std::shared_ptr<fake_backend> vms = std::make_shared<fake_backend>();
-  std::shared_ptr<vm_environment> env = std::make_shared<vm_environment>();
-  std::shared_ptr<heard> listener_heard = std::make_shared<heard>();
-  fs::path root;
-  caf::actor vm;
-
-  fixture() {
-    char tmpl[] = "/tmp/berth-vm-actor-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    root = tmpl;
-    env->data_root = root / "data";
-    env->run_root = root / "run";
-    env->backend = vms;
-    env->heartbeat_timeout = 0ms;  // off, unless a case turns it on
-  }
-
-  ~fixture() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-
-  static container_record record(std::string restart = "no") {
-    container_record rec;
-    rec.id = std::string(64, 'c');
-    rec.name = "web";
-    rec.process.id = rec.id;
-    rec.process.args = {"sh"};
-    rec.restart = std::move(restart);
-    rec.network_mode = "none";
-    return rec;
-  }
-
-  // Spawns the vm actor of `rec` the way the vm supervisor does, with a listener that records.
-  void spawn(container_record rec) {
-    auto h = listener_heard;
-    auto listener = spawn_owned([h](caf::event_based_actor*) -> caf::behavior {
-      return {
-          [h](save_atom, const container_record& r) { h->saves.push_back(r); },
-          [h](erase_atom, container_atom, const std::string&) { h->erased = true; },
-      };
-    });
-    auto out = std::make_shared<vm_actor>();
-    spawn_owned([out, e = env, rec, listener](caf::event_based_actor* self) {
-      *out = spawn_vm(self, e, rec, store_actor{}, listener);
-      return caf::behavior{[](info_atom) {}};
-    });
-    run();
-    vm = caf::actor_cast<caf::actor>(*out);
-    owned.push_back(vm);
-  }
-
-  // Sends a request to the vm actor without running the system; see the answer once it ran.
-  template <class T = none, class... Ts>
-  std::shared_ptr<reply<T>> post(Ts... xs) {
-    auto out = std::make_shared<reply<T>>();
-    auto h = vm;
-    sys.spawn([=](caf::event_based_actor* self) {
-      auto fail = [=](caf::error& err) {
-        out->done = true;
-        out->error = err;
-      };
-      if constexpr (std::is_same_v<T, none>)
-        self->request(h, caf::infinite, xs...).then([=] { out->done = true; }, fail);
-      else
-        self->request(h, caf::infinite, xs...)
-            .then(
-                [=](T& value) {
-                  out->done = true;
-                  out->value = std::move(value);
-                },
-                fail);
-    });
-    return out;
-  }
-
-  // Sends a request and runs the system until nothing is left to do.
-  template <class T = none, class... Ts>
-  std::shared_ptr<reply<T>> ask(Ts... xs) {
-    auto out = post<T>(xs...);
-    run();
-    return out;
-  }
-
-  container_record current() {
-    auto r = ask<container_record>(inspect_atom_v);
-    REQUIRE(r->ok());
-    return *r->value;
-  }
-
-  // Starts the container and checks it runs.
-  std::shared_ptr<fake_vm> start() {
-    auto r = ask(start_atom_v);
-    REQUIRE(r->ok());
-    REQUIRE(current().state == state::running);
-    return vms->last();
-  }
-};
-
-}  // namespace
 
 TEST_CASE_METHOD(fixture,
                  "a start boots the VM, sets up its network and root, then starts the workload") {
@@ -431,4 +304,35 @@ TEST_CASE_METHOD(
   // A start someone asked for is answered with its error, not retried by the policy.
   advance(10min);
   CHECK(vms->launches == 1);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "output sent again by the guest is logged once and the next run numbers on") {
+  auto rec = record("always");
+  spawn(rec);
+  auto vm = start();
+  CHECK(rpc::unpack_as<agent::process_spec>(vm->args["start"]).output_seq == 0);
+  auto out = [&](uint64_t seq, const std::string& text) {
+    agent::output_chunk c{vm->process_id, 1, {text.begin(), text.end()}, seq};
+    fake_backend::notify(*vm, "output", rpc::pack(c));
+  };
+  out(0, "ab");
+  out(0, "ab");    // sent again to a new host: already logged
+  out(1, "bcd");   // partly logged: only "cd" is new
+  out(10, "z\n");  // after a gap the guest had to drop
+  run();
+  std::string text;
+  std::vector<uint64_t> seqs;
+  for_each_log_record(open_log_files(env->container_dir(rec.id), 2), [&](log_record&& r) {
+    text.append(r.data.begin(), r.data.end());
+    seqs.push_back(r.seq);
+  });
+  CHECK(text == "abcdz\n");
+  CHECK(seqs == std::vector<uint64_t>{0, 2, 10});
+  // The workload ends and the policy starts another run: its output follows the log's.
+  fake_backend::exit_workload(*vm, 1);
+  run();
+  advance(100ms);
+  REQUIRE(vms->launches == 2);
+  CHECK(rpc::unpack_as<agent::process_spec>(vms->last()->args["start"]).output_seq == 12);
 }

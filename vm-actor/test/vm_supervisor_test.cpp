@@ -109,10 +109,10 @@ struct fixture : testing::deterministic {
   void start() {
     auto store = sys.spawn(fake_store, store_data);
     owned.push_back(caf::actor_cast<caf::actor>(store));
-    sys.registry().put(caf::atom_from_string(store_name), store);
+    sys.registry().put(registry_key(store_name), store);
     auto images = sys.spawn(fake_images);
     owned.push_back(caf::actor_cast<caf::actor>(images));
-    sys.registry().put(caf::atom_from_string(image_supervisor_name), images);
+    sys.registry().put(registry_key(image_supervisor_name), images);
     auto out = std::make_shared<vm_supervisor_actor>();
     owned.push_back(
         caf::actor_cast<caf::actor>(sys.spawn([out, e = env](caf::event_based_actor* self) {
@@ -125,8 +125,8 @@ struct fixture : testing::deterministic {
   }
 
   ~fixture() {
-    sys.registry().erase(caf::atom_from_string(store_name));
-    sys.registry().erase(caf::atom_from_string(image_supervisor_name));
+    sys.registry().erase(registry_key(store_name));
+    sys.registry().erase(registry_key(image_supervisor_name));
   }
 
   // Sends a request and runs the system until it is answered.

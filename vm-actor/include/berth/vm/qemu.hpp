@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace berth::vm {
@@ -27,6 +28,8 @@ struct extra_disk {
   std::filesystem::path path;
   std::string serial;  ///< How the guest finds it ("vol0").
   bool readonly = false;
+  int fd = -1;     ///< Opened by berthd (a jailed QEMU gets the fd, not the path); -1: the path.
+  int fd_ro = -1;  ///< A read-write disk's read-only twin: QEMU probes it read-only first.
 };
 
 /// A host directory shared into the VM with virtio-9p.
@@ -41,6 +44,7 @@ struct net_device {
   std::string tap;                   ///< Host tap name; empty: user-mode networking (slirp).
   std::string mac;                   ///< How the guest finds the interface.
   std::vector<std::string> hostfwd;  ///< User mode only: "tcp:127.0.0.1:8080-:80".
+  int tap_fd = -1;                   ///< The tap opened by berthd; -1: QEMU opens `tap`.
 };
 
 /// Everything one VM's command line depends on.
@@ -54,19 +58,41 @@ struct vm_config {
   std::filesystem::path kernel;  ///< What QEMU boots.
   std::filesystem::path initramfs;
   agent_transport transport = agent_transport::virtio_serial;
-  uint32_t vsock_cid = 0;            ///< Guest CID with vsock.
-  int agent_fd = -1;                 ///< Listening socket for the agent chardev (virtio-serial).
-  int qmp_fd = -1;                   ///< Listening socket for QMP.
+  uint32_t vsock_cid = 0;  ///< Guest CID with vsock.
+  int agent_fd = -1;       ///< Listening socket for the agent chardev (virtio-serial).
+  int qmp_fd = -1;         ///< Listening socket for QMP.
+  /// The VM's agent key file (agent_key_file()), given to the guest as the fw_cfg file
+  /// opt/berth/agent-key; QEMU reads it when it starts. Empty: none (berth-init then serves
+  /// nobody and powers off).
+  std::filesystem::path agent_key;
   std::filesystem::path image_disk;  ///< The image disk: erofs, attached read-only, serial "image".
   std::filesystem::path container_disk;  ///< The container disk: ext4, read-write, serial "rootfs".
   std::filesystem::path console_log;     ///< The serial console, appended to.
   std::vector<extra_disk> disks;         ///< Volumes, in order.
   std::vector<shared_dir> shares;        ///< Host directories, in order.
   std::vector<net_device> nics;          ///< Network interfaces, in order.
-  bool sandbox = true;                   ///< QEMU's seccomp sandbox.
-  bool debug = false;                    ///< Verbose guest kernel and agent.
+  /// Fds berthd opened for a jailed QEMU (-1: QEMU opens the path itself): passed with -add-fd
+  /// and named /dev/fdset/N, or given as vhostfd.
+  int image_fd = -1;
+  int container_fd = -1;
+  int container_fd_ro = -1;  ///< The container disk again, read-only (QEMU probes with it).
+  int console_fd = -1;       ///< Opened for appending.
+  int vhost_vsock_fd = -1;
+  bool sandbox = true;                     ///< QEMU's seccomp sandbox.
+  bool debug = false;                      ///< Verbose guest kernel and agent.
   std::vector<std::string> extra_cmdline;  ///< Appended to the kernel command line.
 };
+
+/// Where the agent key of the VM whose run directory is `run_dir` lives: 32 random bytes, mode
+/// 0600, made by berthd at launch, read by QEMU at its start and by berthd at every connection
+/// to the guest agent (docs/guest-agent.md, "Handshake").
+inline std::filesystem::path agent_key_file(const std::filesystem::path& run_dir) {
+  return run_dir / "agent.key";
+}
+
+/// `value` as one value of a QEMU option list ("path=<value>,..."): every comma doubled, so a
+/// path cannot end the value and add options of its own.
+std::string qemu_option_value(std::string_view value);
 
 /// argv for QEMU, argv[0] included.
 std::vector<std::string> qemu_argv(const vm_config& cfg);

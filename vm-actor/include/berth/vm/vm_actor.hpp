@@ -51,6 +51,11 @@ struct vm_environment {
   int64_t default_memory = 512ll << 20;  ///< --memory when none is given.
   bool debug = false;
   bool bridge_none = false;  ///< berthd --bridge=none: no net supervisor, no bridge networks.
+  /// Runs each QEMU jailed: its own uid (jail_uid_base + its pid), no capabilities, its own
+  /// namespaces and root, a cgroup (docs/security.md). berthd --jail=false turns it off, for
+  /// comparing costs.
+  bool jail = true;
+  uint32_t jail_uid_base = 2'000'000'000u;  ///< berthd --jail-uid-base.
   /// A running VM whose agent has answered nothing for this long is unresponsive: it is killed
   /// and its restart policy applies. Zero turns the heartbeat off.
   std::chrono::milliseconds heartbeat_timeout{std::chrono::seconds(30)};
