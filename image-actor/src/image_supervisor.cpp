@@ -111,7 +111,8 @@ image_supervisor_actor::behavior_type images_behavior(self_ptr self, image_optio
       [self](load_atom, const std::string& path) -> caf::result<std::vector<api::image_info>> {
         auto rp = self->make_response_promise<std::vector<api::image_info>>();
         auto lease = self->state.leases->open();
-        run_job(self, [root = self->state.opts.data_root, path] { return load_images(root, path); })
+        run_job(self, [root = self->state.opts.data_root, limits = self->state.opts.unpack,
+                       path] { return load_images(root, path, limits); })
             .then(
                 [self, rp, lease](std::vector<image_record>& loaded) mutable {
                   std::vector<api::image_info> out;

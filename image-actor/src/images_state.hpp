@@ -199,7 +199,8 @@ void with_containers(self_ptr self, F fn) {
 
 // image_disk.cpp: loads and pulls on worker threads, and the image disk they end in.
 caf::expected<std::vector<image_record>> load_images(const fs::path& data_root,
-                                                     const fs::path& path);
+                                                     const fs::path& path,
+                                                     const unpack_limits& limits);
 caf::expected<image_record> pull_and_build(const image_options& opts, const reference& ref,
                                            const platform& want,
                                            std::shared_ptr<pull_shared> shared,

@@ -10,6 +10,15 @@
 // with lstat on every parent component, that its path stays inside the root and crosses no
 // symlink; SECURE_SYMLINKS and SECURE_NODOTDOT make libarchive check again. Paths are kept well
 // below PATH_MAX because libarchive chdir()s (process-wide) for longer ones.
+//
+// Device nodes, setuid/setgid bits, foreign owners and file capabilities are materialised on the
+// host, because mkfs.erofs reads them from this tree into the image's disk (the guest needs
+// them). They are kept out of other users' reach instead: before anything is written,
+// check_private requires a directory above the root that is berthd's own with mode 0700 (berthd
+// unpacks into DATA/tmp/unpack-*, created 0700 under a 0700 DATA), and that no directory above
+// that one can be renamed or replaced by another user. Xattrs come only from a short allow-list.
+// Caps on bytes and entries (unpack_limits) stop a small compressed layer from filling the disk;
+// the decompressor stops reading at the byte cap.
 #include "berth/image/unpack.hpp"
 
 #include "berth/image/digest.hpp"
@@ -22,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
@@ -99,20 +109,38 @@ std::string child_of(const std::string& parent, std::string_view name) {
   return parent.empty() ? std::string{name} : parent + "/" + std::string{name};
 }
 
-// Which xattrs a layer may set: ACLs, user, security (file capabilities, SELinux labels) and
-// trusted ones, except overlayfs's own, which would steer the guest's overlay mount.
+// Which xattrs a layer may set, an allow-list: user.* (unprivileged by definition),
+// security.capability (file capabilities, which images such as ping's need; they take effect in
+// the guest only, and the tree holding them is private to berthd) and POSIX ACLs. Everything
+// else is dropped: trusted.* (trusted.overlay.* would steer the guest's overlay mount, and the
+// rest is privileged kernel metadata no image needs), security.selinux/ima/evm (labels and
+// signatures of the host's policy, not the image's) and unknown namespaces.
 bool allowed_xattr(std::string_view name) {
-  if (name.rfind("trusted.overlay.", 0) == 0) return false;
-  return name.rfind("user.", 0) == 0 || name.rfind("security.", 0) == 0 ||
-         name.rfind("trusted.", 0) == 0 || name == "system.posix_acl_access" ||
-         name == "system.posix_acl_default";
+  return name.rfind("user.", 0) == 0 || name == "security.capability" ||
+         name == "system.posix_acl_access" || name == "system.posix_acl_default";
 }
+
+// The caps one layer is applied under, and how an error names each.
+struct layer_caps {
+  uint64_t bytes = unpack_limits{}.max_layer_bytes;
+  uint64_t entries = unpack_limits{}.max_layer_entries;
+  std::string bytes_name = "max_layer_bytes";
+  std::string entries_name = "max_layer_entries";
+
+  caf::error too_big() const {
+    return invalid("the layer holds more than {} bytes uncompressed (the limit {})", bytes,
+                   bytes_name);
+  }
+  caf::error too_many() const {
+    return invalid("the layer holds more than {} entries (the limit {})", entries, entries_name);
+  }
+};
 
 // The state of one layer being applied to one root.
 class layer_applier {
  public:
-  layer_applier(std::string root, std::string label)
-      : root_(std::move(root)), label_(std::move(label)) {}
+  layer_applier(std::string root, std::string label, layer_caps caps)
+      : root_(std::move(root)), label_(std::move(label)), caps_(std::move(caps)) {}
 
   caf::expected<unpack_stats> run(const fs::path& blob, std::string_view diff_id);
 
@@ -137,6 +165,7 @@ class layer_applier {
 
   std::string root_;
   std::string label_;
+  layer_caps caps_;
   struct archive* in_ = nullptr;
   struct archive* disk_ = nullptr;
   // Paths this layer wrote, and their ancestors: what an opaque marker or whiteout keeps.
@@ -326,6 +355,12 @@ caf::expected<void> layer_applier::apply_entry(struct archive_entry* e) {
     if (!ok) return entry_error(name, ok.error());
     return {};
   }
+  // Sparse files declare sizes their bytes in the stream do not pay for: count what they claim.
+  if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size_is_set(e) &&
+      archive_entry_size(e) > 0) {
+    stats_.file_bytes += static_cast<uint64_t>(archive_entry_size(e));
+    if (stats_.file_bytes > caps_.bytes) return caps_.too_big();
+  }
   auto parents = check_parents(*parts, parts->size() - 1, true);
   if (!parents) return entry_error(name, parents.error());
   std::string link_path;
@@ -366,7 +401,7 @@ caf::expected<void> layer_applier::apply_entry(struct archive_entry* e) {
 // and the disk writer, so that the two halves of the work use two cores.
 class decompressor {
  public:
-  explicit decompressor(struct archive* outer) : outer_(outer) {
+  decompressor(struct archive* outer, uint64_t max_bytes) : outer_(outer), max_bytes_(max_bytes) {
     thread_ = std::thread{[this] { run(); }};
   }
 
@@ -399,6 +434,11 @@ class decompressor {
   // After next() gave the end: the digest and size of everything decompressed.
   std::string digest() { return hash_.finish(); }
   uint64_t bytes() const { return bytes_; }
+  // Whether it stopped because the stream went past the byte cap.
+  bool over_cap() {
+    std::lock_guard<std::mutex> guard{m_};
+    return over_cap_;
+  }
   std::string error() {
     std::lock_guard<std::mutex> guard{m_};
     return error_;
@@ -422,6 +462,14 @@ class decompressor {
       buf.resize(static_cast<size_t>(n));
       hash_.update(buf.data(), buf.size());
       bytes_ += static_cast<uint64_t>(n);
+      if (bytes_ > max_bytes_) {
+        std::lock_guard<std::mutex> guard{m_};
+        over_cap_ = true;
+        error_ = "the layer is over its size limit";
+        done_ = true;
+        cv_.notify_all();
+        return;
+      }
       std::unique_lock<std::mutex> lock{m_};
       cv_.wait(lock, [&] { return queue_.size() < max_queued || stop_; });
       if (stop_) {
@@ -434,8 +482,10 @@ class decompressor {
   }
 
   struct archive* outer_;
+  uint64_t max_bytes_;
   image::sha256 hash_;
   uint64_t bytes_ = 0;
+  bool over_cap_ = false;
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
@@ -480,13 +530,15 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
   auto r = archive_read_next_header(outer.get(), &raw_entry);
   if (r == ARCHIVE_EOF) return invalid("the layer is empty");
   if (r < ARCHIVE_WARN) return invalid("cannot decompress: {}", archive_text(outer.get()));
-  decompressor source{outer.get()};
+  decompressor source{outer.get(), caps_.bytes};
+  // Any failure once the stream went past the byte cap is that cap.
+  auto failed = [&](caf::error err) { return source.over_cap() ? caps_.too_big() : err; };
   hashing_stream stream;
   stream.source = &source;
   archive_read_support_format_tar(inner.get());
   if (archive_read_open(inner.get(), &stream, nullptr, hashing_read, nullptr) != ARCHIVE_OK)
-    return invalid("not a tar archive: {}",
-                   stream.error.empty() ? archive_text(inner.get()) : stream.error);
+    return failed(invalid("not a tar archive: {}",
+                          stream.error.empty() ? archive_text(inner.get()) : stream.error));
   archive_write_disk_set_options(
       disk.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
                       ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK |
@@ -502,12 +554,12 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
       image_log.debug("{}: {}", label_, archive_text(inner.get()));
     } else if (r != ARCHIVE_OK) {
       auto text = stream.error.empty() ? archive_text(inner.get()) : stream.error;
-      return invalid("{}: {}", first ? "not a tar archive" : "the layer is truncated or corrupt",
-                     text);
+      return failed(invalid(
+          "{}: {}", first ? "not a tar archive" : "the layer is truncated or corrupt", text));
     }
     first = false;
-    ++stats_.entries;
-    if (auto ok = apply_entry(e); !ok) return ok.error();
+    if (++stats_.entries > caps_.entries) return caps_.too_many();
+    if (auto ok = apply_entry(e); !ok) return failed(ok.error());
   }
   // Directory modes and times are set last, by libarchive's fixup pass.
   if (archive_write_close(disk.get()) != ARCHIVE_OK)
@@ -515,7 +567,8 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
   // The tar end marker may be followed by padding: the diff_id covers the whole stream.
   std::string rest;
   for (;;) {
-    if (!source.next(rest)) return invalid("the layer is truncated or corrupt: {}", source.error());
+    if (!source.next(rest))
+      return failed(invalid("the layer is truncated or corrupt: {}", source.error()));
     if (rest.empty()) break;
   }
   stats_.bytes = source.bytes();
@@ -525,6 +578,37 @@ caf::expected<unpack_stats> layer_applier::run(const fs::path& blob, std::string
       return invalid("diff_id mismatch: the config says {}, the layer is {}", diff_id, got);
   }
   return stats_;
+}
+
+// Checks that no other user can reach the resolved (symlink-free) `root`: some directory above
+// it is owned by berthd's uid with no group or other permission bits, and every directory above
+// that one is owned by root or berthd's uid and is writable by nobody else (or is sticky, like
+// /tmp), so that no other user can rename or replace a directory on the way.
+caf::expected<void> check_private(const std::string& root) {
+  auto euid = ::geteuid();
+  bool found_private = false;
+  fs::path dir{root};
+  do {
+    dir = dir.parent_path();
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) return detail::io_error("cannot stat", dir, errno);
+    if (!found_private) {
+      found_private = st.st_uid == euid && (st.st_mode & 077) == 0;
+    } else if ((st.st_uid != 0 && st.st_uid != euid) ||
+               ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0)) {
+      return make_error(errc::conflict,
+                        fmt::format("refusing to unpack into {}: {} (owner {}, mode {:o}) can be "
+                                    "changed by other users",
+                                    root, dir.string(), st.st_uid, st.st_mode & 07777));
+    }
+  } while (dir != dir.root_path());
+  if (!found_private)
+    return make_error(errc::conflict,
+                      fmt::format("refusing to unpack into {}: no directory above it is private to "
+                                  "uid {} (mode 0700), so other users could reach the device "
+                                  "nodes and setuid files of its layers",
+                                  root, euid));
+  return {};
 }
 
 caf::expected<std::string> resolve_root(const fs::path& rootfs) {
@@ -541,26 +625,51 @@ caf::expected<std::string> resolve_root(const fs::path& rootfs) {
   if (!S_ISDIR(st.st_mode)) return invalid("{} is not a directory", rootfs.string());
   if (root == "/") return invalid("refusing to unpack layers into /");
   if (root.size() + 2 >= max_path_bytes) return invalid("{} is too long a path", rootfs.string());
+  if (auto ok = check_private(root); !ok) return ok.error();
   return root;
+}
+
+// Removes everything inside `root` (not following symlinks), keeping the directory.
+void empty_dir(const std::string& root) {
+  std::error_code ec;
+  std::vector<fs::path> children;
+  for (fs::directory_iterator i{root, ec}, end; !ec && i != end; i.increment(ec))
+    children.push_back(i->path());
+  for (const auto& child : children) fs::remove_all(child, ec);
+}
+
+}  // namespace
+
+namespace {
+
+caf::expected<unpack_stats> apply_with_caps(const fs::path& blob, std::string_view type,
+                                            const std::string& root, std::string_view diff_id,
+                                            layer_caps caps) {
+  if (auto c = layer_compression(type); !c) return c.error();
+  if (!diff_id.empty())
+    if (auto ok = check_digest(diff_id); !ok) return with_context(ok.error(), "diff_id");
+  layer_applier applier{root, blob.filename().string(), std::move(caps)};
+  return applier.run(blob, diff_id);
 }
 
 }  // namespace
 
 caf::expected<unpack_stats> apply_layer(const fs::path& blob, std::string_view type,
-                                        const fs::path& rootfs, std::string_view diff_id) {
-  if (auto c = layer_compression(type); !c) return c.error();
-  if (!diff_id.empty())
-    if (auto ok = check_digest(diff_id); !ok) return with_context(ok.error(), "diff_id");
+                                        const fs::path& rootfs, std::string_view diff_id,
+                                        const unpack_limits& limits) {
   auto root = resolve_root(rootfs);
   if (!root) return root.error();
-  layer_applier applier{*root, blob.filename().string()};
-  return applier.run(blob, diff_id);
+  layer_caps caps;
+  caps.bytes = limits.max_layer_bytes;
+  caps.entries = limits.max_layer_entries;
+  return apply_with_caps(blob, type, *root, diff_id, std::move(caps));
 }
 
 caf::expected<unpack_stats> unpack_layers(const content_store& store,
                                           const std::vector<descriptor>& layers,
                                           const fs::path& rootfs,
-                                          const std::vector<std::string>& diff_ids) {
+                                          const std::vector<std::string>& diff_ids,
+                                          const unpack_limits& limits) {
   if (!diff_ids.empty() && diff_ids.size() != layers.size())
     return invalid("{} layers but {} diff_ids", layers.size(), diff_ids.size());
   auto root = resolve_root(rootfs);
@@ -574,16 +683,42 @@ caf::expected<unpack_stats> unpack_layers(const content_store& store,
   if (::chown(root->c_str(), 0, 0) != 0 && errno != EPERM)
     return detail::io_error("cannot chown", *root, errno);
   unpack_stats total;
+  // What is left of the image's caps bounds each layer's, and names the image's limit when it
+  // is the tighter one.
+  auto layer_caps_at = [&] {
+    layer_caps caps;
+    auto bytes_left = limits.max_image_bytes -
+                      std::min(limits.max_image_bytes, std::max(total.bytes, total.file_bytes));
+    auto entries_left =
+        limits.max_image_entries - std::min(limits.max_image_entries, total.entries);
+    caps.bytes = std::min(limits.max_layer_bytes, bytes_left);
+    caps.entries = std::min(limits.max_layer_entries, entries_left);
+    if (bytes_left < limits.max_layer_bytes)
+      caps.bytes_name =
+          fmt::format("max_image_bytes of {} for the whole image", limits.max_image_bytes);
+    if (entries_left < limits.max_layer_entries)
+      caps.entries_name =
+          fmt::format("max_image_entries of {} for the whole image", limits.max_image_entries);
+    return caps;
+  };
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& layer = layers[i];
     auto where = fmt::format("layer {} ({})", i, layer.digest);
     auto path = store.path_of(layer.digest);
-    if (!path) return with_context(path.error(), where);
-    auto stats = apply_layer(*path, layer.media_type, *root,
-                             diff_ids.empty() ? std::string_view{} : std::string_view{diff_ids[i]});
-    if (!stats) return with_context(stats.error(), where);
+    caf::expected<unpack_stats> stats = path ? caf::expected<unpack_stats>{unpack_stats{}}
+                                             : caf::expected<unpack_stats>{path.error()};
+    if (path)
+      stats = apply_with_caps(*path, layer.media_type, *root,
+                              diff_ids.empty() ? std::string_view{} : std::string_view{diff_ids[i]},
+                              layer_caps_at());
+    if (!stats) {
+      // Nothing half-written stays: the root was empty before the first layer.
+      empty_dir(*root);
+      return with_context(stats.error(), where);
+    }
     total.entries += stats->entries;
     total.bytes += stats->bytes;
+    total.file_bytes += stats->file_bytes;
     total.whiteouts += stats->whiteouts;
   }
   return total;

@@ -111,8 +111,7 @@ struct fixture {
 
   explicit fixture(image_options opts = {}) {
     store = sys.spawn(mem_store);
-    sys.registry().put(caf::atom_from_string(store_name),
-                       caf::actor_cast<caf::strong_actor_ptr>(store));
+    sys.registry().put(registry_key(store_name), caf::actor_cast<caf::strong_actor_ptr>(store));
     opts.data_root = data.path();
     if (opts.registry.certs_dir == registry_options{}.certs_dir)
       opts.registry.certs_dir = "/nonexistent";
@@ -126,7 +125,7 @@ struct fixture {
     self->unlink_from(images);
     self->send_exit(images, caf::exit_reason::user_shutdown);
     self->send_exit(store, caf::exit_reason::user_shutdown);
-    sys.registry().erase(caf::atom_from_string(store_name));
+    sys.registry().erase(registry_key(store_name));
   }
 
   caf::actor listener(std::shared_ptr<inbox> box) { return sys.spawn(collector, box); }
@@ -403,4 +402,31 @@ TEST_CASE(
   auto again = f.ask_void(logout_atom_v, reg.host());
   CHECK(code_of(again.error()) == errc::not_found);
   CHECK_THAT(read_file(f.data / "credentials.json"), !Catch::Contains(reg.host()));
+}
+
+TEST_CASE(
+    "a load whose layer is malformed or over the caps fails with protocol and leaves nothing") {
+  temp_dir src;
+  std::vector<tar_entry> many;
+  for (int i = 0; i < 20; ++i) many.push_back(file("f" + std::to_string(i), "x"));
+  layout_builder big{src / "big"};
+  big.finish({big.add_image({make_layer(many)})});
+  layout_builder escape{src / "escape"};
+  escape.finish({escape.add_image({make_layer({file("../../outside", "x")})})});
+  image_options opts;
+  opts.unpack.max_layer_entries = 10;
+  fixture f{std::move(opts)};
+  // The image's fault, not the caller's: protocol (the CLI's exit 6), not invalid_argument (9).
+  auto over = f.ask<std::vector<api::image_info>>(load_atom_v, (src / "big").string());
+  CHECK(code(over) == errc::protocol);
+  CHECK_THAT(message(over), Catch::Contains("layer 0 (sha256:") &&
+                                Catch::Contains("more than 10 entries") &&
+                                Catch::Contains("max_layer_entries"));
+  auto bad = f.ask<std::vector<api::image_info>>(load_atom_v, (src / "escape").string());
+  CHECK(code(bad) == errc::protocol);
+  CHECK_THAT(message(bad), Catch::Contains("malformed") && Catch::Contains("'..'"));
+  // Nothing half-written: no unpack tree, no image directory, no image.
+  CHECK((!fs::exists(f.data / "tmp") || fs::is_empty(f.data / "tmp")));
+  CHECK((!fs::exists(f.data / "images") || fs::is_empty(f.data / "images")));
+  CHECK(f.list().empty());
 }

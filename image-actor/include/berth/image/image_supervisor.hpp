@@ -18,6 +18,7 @@
 #include "berth/actors/records.hpp"
 #include "berth/actors/vocabulary.hpp"
 #include "berth/image/registry.hpp"
+#include "berth/image/unpack.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -37,6 +38,9 @@ struct image_options {
   registry_options registry;
   /// Docker config read for logins berth does not have (empty: none).
   std::filesystem::path docker_config = credential_store::default_docker_config();
+  /// Caps on the bytes and entries of each layer and image unpacked into a disk; a load or pull
+  /// over them fails with protocol, naming the layer and the limit.
+  unpack_limits unpack;
   /// Restarts of a crashed puller before its pull fails.
   int max_pull_restarts = 3;
   /// Called on the puller's thread after each blob it stores (tests inject crashes here).
