@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -76,6 +77,15 @@ std::optional<std::string> show_link(const std::string& name) {
   return r->output;
 }
 
+// "02:5c:0a:1b:2c:3d": six bytes in hex, colon-separated.
+bool valid_mac(const std::string& mac) {
+  if (mac.size() != 17) return false;
+  for (std::size_t i = 0; i < mac.size(); ++i)
+    if (i % 3 == 2 ? mac[i] != ':' : !std::isxdigit(static_cast<unsigned char>(mac[i])))
+      return false;
+  return true;
+}
+
 }  // namespace
 
 caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 gateway,
@@ -93,7 +103,7 @@ caf::error ensure_bridge(const std::string& name, const std::string& mac, ipv4 g
   return check({ip_tool(), "link", "set", "dev", name, "up"});
 }
 
-caf::error ensure_tap(const std::string& tap, const std::string& bridge) {
+caf::error ensure_tap(const std::string& tap, const std::string& bridge, const tap_pin& pin) {
   if (auto shown = show_link(tap)) {
     if (shown->find("tun type tap") == std::string::npos)
       return make_error(errc::conflict,
@@ -101,7 +111,40 @@ caf::error ensure_tap(const std::string& tap, const std::string& bridge) {
   } else if (auto err = check({ip_tool(), "tuntap", "add", "dev", tap, "mode", "tap"})) {
     return err;
   }
+  // The pin goes into an nft script: only a MAC and an address that parse.
+  if (!parse_ipv4(pin.ip) || !valid_mac(pin.mac))
+    return make_error(errc::invalid_argument,
+                      "cannot pin " + tap + " to " + pin.mac + " " + pin.ip);
+  if (auto err = apply_nft(pin_script(tap, pin))) return err;
   return check({ip_tool(), "link", "set", "dev", tap, "master", bridge, "up"});
+}
+
+std::string pin_script(const std::string& tap, const tap_pin& pin) {
+  auto chain = "netdev " + pin.table + " " + tap;
+  auto mac = "ether saddr " + pin.mac;
+  std::string out = "add table netdev " + pin.table + "\n";
+  out += "add chain " + chain + " { type filter hook ingress device \"" + tap +
+         "\" priority filter; policy drop; }\n";
+  // Flushed and filled in the same transaction: never a moment without the pin.
+  out += "flush chain " + chain + "\n";
+  out += "add rule " + chain + " " + mac + " ip saddr " + pin.ip + " accept\n";
+  out += "add rule " + chain + " " + mac +
+         " arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether " + pin.mac +
+         " arp saddr ip " + pin.ip + " accept\n";
+  return out;
+}
+
+std::string unpin_script(const std::string& table, const std::string& tap) {
+  // A chain without a hook is made first (a no-op if the pin chain exists), so the delete
+  // succeeds whether or not it existed, and whether or not the tap still does.
+  auto chain = "netdev " + table + " " + tap;
+  return "add table netdev " + table + "\nadd chain " + chain + "\ndelete chain " + chain + "\n";
+}
+
+caf::error delete_tap(const std::string& table, const std::string& tap) {
+  // The link first: with the pin gone and the tap still there, its frames would pass.
+  if (auto err = delete_link(tap)) return err;
+  return apply_nft(unpin_script(table, tap));
 }
 
 caf::error delete_link(const std::string& name) {
@@ -147,11 +190,28 @@ std::string nft_script(const std::string& table, const std::vector<firewall_netw
   std::string out = "table " + t + "\ndelete table " + t + "\n";
   if (networks.empty()) return out;
   out += "table " + t + " {\n";
+  // What a container may reach on the host itself: replies to what the host started (proxies
+  // of published ports, answers of the DNS responder) and its own gateway's DNS. Nothing else:
+  // not the host's other services or addresses, not another network's gateway or responder.
+  out += "  chain input {\n    type filter hook input priority filter; policy accept;\n";
+  out += "    iifname \"brth-*\" ct state established,related accept\n";
+  for (auto& n : networks) {
+    if (n.gateway.empty()) continue;
+    for (auto proto : {"udp", "tcp"})
+      out += "    iifname \"" + n.bridge + "\" ip daddr " + n.gateway + " " + proto +
+             " dport 53 accept\n";
+  }
+  out += "    iifname \"brth-*\" drop\n  }\n";
   out += "  chain forward {\n    type filter hook forward priority filter; policy accept;\n";
+  // No forwarding between two berth networks, whatever routes a guest adds: these come first,
+  // before any accept of another network's replies.
   for (auto& n : networks) {
     auto br = "\"" + n.bridge + "\"";
-    // No forwarding between two berth networks.
     out += "    iifname " + br + " oifname \"brth-*\" oifname != " + br + " drop\n";
+    out += "    oifname " + br + " iifname \"brth-*\" iifname != " + br + " drop\n";
+  }
+  for (auto& n : networks) {
+    auto br = "\"" + n.bridge + "\"";
     if (n.internal) {
       // An internal network has no way out and no way in.
       out += "    iifname " + br + " oifname != " + br + " drop\n";
@@ -168,6 +228,21 @@ std::string nft_script(const std::string& table, const std::vector<firewall_netw
     if (!n.internal)
       out += "    ip saddr " + n.subnet + " oifname != \"" + n.bridge + "\" masquerade\n";
   out += "  }\n}\n";
+  return out;
+}
+
+std::string jail_script(const std::string& table, uint32_t uid_base) {
+  std::string t = "inet " + table;
+  std::string out = "table " + t + "\ndelete table " + t + "\n";
+  out += "table " + t + " {\n";
+  out += "  chain output {\n    type filter hook output priority filter; policy accept;\n";
+  // 4294967295 is (uid_t)-1, never a real owner.
+  out += "    meta skuid != " + std::to_string(uid_base) + "-4294967294 accept\n";
+  out += "    ct state established,related accept\n";
+  out += "    ip daddr 127.0.0.0/8 meta l4proto { tcp, udp } th dport 53 accept\n";
+  out += "    ip6 daddr ::1 meta l4proto { tcp, udp } th dport 53 accept\n";
+  out += "    fib daddr type local drop\n";
+  out += "    oifname \"brth-*\" drop\n  }\n}\n";
   return out;
 }
 
@@ -192,7 +267,8 @@ caf::error apply_nft(const std::string& script) {
 }
 
 caf::error delete_nft_table(const std::string& table) {
-  return apply_nft(nft_script(table, {}));
+  auto t = "netdev " + table;
+  return apply_nft(nft_script(table, {}) + "table " + t + "\ndelete table " + t + "\n");
 }
 
 caf::error enable_ip_forward() {

@@ -124,7 +124,7 @@ void rebuild_firewall(self_ptr self, std::function<void()> done = {}, bool block
   std::vector<host::firewall_network> nets;
   bool forward = false;
   for (auto& [id, e] : st.networks) {
-    nets.push_back({e.rec.bridge, e.rec.subnet, e.rec.internal});
+    nets.push_back({e.rec.bridge, e.rec.subnet, e.rec.internal, e.rec.gateway});
     forward = forward || !e.rec.internal;
   }
   auto waiters = std::move(st.fw_waiters);
@@ -413,6 +413,7 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
   auto& st = self->state;
   st.opts = std::move(opts);
   st.settings->dns_port = st.opts.dns_port;
+  st.settings->nft_table = st.opts.nft_table;
 
   // Upstream resolvers: the options', else the host's resolv.conf (read once, at start).
   auto upstream_texts = st.opts.upstream_dns;
@@ -710,6 +711,14 @@ net_supervisor_impl::behavior_type nets_behavior(self_ptr self, net_options opts
 net_supervisor_actor spawn_net_supervisor(caf::local_actor* parent, net_options options) {
   net_supervisor_impl impl = parent->spawn<caf::linked>(nets_behavior, std::move(options));
   return impl;
+}
+
+caf::error install_jail_firewall(const std::string& table, uint32_t uid_base) {
+  return host::apply_nft(host::jail_script(table, uid_base));
+}
+
+caf::error remove_jail_firewall(const std::string& table) {
+  return host::apply_nft("table inet " + table + "\ndelete table inet " + table + "\n");
 }
 
 }  // namespace berth::net

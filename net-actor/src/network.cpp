@@ -146,24 +146,26 @@ void dispose(self_ptr self, proxy_list proxies) {
 }
 
 // Runs on a job thread: stops the proxies (their threads join here) and deletes the taps.
-caf::expected<bool> tear_down(proxy_list proxies, std::vector<std::string> taps) {
+caf::expected<bool> tear_down(const std::string& table, proxy_list proxies,
+                              std::vector<std::string> taps) {
   proxies.clear();
   caf::error first;
   for (auto& tap : taps)
-    if (auto err = host::delete_link(tap); err && !first) first = err;
+    if (auto err = host::delete_tap(table, tap); err && !first) first = err;
   if (first) return first;
   return true;
 }
 
 // Runs on a job thread: everything of the network on the host goes (taps on the bridge that a
 // previous berthd left included).
-caf::expected<bool> delete_network(const std::string& bridge, std::vector<std::string> taps) {
+caf::expected<bool> delete_network(const std::string& table, const std::string& bridge,
+                                   std::vector<std::string> taps) {
   if (auto ports = host::list_links("", bridge))
     for (auto& p : *ports)
       if (p.rfind("tb", 0) == 0 && std::find(taps.begin(), taps.end(), p) == taps.end())
         taps.push_back(p);
   for (auto& tap : taps)
-    if (auto err = host::delete_link(tap)) net_log.warn("{}", describe(err));
+    if (auto err = host::delete_tap(table, tap)) net_log.warn("{}", describe(err));
   if (auto err = host::delete_link(bridge)) return err;
   return true;
 }
@@ -204,8 +206,8 @@ void unplug(self_ptr self, const std::string& container, Done done) {
     st.after_teardown.erase(container);
     for (auto& plug : waiting) plug();
   };
-  run_job(self, [proxies = std::move(proxies),
-                 taps]() mutable { return tear_down(std::move(proxies), std::move(taps)); })
+  run_job(self, [table = st.settings->nft_table, proxies = std::move(proxies),
+                 taps]() mutable { return tear_down(table, std::move(proxies), std::move(taps)); })
       .then(
           [done, finished](bool) mutable {
             finished();
@@ -305,9 +307,10 @@ void stop(self_ptr self, caf::error reason) {
   st.dns.reset();
   auto [proxies, taps] = take_all(st);
   run_job(self,
-          [bridge = st.rec.bridge, taps = std::move(taps), proxies = std::move(proxies)]() mutable {
+          [table = st.settings->nft_table, bridge = st.rec.bridge, taps = std::move(taps),
+           proxies = std::move(proxies)]() mutable {
             proxies.clear();
-            return delete_network(bridge, std::move(taps));
+            return delete_network(table, bridge, std::move(taps));
           })
       .then([self, reason](bool) { self->quit(reason); },
             [self, reason](caf::error& err) {
@@ -443,13 +446,13 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
           // A tap of it may be on the bridge without a plug that knows it: one made for a start
           // that a kill -9 of berthd cut short. Nothing of a removed container stays.
           run_job(self,
-                  [bridge = st.rec.bridge,
+                  [bridge = st.rec.bridge, table = st.settings->nft_table,
                    prefix = tap_name(id, 0).substr(0, 12)]() -> caf::expected<bool> {
                     auto links = host::list_links("", bridge);
                     if (!links) return links.error();
                     for (auto& l : *links)
                       if (l.rfind(prefix, 0) == 0)
-                        if (auto e = host::delete_link(l)) return e;
+                        if (auto e = host::delete_tap(table, l)) return e;
                     return true;
                   })
               .then([](bool) {},
@@ -511,10 +514,12 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
         auto rp = self->make_response_promise<std::string, std::vector<api::port_mapping>>();
         auto generation = st.unplugs[id];
         ++st.plugging[id];
+        // The tap's guest may send only as its lease: this MAC and this address.
+        host::tap_pin pin{st.settings->nft_table, lease->mac, to_string(*address)};
         auto make_tap = [=]() mutable {
           run_job(self,
-                  [tap, bridge = self->state.rec.bridge]() -> caf::expected<bool> {
-                    if (auto err = host::ensure_tap(tap, bridge)) return err;
+                  [tap, bridge = self->state.rec.bridge, pin]() -> caf::expected<bool> {
+                    if (auto err = host::ensure_tap(tap, bridge, pin)) return err;
                     return true;
                   })
               .then(
@@ -527,10 +532,12 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
                       // unless another plug has it meanwhile.
                       if (!st.plugged.count(id) && !st.plugging.count(id) && !st.stopping &&
                           !st.removing)
-                        run_job(self, [tap]() -> caf::expected<bool> {
-                          if (auto err = host::delete_link(tap)) return err;
-                          return true;
-                        }).then([](bool) {}, [](caf::error&) {});
+                        run_job(self,
+                                [tap, table = st.settings->nft_table]() -> caf::expected<bool> {
+                                  if (auto err = host::delete_tap(table, tap)) return err;
+                                  return true;
+                                })
+                            .then([](bool) {}, [](caf::error&) {});
                       rp.deliver(make_error(errc::conflict, "container " + short_id(id) +
                                                                 " was unplugged meanwhile"));
                       return;
@@ -590,10 +597,10 @@ network_actor::behavior_type network_behavior(self_ptr self, network_listener li
                   st.dns.reset();
                   auto [proxies, taps] = take_all(st);
                   run_job(self,
-                          [bridge = st.rec.bridge, taps = std::move(taps),
-                           proxies = std::move(proxies)]() mutable {
+                          [table = st.settings->nft_table, bridge = st.rec.bridge,
+                           taps = std::move(taps), proxies = std::move(proxies)]() mutable {
                             proxies.clear();
-                            return delete_network(bridge, std::move(taps));
+                            return delete_network(table, bridge, std::move(taps));
                           })
                       .then(
                           [self, rp](bool) mutable {

@@ -58,6 +58,7 @@ using network_listener = caf::typed_actor<caf::reacts_to<save_atom, network_reco
 struct network_settings {
   std::vector<dns::upstream> upstreams;  ///< Resolvers for names that are not containers'.
   uint16_t dns_port = 53;                ///< Where the responders listen on their gateways.
+  std::string nft_table = "berth";       ///< Its netdev family holds the pins of the taps.
   /// Set by the supervisor before a clean stop that leaves containers running (live restore):
   /// network actors then end as after a crash, leaving bridge, taps and table in place.
   std::atomic<bool> keep_on_stop{false};

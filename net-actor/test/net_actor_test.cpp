@@ -427,7 +427,7 @@ struct fixture {
   fixture() {
     REQUIRE(the_namespace.error.empty());
     store = caf::actor_cast<caf::actor>(sys.spawn(fake_store, data));
-    sys.registry().put(caf::atom_from_string(store_name), store);
+    sys.registry().put(registry_key(store_name), store);
     opts.upstream_dns = {"127.0.0.1:" + std::to_string(port_of(upstream.s.fd))};
   }
 
@@ -435,7 +435,7 @@ struct fixture {
     if (nets) stop();
     // The parent ignores exit messages (as a supervisor would handle them): only kill ends it.
     if (parent) caf::anon_send_exit(parent, caf::exit_reason::kill);
-    sys.registry().erase(caf::atom_from_string(store_name));
+    sys.registry().erase(registry_key(store_name));
     caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
     parent = nullptr;
     store = nullptr;
@@ -604,8 +604,17 @@ TEST_CASE("host links: a bridge is made or adopted, a tap joins it, and both can
   // A tap with a lower MAC than the bridge's joins; the bridge keeps its own MAC.
   sh({"ip", "tuntap", "add", "dev", "tbtest00000", "mode", "tap"});
   sh({"ip", "link", "set", "dev", "tbtest00000", "address", "02:00:00:00:00:01"});
-  REQUIRE_FALSE(host::ensure_tap("tbtest00000", "brth-test0001"));
-  CHECK_FALSE(host::ensure_tap("tbtest00000", "brth-test0001"));
+  const host::tap_pin pin{"berthtest", "02:00:00:00:00:01", "10.95.0.2"};
+  REQUIRE_FALSE(host::ensure_tap("tbtest00000", "brth-test0001", pin));
+  CHECK_FALSE(host::ensure_tap("tbtest00000", "brth-test0001", pin));
+  // Pinned: a chain on the tap's ingress lets through only its MAC and address.
+  auto pins = sh({"nft", "list", "table", "netdev", "berthtest"});
+  CHECK_THAT(pins, Catch::Contains("hook ingress device \"tbtest00000\""));
+  CHECK_THAT(pins, Catch::Contains("ether saddr 02:00:00:00:00:01 ip saddr 10.95.0.2 accept"));
+  // A pin that would not parse never reaches nft.
+  CHECK(code_of(host::ensure_tap("tbtest00000", "brth-test0001",
+                                 {"berthtest", "02:00:00:00:00:01 accept", "10.95.0.2"})) ==
+        errc::invalid_argument);
   CHECK(ports_of("brth-test0001") == std::set<std::string>{"tbtest00000"});
   auto listed = host::list_links("", "brth-test0001");
   REQUIRE(listed);
@@ -629,11 +638,13 @@ TEST_CASE("host links: a bridge is made or adopted, a tap joins it, and both can
   sh({"ip", "link", "add", "brth-veth0001", "type", "veth", "peer", "name", "brth-veth0002"});
   auto err = host::ensure_bridge("brth-veth0001", mac, gw, 24);
   CHECK(code_of(err) == errc::conflict);
-  CHECK(code_of(host::ensure_tap("brth-veth0001", "brth-test0001")) == errc::conflict);
+  CHECK(code_of(host::ensure_tap("brth-veth0001", "brth-test0001", pin)) == errc::conflict);
   CHECK_FALSE(host::delete_link("brth-veth0001"));
 
-  CHECK_FALSE(host::delete_link("tbtest00000"));
-  CHECK_FALSE(host::delete_link("tbtest00000"));  // gone already: fine
+  CHECK_FALSE(host::delete_tap("berthtest", "tbtest00000"));
+  CHECK_FALSE(host::delete_tap("berthtest", "tbtest00000"));  // gone already: fine
+  CHECK_THAT(sh({"nft", "list", "table", "netdev", "berthtest"}), !Catch::Contains("tbtest00000"));
+  CHECK_FALSE(host::delete_nft_table("berthtest"));
   CHECK(ports_of("brth-test0001").empty());
   CHECK_THAT(sh({"ip", "-o", "link", "show", "dev", "brth-test0001"}),
              Catch::Contains("link/ether " + mac));
@@ -859,11 +870,14 @@ TEST_CASE_METHOD(
     CHECK(resolve(q.fd, "10.91.0.1", name) == std::vector<std::string>{"10.91.0.2"});
   }
   CHECK(resolve(q.fd, "10.91.0.1", "example.com") == std::vector<std::string>{"192.0.2.7"});
-  // The container also reaches its gateway, the host, directly.
+  // The host's other services stay shut to the container, on its gateway's address too (the
+  // input chain lets through only DNS there); the host itself reaches them.
   auto host_listener = bound(SOCK_STREAM, "10.91.0.1", 0, true);
   echo_server host_echo(std::move(host_listener));
-  auto to_host = vm.connect("10.91.0.1", port_of(host_echo.listener.fd));
-  CHECK(echo_once(to_host.fd, "hi host") == "hi host");
+  CHECK(vm.connect("10.91.0.1", port_of(host_echo.listener.fd)).fd < 0);
+  CHECK(host_echo.seen().empty());
+  auto from_host = connect_tcp("10.91.0.1", port_of(host_echo.listener.fd));
+  CHECK(echo_once(from_host.fd, "hi host") == "hi host");
 
   // Plugging again (a restarted VM) keeps the ports as they are.
   auto again = plug(id, {ep}, {port(8080), port(5353, "udp")});
@@ -1103,6 +1117,13 @@ TEST_CASE_METHOD(fixture,
   auto q = gi.socket(SOCK_DGRAM);
   CHECK(resolve(q.fd, "10.91.3.1", "i") == std::vector<std::string>{ei.ip});
   CHECK(resolve(q.fd, "10.91.3.1", "example.com") == std::vector<std::string>{"rcode 2"});
+  // Not even through the host: another network's container, its gateway's DNS responder.
+  CHECK(gi.connect(ea.ip, 8000).fd < 0);
+  CHECK(at_a.seen().empty());
+  CHECK(resolve(q.fd, "10.91.1.1", "a") == std::vector<std::string>{"no answer"});
+  auto qa = ga.socket(SOCK_DGRAM);
+  CHECK(resolve(qa.fd, "10.91.1.1", "a") == std::vector<std::string>{ea.ip});
+  CHECK(resolve(qa.fd, "10.91.2.1", "b") == std::vector<std::string>{"no answer"});
   // The host itself reaches every container.
   auto direct = connect_tcp(eb.ip, 8000);
   CHECK(echo_once(direct.fd, "host to b") == "host to b");

@@ -49,4 +49,19 @@ struct net_options {
 /// the nft table are in place.
 net_supervisor_actor spawn_net_supervisor(caf::local_actor* parent, net_options options);
 
+/// The nftables table (inet family) of the jail's output chain. Separate from the networks'
+/// table because it must exist whenever QEMU runs jailed, with or without bridge networks
+/// (berthd --bridge=none has no net supervisor).
+inline constexpr const char* jail_nft_table = "berth_jail";
+
+/// Puts the jail's output chain in place (replacing the table `table`): sockets of jailed QEMUs
+/// (uid `uid_base` and above) may open nothing to a host address or out of a berth bridge, so
+/// that a `--network user` guest reaches neither the host's loopback through 10.0.2.2 nor other
+/// containers; replies (its `-p` forwards) pass. Blocking (runs nft): call it before the actor
+/// system starts, or from a job thread.
+caf::error install_jail_firewall(const std::string& table, uint32_t uid_base);
+
+/// Deletes the table `table` if it exists. Blocking, as install_jail_firewall.
+caf::error remove_jail_firewall(const std::string& table);
+
 }  // namespace berth::net
