@@ -286,18 +286,22 @@ bool pseudo_mount(const std::string& path) {
 
 // Writes the container's `path` (described by `info`) to `out` as `name`, a directory with
 // everything under it; an empty `name` writes only the directory's contents, named from there.
-void emit(archive* out, container_files& files, const std::string& path, const api::file_info& info,
-          const std::string& name, bool descend = true) {
+// Only files, directories and symlinks are written, without setuid and setgid bits and without
+// extended attributes, and `budget` refuses a copy past its bytes, entries or depth.
+void emit(archive* out, container_files& files, copy_budget& budget, const std::string& path,
+          const api::file_info& info, const std::string& name, uint32_t depth,
+          bool descend = true) {
   if (info.type != "file" && info.type != "dir" && info.type != "symlink") {
     warn("skipping " + path + ": not a regular file, directory or symlink");
     return;
   }
+  budget.entry(path, depth);
   if (!name.empty()) {
     std::unique_ptr<archive_entry, entry_closer> e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     auto type = info.type == "file" ? AE_IFREG : info.type == "dir" ? AE_IFDIR : AE_IFLNK;
     archive_entry_set_filetype(e.get(), type);
-    archive_entry_set_perm(e.get(), type == AE_IFLNK ? 0777 : info.mode & 07777);
+    archive_entry_set_perm(e.get(), type == AE_IFLNK ? 0777 : host_mode(info.mode & 07777));
     archive_entry_set_uid(e.get(), info.uid);
     archive_entry_set_gid(e.get(), info.gid);
     auto sec = static_cast<time_t>(info.mtime_ns / 1000000000);
@@ -313,6 +317,7 @@ void emit(archive* out, container_files& files, const std::string& path, const a
     check(out, archive_write_header(out, e.get()), name);
     if (type == AE_IFREG)
       files.read(path, info.size, [&](const char* data, std::size_t n) {
+        budget.bytes(path, n);
         if (n > 0 && archive_write_data(out, data, n) < 0) check(out, ARCHIVE_FATAL, name);
       });
     check(out, archive_write_finish_entry(out), name);
@@ -320,8 +325,8 @@ void emit(archive* out, container_files& files, const std::string& path, const a
   if (info.type == "dir" && descend)
     for (auto& child : files.list(path)) {
       auto at = join_path(path, child.path);
-      emit(out, files, at, child, name.empty() ? child.path : name + "/" + child.path,
-           !pseudo_mount(at));
+      emit(out, files, budget, at, child, name.empty() ? child.path : name + "/" + child.path,
+           depth + 1, !pseudo_mount(at));
     }
 }
 
@@ -363,7 +368,8 @@ void copy_out(rpc::client& c, const cp_location& src, const std::string& dest,
     archive_writer out(archive_write_new());
     archive_write_set_format_pax_restricted(out.get());
     check(out.get(), archive_write_open_fd(out.get(), STDOUT_FILENO), "write to stdout");
-    emit(out.get(), files, real, *info, name, !pseudo_mount(real));
+    copy_budget budget(req.limits);
+    emit(out.get(), files, budget, real, *info, name, 0, !pseudo_mount(real));
     check(out.get(), archive_write_close(out.get()), "write to stdout");
     return;
   }
@@ -376,11 +382,14 @@ void copy_out(rpc::client& c, const cp_location& src, const std::string& dest,
   // no absolute names, no writing through a symlink) keep everything inside it.
   if (::chdir(target.dir.c_str()) != 0) throw cp_error(sys_text("chdir " + target.dir, errno));
   archive_writer out(archive_write_disk_new());
+  // No ARCHIVE_EXTRACT_XATTR/ACL/FFLAGS: nothing privileged from the guest reaches the disk;
+  // emit() writes no device nodes and no setuid or setgid bits.
   int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
               ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
   if (req.archive) flags |= ARCHIVE_EXTRACT_OWNER;
   archive_write_disk_set_options(out.get(), flags);
-  emit(out.get(), files, real, *info, target.name, !pseudo_mount(real));
+  copy_budget budget(req.limits);
+  emit(out.get(), files, budget, real, *info, target.name, 0, !pseudo_mount(real));
   // Directories get their modes and times here, after their contents.
   check(out.get(), archive_write_close(out.get()), "finish " + dest);
 }

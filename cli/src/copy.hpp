@@ -6,7 +6,11 @@
 // flow control. Copies out are written with libarchive (to disk with its ARCHIVE_EXTRACT_SECURE_*
 // checks, so nothing lands outside the destination, or as a tar stream to stdout); a tar stream
 // on stdin is read with libarchive and its entries are created in the container.
+// The container's side is hostile: a copy out never writes setuid or setgid bits, device nodes
+// or extended attributes on the host, and is refused past copy_limits (bytes, entries, depth).
 #pragma once
+
+#include "copy_plan.hpp"
 
 #include "berth/rpc/client.hpp"
 
@@ -21,6 +25,7 @@ struct cp_request {
   bool archive = false;      ///< -a: keep uid and gid (otherwise root in the container, the
                              ///< caller on the host).
   bool follow_link = false;  ///< -L: copy what a source symlink points to.
+  copy_limits limits;        ///< What a copy out may bring (--max-size/entries/depth).
 };
 
 /// Runs the copy; throws cp_error (copy_plan.hpp) or rpc::call_error.

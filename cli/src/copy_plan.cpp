@@ -100,4 +100,24 @@ copy_target plan_copy(const std::string& src, bool src_is_dir, const std::string
   return as_new();
 }
 
+void copy_budget::entry(const std::string& name, uint32_t depth) {
+  if (depth > limits_.max_depth)
+    throw cp_error("refusing " + name + ": it is nested more than " +
+                   std::to_string(limits_.max_depth) + " levels deep (cp --max-depth)");
+  if (++entries_ > limits_.max_entries)
+    throw cp_error("refusing " + name + ": the copy has more than " +
+                   std::to_string(limits_.max_entries) + " entries (cp --max-entries)");
+}
+
+void copy_budget::bytes(const std::string& name, uint64_t n) {
+  if (n > limits_.max_bytes - bytes_)
+    throw cp_error("refusing " + name + ": the copy exceeds " + std::to_string(limits_.max_bytes) +
+                   " bytes (cp --max-size)");
+  bytes_ += n;
+}
+
+uint32_t host_mode(uint32_t guest_mode) {
+  return guest_mode & 01777;
+}
+
 }  // namespace berth::cli

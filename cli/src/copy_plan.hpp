@@ -1,9 +1,11 @@
 // copy_plan: docker cp's rules as pure functions, so they are tested without a daemon: which
 // argument names a container, how paths are cleaned, and where a copy lands given what the
 // source and the destination are ("dir/." copies the contents; a file needs its destination
-// directory to exist; a directory cannot replace a file).
+// directory to exist; a directory cannot replace a file), and what a copy out of a container may
+// bring to the host (the guest is hostile: it chooses modes, sizes, counts and depth).
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -66,5 +68,39 @@ struct copy_target {
 /// Throws cp_error for the error cases.
 copy_target plan_copy(const std::string& src, bool src_is_dir, const std::string& dest,
                       path_kind dest_kind);
+
+/// How much one copy out of a container may bring to the host (`cp --max-size`, `--max-entries`,
+/// `--max-depth`). The guest lists, sizes and nests what it likes; the defaults are generous.
+struct copy_limits {
+  uint64_t max_bytes = 64ull << 30;  ///< File data in all.
+  uint64_t max_entries = 1000000;    ///< Files, directories and symlinks.
+  uint32_t max_depth = 256;          ///< Levels below the source (its entries are at 1).
+};
+
+/// What a copy out brought so far, refusing what goes over its limits with a cp_error that
+/// names the limit and its flag.
+class copy_budget {
+ public:
+  /// A budget of `limits`.
+  explicit copy_budget(copy_limits limits) : limits_(limits) {}
+
+  /// One more entry `name` at `depth` (the source itself is at 0).
+  void entry(const std::string& name, uint32_t depth);
+
+  /// `n` more bytes of the file `name`.
+  void bytes(const std::string& name, uint64_t n);
+
+  /// File data counted so far.
+  uint64_t total_bytes() const { return bytes_; }
+
+ private:
+  copy_limits limits_;
+  uint64_t entries_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+/// The permission bits a file or directory copied out of a container gets on the host: the
+/// guest's, without setuid and setgid (a guest must not plant a privileged program or group).
+uint32_t host_mode(uint32_t guest_mode);
 
 }  // namespace berth::cli

@@ -49,6 +49,15 @@ json health_json(const api::health_state& h) {
   return {{"Status", h.status}, {"FailingStreak", h.failing_streak}, {"Log", log}};
 }
 
+// HostConfig.LogConfig: berth's own log format, rotated as Docker's json-file is.
+json log_config_json(const api::log_config& given) {
+  auto c = api::effective_log_config(given);
+  return {
+      {"Type", "berth"},
+      {"Config",
+       {{"max-size", api::format_log_size(c.max_size)}, {"max-file", std::to_string(c.max_file)}}}};
+}
+
 }  // namespace
 
 json restart_policy_json(const std::string& policy) {
@@ -104,6 +113,7 @@ json container_json(const api::container_info& c) {
              {"NanoCpus", int64_t(c.cpus) * 1000000000},
              {"Memory", c.memory},
              {"RestartPolicy", restart_policy_json(c.restart)},
+             {"LogConfig", log_config_json(c.log_config)},
              {"ReadonlyRootfs", c.read_only}}}};
   if (!c.healthcheck.test.empty()) out["Config"]["Healthcheck"] = healthcheck_json(c.healthcheck);
   if (!c.health.status.empty()) out["State"]["Health"] = health_json(c.health);

@@ -89,6 +89,20 @@ std::map<std::string, std::string> labels_from(const std::vector<std::string>& v
   return out;
 }
 
+// --log-opt values: KEY=VALUE, checked by the parser berthd uses too; a later one of a key wins.
+std::map<std::string, std::string> log_opts_from(const std::vector<std::string>& values) {
+  std::map<std::string, std::string> out;
+  for (auto& o : values) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("invalid --log-opt '" + o + "': use KEY=VALUE (max-size=10m, max-file=3)");
+    out[o.substr(0, eq)] = o.substr(eq + 1);
+  }
+  std::string why;
+  if (!api::parse_log_options(out, why)) fail(why);
+  return out;
+}
+
 }  // namespace
 
 std::vector<flag> run_flags(bool with_detach) {
@@ -109,6 +123,8 @@ std::vector<flag> run_flags(bool with_detach) {
       {"tty", 't', false, "", "Give the container a terminal"},
       {"init", 0, false, "", "Run a tiny init as PID 1 that reaps zombies and forwards signals"},
       {"restart", 0, true, "POLICY", "no, on-failure[:N], always or unless-stopped (default no)"},
+      {"log-opt", 0, true, "KEY=VALUE",
+       "Output log rotation: max-size=SIZE (k, m, g; default 20m), max-file=N (default 2)"},
       {"read-only", 0, false, "", "Mount the container's root filesystem read-only"},
       {"volume", 'v', true, "SRC:DST[:ro]",
        "Mount a named volume or a host directory (absolute SRC)"},
@@ -256,6 +272,7 @@ run_options run_options_from(const parsed& p) {
   spec.user = p.get("user");
   spec.hostname = p.get("hostname");
   spec.labels = labels_from(p.all("label"));
+  spec.log_opts = log_opts_from(p.all("log-opt"));
   if (p.has("entrypoint")) {
     spec.entrypoint_set = true;
     spec.entrypoint = {p.get("entrypoint")};

@@ -84,3 +84,39 @@ TEST_CASE("a directory becomes a missing destination and cannot replace a file")
   CHECK_THROWS_WITH(plan_copy("src/dir", true, "/dst/file", path_kind::file),
                     Catch::Contains("cannot copy a directory to a file"));
 }
+
+TEST_CASE("a file copied out of a container loses setuid and setgid and keeps its other bits") {
+  CHECK(host_mode(04755) == 0755);
+  CHECK(host_mode(02755) == 0755);
+  CHECK(host_mode(06777) == 0777);
+  CHECK(host_mode(01777) == 01777);  // sticky stays: it grants nothing
+  CHECK(host_mode(0640) == 0640);
+}
+
+TEST_CASE("a copy out of a container is refused past its bytes, entries or depth") {
+  copy_limits lim;
+  lim.max_bytes = 1000;
+  lim.max_entries = 3;
+  lim.max_depth = 2;
+  copy_budget b(lim);
+  b.entry("a", 0);
+  b.entry("a/b", 1);
+  CHECK_THROWS_WITH(b.entry("a/b/c/d", 3),
+                    Catch::Contains("more than 2 levels") && Catch::Contains("--max-depth"));
+  b.entry("a/b/c", 2);
+  CHECK_THROWS_WITH(b.entry("a/x", 1),
+                    Catch::Contains("more than 3 entries") && Catch::Contains("--max-entries"));
+  b.bytes("a/f", 600);
+  b.bytes("a/f", 400);
+  CHECK(b.total_bytes() == 1000);
+  CHECK_THROWS_WITH(b.bytes("a/g", 1),
+                    Catch::Contains("exceeds 1000 bytes") && Catch::Contains("--max-size"));
+  // A guest that claims an enormous size cannot overflow the count.
+  copy_budget huge(lim);
+  CHECK_THROWS(huge.bytes("a/h", UINT64_MAX));
+
+  copy_limits defaults;
+  CHECK(defaults.max_bytes >= (16ull << 30));
+  CHECK(defaults.max_entries >= 100000);
+  CHECK(defaults.max_depth >= 128);
+}

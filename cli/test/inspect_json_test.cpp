@@ -28,6 +28,18 @@ TEST_CASE("a container's HostConfig carries its restart policy as Docker's objec
   CHECK(j["HostConfig"]["RestartPolicy"]["MaximumRetryCount"] == 5);
 }
 
+TEST_CASE("a container's HostConfig carries its log rotation, defaults filled in") {
+  api::container_info c;
+  c.id = "abc";
+  c.log_config = {10'000'000, 3};
+  auto j = container_json(c);
+  CHECK(j["HostConfig"]["LogConfig"] ==
+        json({{"Type", "berth"}, {"Config", {{"max-size", "10m"}, {"max-file", "3"}}}}));
+  c.log_config = {};
+  CHECK(container_json(c)["HostConfig"]["LogConfig"]["Config"] ==
+        json({{"max-size", "20m"}, {"max-file", "2"}}));
+}
+
 TEST_CASE("a container's JSON has Docker's sections and states") {
   api::container_info c;
   c.id = "abc";

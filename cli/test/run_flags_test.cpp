@@ -305,3 +305,25 @@ TEST_CASE("run flag --pull and --platform are the client's, and --pull takes thr
   CHECK(error_of({"--pull", "sometimes", "busybox"}) ==
         "invalid --pull value \"sometimes\" (missing, always or never)");
 }
+
+TEST_CASE("run flag --log-opt sets max-size and max-file the way Docker spells them") {
+  auto o = run({"--log-opt", "max-size=10m", "--log-opt=max-file=3", "busybox"});
+  CHECK(o.spec.log_opts ==
+        std::map<std::string, std::string>{{"max-file", "3"}, {"max-size", "10m"}});
+  CHECK(run({"busybox"}).spec.log_opts.empty());
+  CHECK(run({"--log-opt", "max-size=1k", "--log-opt", "max-size=2k", "busybox"})
+            .spec.log_opts.at("max-size") == "2k");
+}
+
+TEST_CASE("run flag --log-opt refuses bad sizes, counts and unknown options before asking") {
+  CHECK(error_of({"--log-opt", "max-size=10q", "busybox"}) ==
+        "invalid --log-opt max-size=10q: use a number with an optional unit k, m or g (10m)");
+  CHECK(error_of({"--log-opt", "max-size=0", "busybox"}) ==
+        "invalid --log-opt max-size=0: it must be from 1k to 1000g");
+  CHECK(error_of({"--log-opt", "max-file=0", "busybox"}) ==
+        "invalid --log-opt max-file=0: it must be a number from 1 to 100");
+  CHECK(error_of({"--log-opt", "compress=true", "busybox"}) ==
+        "unknown log option \"compress\": berth's log takes max-size and max-file");
+  CHECK(error_of({"--log-opt", "max-size", "busybox"}) ==
+        "invalid --log-opt 'max-size': use KEY=VALUE (max-size=10m, max-file=3)");
+}

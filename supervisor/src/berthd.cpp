@@ -9,6 +9,8 @@
 #include "berth/actors/vocabulary.hpp"
 #include "berth/net/net_supervisor.hpp"
 #include "berth/os/fd.hpp"
+#include "berth/os/program.hpp"
+#include "berth/supervisor/data_root.hpp"
 #include "berth/vm/host.hpp"
 #include "berth/vm/kernel.hpp"
 #include "berth/vm/vm_supervisor.hpp"
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -46,11 +49,15 @@ Options:
   --data-root DIR      Where images, containers and the database live (default /var/lib/berth)
   --run-root DIR       Where VM sockets live while they run (default /run/berth)
   -H, --host URI       Where to listen (default unix:///run/berth/berthd.sock)
+  --group NAME         Members of this group may use berthd, as root can (default: the group
+                       berth if it exists, else root only); the socket is then 0660 root:NAME
+  --max-connections N  Clients served at once; more are refused (default 256)
   --kernel PATH        Guest kernel: an unpacked kernel package directory or a kernel image
                        (default /var/cache/berth/kernel/default, made by scripts/install-deps.sh)
   --agent PATH         The guest agent berth-init (default: next to berthd)
   --accel MODE         auto, kvm or tcg (default auto: KVM only where it can boot this kernel)
-  --qemu PATH          qemu-system-x86_64 to run (default from PATH)
+  --qemu PATH          qemu-system-x86_64 to run (default: the first in /usr/bin, /usr/sbin,
+                       /bin, /sbin; never searched in PATH)
   --boot-timeout SECS  How long a VM may take to boot (default 60)
   --heartbeat-timeout SECS
                        A running VM whose guest agent answers nothing for this long (QEMU
@@ -72,6 +79,10 @@ Options:
                        no network unless run with --network none or user
   --dns IP             Upstream DNS server for the networks' resolvers (repeatable; default
                        the host's /etc/resolv.conf)
+  --jail[=true|false]  Run each QEMU jailed: a uid of its own, no capabilities, its own
+                       namespaces, root and cgroup (default true; false only to compare costs)
+  --jail-uid-base N    First uid and gid of the jails: a VM's QEMU runs as N + its host pid
+                       (default 2000000000)
   --log-level LEVEL    debug, info, warn or error (default info)
   --debug              Verbose guest kernel and agent (in each container's boot log)
   --fault-injection    For tests: accept debug.crash, which crashes an actor of the tree
@@ -112,7 +123,16 @@ daemon_options parse_args(int argc, char** argv) {
       o.run_root = next();
     else if (a == "-H" || a == "--host")
       o.host = next();
-    else if (a == "--kernel")
+    else if (a == "--group")
+      o.group = next();
+    else if (a == "--max-connections") {
+      auto v = next();
+      char* end = nullptr;
+      auto n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n == 0 || n > 1000000)
+        die("--max-connections needs a number from 1 to 1000000");
+      o.max_connections = n;
+    } else if (a == "--kernel")
       o.kernel = next();
     else if (a == "--agent")
       o.agent = next();
@@ -140,6 +160,18 @@ daemon_options parse_args(int argc, char** argv) {
       auto v = has_value ? value : std::string("true");
       if (v != "true" && v != "false") die("--live-restore takes true or false");
       o.live_restore = v == "true";
+    } else if (a == "--jail") {
+      auto v = has_value ? value : std::string("true");
+      if (v != "true" && v != "false") die("--jail takes true or false");
+      o.jail = v == "true";
+    } else if (a == "--jail-uid-base") {
+      try {
+        auto base = std::stoull(next());
+        if (base == 0 || base > 0xffffffffull - (1ull << 22)) throw std::out_of_range("uid");
+        o.jail_uid_base = static_cast<uint32_t>(base);
+      } catch (...) {
+        die("--jail-uid-base needs a uid above 0 with room for 2^22 pids below 2^32");
+      }
     } else if (a == "--log-level") {
       log::level lvl;
       if (!log::parse_level(next(), lvl)) die("--log-level must be debug, info, warn or error");
@@ -190,17 +222,23 @@ std::shared_ptr<vm::vm_environment> prepare(const daemon_options& o) {
   auto env = std::make_shared<vm::vm_environment>();
   env->data_root = o.data_root;
   env->run_root = o.run_root;
-  env->qemu = o.qemu;
+  try {
+    env->qemu = os::program_path(o.qemu);
+  } catch (const std::system_error& e) {
+    die(std::string(e.what()) + " (install qemu-system-x86, or pass --qemu)");
+  }
   env->debug = o.debug;
   env->bridge_none = o.bridge_none;
+  env->jail = o.jail;
+  env->jail_uid_base = o.jail_uid_base;
   env->boot_timeout = std::chrono::seconds(o.boot_timeout_s);
   env->heartbeat_timeout = std::chrono::seconds(o.heartbeat_timeout_s);
   env->accel = vm::choose_accelerator(o.accel);
   if (!env->accel.kind) die(env->accel.note);
   env->tsc_khz = vm::tsc_khz();
   env->transport = vm::detect_transport();
-  env->qemu_version = vm::qemu_version(o.qemu);
-  if (env->qemu_version.empty()) die("cannot run " + o.qemu + " (install qemu-system-x86)");
+  env->qemu_version = vm::qemu_version(env->qemu);
+  if (env->qemu_version.empty()) die("cannot run " + env->qemu + " (install qemu-system-x86)");
   auto cache = o.data_root / "cache";
   auto kernel = vm::prepare_kernel(o.kernel, cache);
   if (!kernel)
@@ -232,12 +270,10 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv);
   if (::geteuid() != 0) daemon_log.warn("not running as root: VMs may lack permissions");
   std::error_code ec;
-  for (auto dir :
-       {opts.data_root, opts.data_root / "tmp", opts.data_root / "cache", opts.run_root}) {
-    fs::create_directories(dir, ec);
-    if (ec) die("cannot create " + dir.string() + ": " + ec.message());
-  }
-  ::chmod(opts.data_root.c_str(), 0711);
+  // Whatever berthd creates is its own alone unless it sets a mode (the API socket does): set
+  // once, before any thread starts, so that no umask change ever races another thread.
+  ::umask(077);
+  if (auto ok = secure_roots(opts.data_root, opts.run_root); !ok) die(describe(ok.error()));
   auto lock = lock_data_root(opts.data_root);
   // Uploads of a previous run that died are garbage now.
   for (auto& e : fs::directory_iterator(opts.data_root / "tmp", ec)) fs::remove_all(e.path(), ec);
@@ -256,7 +292,22 @@ int main(int argc, char** argv) {
                   env->accel.note, env->kernel.release, env->kernel.boot_image.string(),
                   vm::to_string(env->transport), opts.data_root.string());
 
+  // The jail's output chain: a jailed QEMU (its user-mode network above all) may open nothing to
+  // the host's own addresses or out of a berth bridge. Without the jail nothing tells QEMU's
+  // sockets from berthd's, so there is no rule to make (docs/networking.md).
+  bool jail_table = false;
+  if (opts.jail) {
+    if (auto err = net::install_jail_firewall(net::jail_nft_table, opts.jail_uid_base))
+      daemon_log.error(
+          "cannot set up the jail's firewall (user-mode guests reach the host's "
+          "loopback): {}",
+          describe(err));
+    else
+      jail_table = true;
+  }
+
   int exit_code = 0;
+  bool keep_jail_table = true;
   {
     caf::actor_system_config cfg;
     cfg.load<caf::io::middleman>();
@@ -292,15 +343,14 @@ int main(int argc, char** argv) {
         // Clean stop. With live restore, running containers keep running (their VMs are in
         // sessions of their own) and so do their networks; else every container stops (and
         // its VM ends), then the tree goes down and the networks with it.
-        auto vms =
-            sys.registry().get<vm_supervisor_actor>(caf::atom_from_string(vm_supervisor_name));
-        auto nets =
-            sys.registry().get<net_supervisor_actor>(caf::atom_from_string(net_supervisor_name));
+        auto vms = sys.registry().get<vm_supervisor_actor>(registry_key(vm_supervisor_name));
+        auto nets = sys.registry().get<net_supervisor_actor>(registry_key(net_supervisor_name));
         uint32_t running = 0;
         if (vms && opts.live_restore)
           self->request(vms, std::chrono::seconds(10), info_atom_v)
               .receive([&](api::system_info& info) { running = info.containers_running; },
                        [](caf::error&) {});
+        keep_jail_table = running > 0;
         if (running > 0) {
           daemon_log.info("live restore: leaving {} containers running for the next berthd",
                           running);
@@ -332,6 +382,10 @@ int main(int argc, char** argv) {
     }
     root = nullptr;
   }
+  // VMs left running (live restore, or a tree that gave up) keep the jail's rules.
+  if (jail_table && !keep_jail_table)
+    if (auto err = net::remove_jail_firewall(net::jail_nft_table))
+      daemon_log.warn("cannot delete the jail's nft table: {}", describe(err));
   daemon_log.info("berthd stopped");
   return exit_code;
 }

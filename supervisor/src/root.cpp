@@ -72,8 +72,13 @@ caf::actor spawn_root(caf::actor_system& sys, const daemon_options& opts,
 
   child_spec rpc;
   rpc.name = "rpc";
-  api_server::options server_opts{opts.host, opts.data_root / "tmp", berthd_version};
+  api_server::options server_opts;
+  server_opts.host = opts.host;
+  server_opts.upload_dir = opts.data_root / "tmp";
+  server_opts.version = berthd_version;
   server_opts.fault_injection = opts.fault_injection;
+  server_opts.group = opts.group;
+  server_opts.max_connections = opts.max_connections;
   rpc.start = [server = server_opts](caf::local_actor* sup) -> caf::actor {
     auto h = api_server::spawn(sup, server);
     if (!h) {

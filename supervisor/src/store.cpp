@@ -1,14 +1,23 @@
 // store.cpp: SQLite behind a typed actor.
+//
+// berth.db holds every container's environment (passwords given with -e among them): it is
+// created 0600 by open(2) before SQLite sees it, and SQLite gives its -wal and -shm files the
+// database file's mode, so none of them is ever readable by another user, whatever the umask.
 #include "berth/supervisor/store.hpp"
 
 #include "berth/actors/log.hpp"
 #include "berth/rpc/codec.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <caf/local_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 namespace berth {
@@ -93,7 +102,30 @@ caf::expected<std::vector<T>> all(sqlite3* db, const char* sql) {
   return out;
 }
 
+// Creates the database file 0600 if missing and narrows it and its -wal and -shm (an older
+// berthd made them 0644) before SQLite opens them.
+caf::expected<void> make_private(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return make_error(errc::io, "cannot open " + path.string() + ": " + std::strerror(errno));
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && ((st.st_mode & 077) == 0 || ::fchmod(fd, 0600) == 0);
+  int err = errno;
+  ::close(fd);
+  if (!ok)
+    return make_error(errc::io, "cannot make " + path.string() + " private: " + std::strerror(err));
+  for (auto suffix : {"-wal", "-shm", "-journal"}) {
+    auto side = path.string() + suffix;
+    if (::lstat(side.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 &&
+        ::chmod(side.c_str(), 0600) != 0)
+      return make_error(errc::io, "cannot make " + side + " private: " + std::strerror(errno));
+  }
+  return {};
+}
+
 caf::expected<db_ptr> open_db(const std::filesystem::path& path) {
+  if (path != ":memory:" && !path.empty())
+    if (auto ok = make_private(path); !ok) return ok.error();
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &raw,

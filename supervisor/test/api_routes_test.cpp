@@ -148,7 +148,7 @@ TEST_CASE("a session answers every routed method and refuses the others with no_
 TEST_CASE("an upload is written in order and handed to the image supervisor") {
   server_fixture srv;
   auto images = srv.sys.spawn(fake_images);
-  srv.sys.registry().put(caf::atom_from_string(image_supervisor_name), images);
+  srv.sys.registry().put(registry_key(image_supervisor_name), images);
   auto c = srv.connect();
   auto up = c.call<api::upload>(api::method::image_load_begin, api::empty{});
   CHECK(srv.spooled() == 1);
@@ -162,7 +162,7 @@ TEST_CASE("an upload is written in order and handed to the image supervisor") {
   REQUIRE(loaded.size() == 1);
   CHECK(loaded[0].id == "first,second,third");
   CHECK(eventually([&] { return srv.spooled() == 0; }));
-  srv.sys.registry().erase(caf::atom_from_string(image_supervisor_name));
+  srv.sys.registry().erase(registry_key(image_supervisor_name));
   caf::anon_send_exit(images, caf::exit_reason::user_shutdown);
 }
 

@@ -1,6 +1,7 @@
 // e2e.cpp: starting, using and checking the test process's berthd.
 #include "e2e.hpp"
 
+#include "berth/os/file.hpp"
 #include "berth/rpc/api.hpp"
 #include "berth/rpc/client.hpp"
 
@@ -30,17 +31,30 @@ fs::path source_dir() {
   return BERTH_TEST_SOURCE_DIR;
 }
 
-std::vector<pid_t> qemu_processes(const std::string& needle) {
+std::vector<pid_t> processes(const std::string& program, const std::string& needle) {
   std::vector<pid_t> out;
   for (auto& e : fs::directory_iterator("/proc")) {
     auto name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(in)), {});
-    if (cmd.rfind("qemu-system", 0) == 0 && cmd.find(needle) != std::string::npos)
+    // A process that ends while it is read (ESRCH) is gone, not a match; libstdc++'s filebuf
+    // would throw on that read, so read through os::read_file and skip what vanished.
+    std::string cmd;
+    try {
+      cmd = os::read_file(e.path() / "cmdline", 1u << 20);
+    } catch (const std::system_error&) {
+      continue;
+    }
+    // argv[0] is an absolute path (berthd never searches PATH), or a bare name.
+    auto argv0 = cmd.substr(0, cmd.find('\0'));
+    auto base = argv0.substr(argv0.rfind('/') + 1);
+    if (base.rfind(program, 0) == 0 && cmd.find(needle) != std::string::npos)
       out.push_back(std::stoi(name));
   }
   return out;
+}
+
+std::vector<pid_t> qemu_processes(const std::string& needle) {
+  return processes("qemu-system", needle);
 }
 
 daemon& daemon::get() {
@@ -160,6 +174,9 @@ void daemon::start_berthd() {
   if (holder_ <= 0) {
     argv.erase(argv.begin(), argv.begin() + 3);
     argv.push_back("--bridge=none");
+    // A jailed berthd puts its jail table (inet berth_jail) in the namespace it runs in: never
+    // the host's own.
+    argv.push_back("--jail=false");
   }
   // The exit check below is of a stop that ends every container: suites that test live
   // restore ask for it (and remove their containers before the end).

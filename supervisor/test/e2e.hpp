@@ -44,8 +44,8 @@ class daemon {
   static void set_extra_args(std::vector<std::string> args);
 
   /// Runs this test process's berthd in the test's own network namespace, with `--bridge=none`
-  /// (so it makes no bridge, tap or nft table there), for suites that need the host's loopback:
-  /// a registry on 127.0.0.1. Call before the first get().
+  /// and `--jail=false` (so it makes no bridge, tap or nft table there), for suites that need the
+  /// host's loopback: a registry on 127.0.0.1. Call before the first get().
   static void use_host_network();
 
   /// Puts this test process's data root on a tmpfs of `bytes`, so that a test can fill it. The
@@ -122,6 +122,10 @@ class daemon {
 /// Host paths of the built binaries and the source tree.
 fs::path bin_dir();
 fs::path source_dir();
+
+/// The processes whose program name starts with `program` and whose command line mentions
+/// `needle`; processes that end while they are looked at are left out.
+std::vector<pid_t> processes(const std::string& program, const std::string& needle);
 
 /// The QEMU processes whose command line mentions `needle`.
 std::vector<pid_t> qemu_processes(const std::string& needle);

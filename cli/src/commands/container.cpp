@@ -7,6 +7,7 @@
 #include "commands/container_view.hpp"
 #include "copy.hpp"
 #include "copy_plan.hpp"
+#include "format.hpp"
 #include "progress.hpp"
 #include "run_flags.hpp"
 #include "stream_io.hpp"
@@ -250,6 +251,15 @@ int cmd_cp(context& ctx, const parsed& p) {
   req.archive = p.has("archive");
   req.follow_link = p.has("follow-link");
   try {
+    if (p.has("max-size"))
+      req.limits.max_bytes = static_cast<uint64_t>(parse_memory(p.get("max-size")));
+    if (p.has("max-entries")) req.limits.max_entries = std::stoull(p.get("max-entries"));
+    if (p.has("max-depth"))
+      req.limits.max_depth = static_cast<uint32_t>(std::stoul(p.get("max-depth")));
+  } catch (const std::exception&) {
+    throw cli_error(125, "invalid --max-size, --max-entries or --max-depth value");
+  }
+  try {
     run_cp(ctx.conn(), req);
   } catch (const cp_error& e) {
     throw cli_error(1, e.what());
@@ -363,9 +373,14 @@ std::vector<command> container_commands() {
        "container. Use '-' as the destination to stream a tar archive of a container source to "
        "stdout.\n"
        "Modes, times and symlinks are kept; files copied in belong to root (0:0) unless -a is "
-       "given.",
+       "given.\n"
+       "Copied out, files never keep setuid or setgid bits, and only files, directories and "
+       "symlinks are made.",
        {{"archive", 'a', false, "", "Archive mode (copy all uid/gid information)"},
-        {"follow-link", 'L', false, "", "Always follow symbol link in SRC_PATH"}},
+        {"follow-link", 'L', false, "", "Always follow symbol link in SRC_PATH"},
+        {"max-size", 0, true, "SIZE", "Refuse a copy out of more file data (default 64g)"},
+        {"max-entries", 0, true, "N", "Refuse a copy out of more entries (default 1000000)"},
+        {"max-depth", 0, true, "N", "Refuse a copy out nested deeper (default 256)"}},
        false,
        2,
        2,

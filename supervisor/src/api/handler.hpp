@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -56,6 +57,13 @@ struct session_state {
   uint32_t next_upload = 1;
   uint32_t next_stream = 1;
   bool closing = false;
+  /// Bytes written to the connection that the client has not read yet (CAF acknowledges what
+  /// reached the socket). Streams wait while it exceeds opts.max_send_queue.
+  std::size_t queued = 0;
+  /// Streams whose forwarder waits for a go: the queue was full when it last sent.
+  std::set<uint32_t> waiting;
+  /// Reading the client's requests is paused: their answers went unread.
+  bool reads_halted = false;
 
   /// Ends the upload writers (each deletes its spool file) and the stream forwarders.
   ~session_state();
@@ -132,8 +140,11 @@ struct opened_stream {
   caf::actor forwarder;
 };
 
-/// Opens a stream in the session's table (not usable by stream.* calls until stream_ready).
-opened_stream add_stream(caf::io::broker* self, session_state& st, bool stdin);
+/// Opens a stream in the session's table (not usable by stream.* calls until stream_ready). Its
+/// forwarder ends it with an error when more than `max_backlog` bytes (0: the session's
+/// opts.max_stream_backlog) wait for a client that does not read.
+opened_stream add_stream(caf::io::broker* self, session_state& st, bool stdin,
+                         std::size_t max_backlog = 0);
 
 /// The request that opened `s` succeeded: records the process that feeds it, answers `result`
 /// (which names the stream), then releases the forwarder, so no data precedes the answer.

@@ -175,12 +175,14 @@ void inspect(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
 }
 
 // The archive streams while the request runs, so the stream is answered and released at once;
-// a failure ends the stream with its error.
+// a failure ends the stream with its error. The archive's writer cannot be paused (it sends as
+// it reads the image's blobs), so its stream has no backlog limit: it waits for the client like
+// every stream, holding at most the image in between (docs/protocol.md, flow control).
 void save(caf::io::broker* self, const session_ptr& st, rpc::message& m) {
   auto req = rpc::arg<api::save_request>(m);
   auto images = image_supervisor_of(self->home_system());
   if (!images) return reply_error(self, *st, m.id, unavailable("image"));
-  auto s = add_stream(self, *st, false);
+  auto s = add_stream(self, *st, false, SIZE_MAX);
   stream_ready(self, *st, m.id, s, "image", "image", api::stream{s.id});
   self->request(images, caf::infinite, save_atom_v, req.references, s.forwarder)
       .then([] {}, [self, st, s](caf::error& err) { end_stream(self, *st, s.id, err); });

@@ -34,6 +34,8 @@ struct daemon_options {
   int boot_timeout_s = 60;
   int heartbeat_timeout_s = 30;  ///< --heartbeat-timeout: a silent guest is unresponsive after it.
   bool live_restore = true;      ///< --live-restore: a clean stop leaves containers running.
+  bool jail = true;              ///< --jail: QEMU runs jailed (jail.hpp in vm-actor).
+  uint32_t jail_uid_base = 2'000'000'000u;  ///< --jail-uid-base: jail uid = base + QEMU's pid.
   bool debug = false;
   bool fault_injection = false;  ///< --fault-injection: serve debug.crash (chaos tests).
   std::vector<std::string> insecure_registries;  ///< --insecure-registry, repeatable.
@@ -42,6 +44,8 @@ struct daemon_options {
   std::string default_subnet = "10.89.0.0/16";  ///< --default-subnet: the `default` network's.
   bool bridge_none = false;      ///< --bridge=none: no bridge networks, no net supervisor.
   std::vector<std::string> dns;  ///< --dns: upstream resolvers (repeatable).
+  std::string group;  ///< --group: who besides root may connect (empty: `berth` if it exists).
+  std::size_t max_connections = 256;  ///< --max-connections: clients served at once.
 };
 
 /// Spawns the root supervisor with berthd's children.
