@@ -22,6 +22,8 @@
 
 #include "registry_support.hpp"
 
+#include "berth/vm/qemu.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
@@ -545,4 +547,47 @@ TEST_CASE("berthd keeps containers and data through a seeded series of faults") 
 
   for (auto name : {"writer", "sentry", "plain"}) d.berth({"rm", "-f", name}, seconds(120));
   d.ok({"volume", "rm", "chaosvol"});
+}
+
+// Found by seed 754441: `plain` and `sentry`, idle, were paused by QEMU on a write that the full
+// data root refused (werror=enospc); berthd was killed before its heartbeat resumed them, and the
+// next berthd, whose adoption starts with the agent handshake, found a guest that ran nothing and
+// killed both VMs.
+TEST_CASE("a VM paused on a full data root while berthd is down is adopted once there is room") {
+  auto& d = chaos_daemon();
+  // Slow writes of new blocks: the first one the full data root refuses pauses the VM.
+  d.ok({"run", "-d", "--name", "pauser", "busybox", "sh", "-c",
+        "i=0; while true; do dd if=/dev/zero of=/f$i bs=4k count=16 2>/dev/null; sync; "
+        "sleep 0.2; i=$((i+1)); done"});
+  auto pid = pid_of(d, "pauser");
+  auto id = inspect(d, "pauser").at("Id").get<std::string>();
+  auto qmp = d.run_root() / id.substr(0, 12) / "qmp.sock";
+  auto status = [&] {
+    auto s = berth::vm::qmp_command(qmp, "query-status", milliseconds(2000));
+    return s ? *s : "QMP: " + caf::to_string(s.error());
+  };
+  auto ballast = d.data_root() / "ballast";
+  fill(d.data_root(), ballast);
+  std::string seen;
+  bool paused = eventually(
+      [&] {
+        seen = status();
+        return seen.find("\"io-error\"") != std::string::npos;
+      },
+      seconds(60));
+  INFO("QEMU's status: " << seen);
+  d.kill_berthd(SIGKILL);
+  fs::remove(ballast);
+  if (!paused) {
+    d.start();
+    d.berth({"rm", "-f", "pauser"}, seconds(60));
+    FAIL("the VM did not pause on the full data root");
+  }
+  d.start();
+  auto r = d.berth({"exec", "pauser", "echo", "adopted"}, seconds(60));
+  INFO("exec: exit " << r.code << ": " << r.err << "\n" << d.log());
+  CHECK(r.out == "adopted\n");
+  CHECK(pid_of(d, "pauser") == pid);
+  CHECK(status_of(d, "pauser") == "running");
+  d.ok({"rm", "-f", "pauser"});
 }

@@ -142,6 +142,29 @@ TEST_CASE(
   d.ok({"rm", "-f", "ticker", "web", "victim", "gone"});
 }
 
+TEST_CASE("a VM is adopted again by each of several berthds killed in a row") {
+  // Each adoption leaves the agent's session in the state the next berthd finds: a VM that was
+  // adopted once must be adopted as well as a fresh one.
+  auto& d = suite_daemon();
+  d.ok({"run", "-d", "--name", "steady", "busybox", "sleep", "100000"});
+  auto pid = d.qemu_pid("steady");
+  for (int round = 1; round <= 3; ++round) {
+    INFO("after kill -9 of berthd number " << round);
+    d.kill_berthd(SIGKILL);
+    std::this_thread::sleep_for(milliseconds(300 * round));
+    d.start();
+    auto said = "round " + std::to_string(round) + "\n";
+    auto r = d.berth({"exec", "steady", "echo", "round", std::to_string(round)}, seconds(60));
+    INFO("exec: exit " << r.code << ": " << r.err << "\n" << d.ok({"logs", "--boot", "steady"}));
+    REQUIRE(r.out == said);
+    CHECK(d.qemu_pid("steady") == pid);
+    CHECK(status_of(d, "steady") == "running");
+  }
+  CHECK(inspect(d, "steady").at("RestartCount") == 0);
+  d.ok({"rm", "-f", "steady"});
+  CHECK(eventually([&] { return !berth::os::process_alive(pid); }, seconds(10)));
+}
+
 TEST_CASE("a clean stop of berthd leaves containers running, and the next berthd adopts them") {
   auto& d = suite_daemon();
   std::vector<std::string> args = {"run", "-d", "--name", "keeper"};

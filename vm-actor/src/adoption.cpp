@@ -32,11 +32,21 @@ void adopt(self_ptr self) {
   open_log(st);
   vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
   attachment_of(st.rec).adopt(self);
+  // A VM that QEMU paused on a disk write error while the data root was full runs nothing, its
+  // agent included, and the berthd that would have resumed it (the heartbeat) is gone: resume
+  // it before the handshake. Without room QEMU pauses it again, and the reason says so.
+  if (auto resumed = resume_if_paused_on_io_error(*st.env, st.rec); resumed && *resumed)
+    vm_log.warn(
+        "container={} its VM was paused on a disk write error (is the data root full?); "
+        "resumed it",
+        st.short_id());
   auto agent = st.backend().connect_agent(self->home_system(), *st.env, st.rec, pid, handle, false);
   if (!agent) {
     persist(self);
-    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " +
-                             describe(agent.error()));
+    auto why = describe(agent.error());
+    if (auto paused = resume_if_paused_on_io_error(*st.env, st.rec); paused && *paused)
+      why = "its VM is paused on a disk write error (is the data root full?)";
+    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " + why);
   }
   st.agent = std::move(*agent);
   start_heartbeat(self);

@@ -67,22 +67,13 @@ void heartbeat(self_ptr self, uint64_t gen) {
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(silent).count();
     auto hung = "unresponsive: the guest agent did not answer for " + std::to_string(secs) + " s";
     st.status_in_flight = true;
-    run_job(self,
-            [env = st.env, rec = st.rec]() -> caf::expected<std::string> {
-              auto& vm = *env->backend;
-              auto status = vm.monitor(*env, rec, "query-status", std::chrono::seconds(2));
-              if (!status) return status.error();
-              if (status->find("\"io-error\"") == std::string::npos) return *status;
-              if (auto resumed = vm.monitor(*env, rec, "cont", std::chrono::seconds(2)); !resumed)
-                return resumed.error();
-              return std::string("io-error");
-            })
+    run_job(self, [env = st.env, rec = st.rec] { return resume_if_paused_on_io_error(*env, rec); })
         .then(
-            [self, gen, hung, timeout, interval](const std::string& status) {
+            [self, gen, hung, timeout, interval](bool resumed) {
               auto& st = self->state;
               st.status_in_flight = false;
               if (gen != st.heartbeat_gen) return;
-              if (status != "io-error") return kill_vm(self, hung);
+              if (!resumed) return kill_vm(self, hung);
               if (!st.io_paused)
                 vm_log.warn(
                     "container={} its VM paused on a disk write error (is the data root full?); "
@@ -114,6 +105,17 @@ void heartbeat(self_ptr self, uint64_t gen) {
             [self](caf::error&) { self->state.ping_in_flight = false; });
   }
   self->delayed_send(self, interval, beat_atom_v, gen);
+}
+
+caf::expected<bool> resume_if_paused_on_io_error(const vm_environment& env,
+                                                 const container_record& rec) {
+  auto& vm = *env.backend;
+  auto status = vm.monitor(env, rec, "query-status", std::chrono::seconds(2));
+  if (!status) return status.error();
+  if (status->find("\"io-error\"") == std::string::npos) return false;
+  if (auto resumed = vm.monitor(env, rec, "cont", std::chrono::seconds(2)); !resumed)
+    return resumed.error();
+  return true;
 }
 
 void start_heartbeat(self_ptr self) {

@@ -204,6 +204,12 @@ caf::expected<T> from_guest(self_ptr self, std::string_view what, std::string_vi
 void heartbeat(self_ptr self, uint64_t gen);
 void start_heartbeat(self_ptr self);
 
+// Whether QEMU paused the VM on a disk write error (werror=enospc: the data root was full), and
+// if so resumes it with `cont`; QEMU pauses it again while there is still no room. Blocking (two
+// QMP round trips at most): for jobs, and for adoption, which blocks on the agent anyway.
+caf::expected<bool> resume_if_paused_on_io_error(const vm_environment& env,
+                                                 const container_record& rec);
+
 // health_probe.cpp: the container's health check.
 void stop_health(self_ptr self);
 void start_health(self_ptr self);

@@ -56,6 +56,7 @@ class fake_backend : public vm_backend {
   bool agent_silent = false;     ///< The agent answers no ping (a wedged guest).
   bool ignores_sigterm = false;  ///< The workload survives SIGTERM.
   mutable std::string status = R"({"status":"running","running":true})";  ///< QMP query-status.
+  bool no_room = false;  ///< QEMU pauses the VM again at once after `cont` (a full data root).
   std::set<pid_t> ours;  ///< Pids owns() accepts besides live fake VMs it launched.
   /// Packed answers that replace the agent's own, by method (a hostile guest's).
   std::map<std::string, std::string, std::less<>> answers;
@@ -149,6 +150,9 @@ class fake_backend : public vm_backend {
                                           bool) const override {
     auto vm = find(pid);
     if (!vm || !vm->alive) return make_error(errc::unavailable, "connection refused");
+    // A VM that QEMU paused runs nothing: its agent does not answer the handshake.
+    if (status.find("\"running\":false") != std::string::npos)
+      return make_error(errc::timeout, "the guest agent did not answer the handshake");
     vm->owner = owner;
     vm->agent = sys.spawn(agent_behavior, vm, this);
     return vm->agent;
@@ -162,7 +166,7 @@ class fake_backend : public vm_backend {
     if (!vm || !vm->alive) return make_error(errc::unavailable, "QMP: connection refused");
     if (command == "query-status") return status;
     if (command == "cont") {
-      status = R"({"status":"running","running":true})";
+      if (!no_room) status = R"({"status":"running","running":true})";
       return std::string("{}");
     }
     if (command == "quit") power_off(*vm, 0);

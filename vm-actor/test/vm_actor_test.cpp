@@ -239,6 +239,39 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(
+    fixture, "a VM paused on a disk write error while berthd was gone is resumed, then adopted") {
+  auto rec = record();
+  rec.state = state::running;
+  rec.qemu_pid = 777;
+  rec.started = os::unix_time_ns();
+  auto vm = vms->running(777, rec.id);
+  vms->status = R"({"status":"io-error","running":false})";
+  spawn(rec);
+  CHECK(vms->monitor_calls == std::vector<std::string>{"query-status", "cont"});
+  CHECK(vm->alive);
+  CHECK(vm->count("version") == 1);
+  CHECK(vm->count("wait") == 1);
+  CHECK(current().state == state::running);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a VM paused on a disk write error with still no room is killed, saying why") {
+  auto rec = record();
+  rec.state = state::running;
+  rec.qemu_pid = 777;
+  rec.started = os::unix_time_ns();
+  auto vm = vms->running(777, rec.id);
+  vms->status = R"({"status":"io-error","running":false})";
+  vms->no_room = true;
+  spawn(rec);
+  run();
+  CHECK_FALSE(vm->alive);
+  auto after = current();
+  CHECK(after.state == state::exited);
+  CHECK_THAT(after.reason, Catch::Contains("paused on a disk write error"));
+}
+
+TEST_CASE_METHOD(
     fixture,
     "a VM that is not ours is not adopted: the container is marked lost and its policy applies") {
   auto rec = record("always");
