@@ -36,6 +36,24 @@ fs::path source_dir() {
   return BERTH_SOURCE_DIR;
 }
 
+vm_options parse_vm_options(int argc, char** argv, const std::string& name, int default_runs) {
+  vm_options o;
+  o.runs = default_runs;
+  auto usage = [&] { die("usage: " + name + " [--runs N] [--kernel PATH]"); };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc) {
+      o.runs = std::atoi(argv[++i]);
+      if (o.runs < 1) usage();
+    } else if (a == "--kernel" && i + 1 < argc) {
+      o.kernel = argv[++i];
+    } else {
+      usage();
+    }
+  }
+  return o;
+}
+
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }

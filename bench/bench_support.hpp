@@ -28,6 +28,15 @@ fs::path self_dir();
 /// The source tree (for the fixture scripts).
 fs::path source_dir();
 
+/// What every VM benchmark takes on its command line: `--runs N` and `--kernel PATH`.
+struct vm_options {
+  int runs = 0;
+  fs::path kernel = "/var/cache/berth/kernel/default";
+};
+
+/// Parses `name [--runs N] [--kernel PATH]`; dies with that usage on anything else or N < 1.
+vm_options parse_vm_options(int argc, char** argv, const std::string& name, int default_runs);
+
 /// Seconds since `t`.
 double seconds_since(clock_type::time_point t);
 

@@ -43,17 +43,7 @@ double ms_of(clock_type::time_point t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int runs = 50;
-  fs::path kernel = "/var/cache/berth/kernel/default";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc)
-      kernel = argv[++i];
-    else
-      bench::die("usage: exec_bench [--runs N] [--kernel PATH]");
-  }
+  auto [runs, kernel] = parse_vm_options(argc, argv, "exec_bench", 50);
 
   bench::daemon d(kernel);
   auto cid = d.ok({"run", "-d", "busybox", "sleep", "1000000"}).substr(0, 64);

@@ -14,17 +14,7 @@ using namespace berth;
 using namespace berth::bench;
 
 int main(int argc, char** argv) {
-  int runs = 10;
-  fs::path kernel = "/var/cache/berth/kernel/default";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc)
-      kernel = argv[++i];
-    else
-      bench::die("usage: jail_bench [--runs N] [--kernel PATH]");
-  }
+  auto [runs, kernel] = parse_vm_options(argc, argv, "jail_bench", 10);
   bench::daemon jailed(kernel);
   bench::daemon bare(kernel, {"--jail=false"});
   auto run = [](const bench::daemon& d) {

@@ -90,17 +90,7 @@ void row(const char* name, const std::vector<double>& v, double floor, const cha
 }  // namespace
 
 int main(int argc, char** argv) {
-  int runs = 5;
-  fs::path kernel = "/var/cache/berth/kernel/default";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc)
-      kernel = argv[++i];
-    else
-      die("usage: net_bench [--runs N] [--kernel PATH]");
-  }
+  auto [runs, kernel] = parse_vm_options(argc, argv, "net_bench", 5);
 
   bench::daemon d(kernel);
   auto serve = "mkdir -p /dev/shm/www && head -c " + std::to_string(big_mib) +

@@ -26,17 +26,7 @@ using namespace berth;
 using namespace berth::bench;
 
 int main(int argc, char** argv) {
-  int runs = 10;
-  fs::path kernel_path = "/var/cache/berth/kernel/default";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::atoi(argv[++i]);
-    else if (a == "--kernel" && i + 1 < argc)
-      kernel_path = argv[++i];
-    else
-      bench::die("usage: run_bench [--runs N] [--kernel PATH]");
-  }
+  auto [runs, kernel_path] = parse_vm_options(argc, argv, "run_bench", 10);
   bench::daemon d(kernel_path);
 
   // The floor's VM: what berthd prepared (cached, so these calls only find it) and berth's argv.

@@ -218,12 +218,20 @@ TEST_CASE_METHOD(fixture, "a guest paused on a disk write error is resumed, not 
   CHECK(current().state == state::running);
 }
 
+namespace {
+// The record of a container whose VM (QEMU `pid`) ran when berthd went away.
+container_record running_record(int64_t pid) {
+  auto rec = fixture::record();
+  rec.state = state::running;
+  rec.qemu_pid = pid;
+  rec.started = os::unix_time_ns();
+  return rec;
+}
+}  // namespace
+
 TEST_CASE_METHOD(fixture,
                  "a VM that still runs is adopted: its agent is asked for the workload's end") {
-  auto rec = record();
-  rec.state = state::running;
-  rec.qemu_pid = 777;
-  rec.started = os::unix_time_ns();
+  auto rec = running_record(777);
   auto vm = vms->running(777, rec.id);
   spawn(rec);
   CHECK(vms->launches == 0);
@@ -240,10 +248,7 @@ TEST_CASE_METHOD(fixture,
 
 TEST_CASE_METHOD(
     fixture, "a VM paused on a disk write error while berthd was gone is resumed, then adopted") {
-  auto rec = record();
-  rec.state = state::running;
-  rec.qemu_pid = 777;
-  rec.started = os::unix_time_ns();
+  auto rec = running_record(777);
   auto vm = vms->running(777, rec.id);
   vms->status = R"({"status":"io-error","running":false})";
   spawn(rec);
@@ -256,10 +261,7 @@ TEST_CASE_METHOD(
 
 TEST_CASE_METHOD(fixture,
                  "a VM paused on a disk write error with still no room is killed, saying why") {
-  auto rec = record();
-  rec.state = state::running;
-  rec.qemu_pid = 777;
-  rec.started = os::unix_time_ns();
+  auto rec = running_record(777);
   auto vm = vms->running(777, rec.id);
   vms->status = R"({"status":"io-error","running":false})";
   vms->no_room = true;
