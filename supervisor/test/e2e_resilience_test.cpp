@@ -9,6 +9,7 @@
 
 #include <signal.h>
 
+#include <future>
 #include <sstream>
 
 using namespace berth::e2e;
@@ -163,6 +164,54 @@ TEST_CASE("a VM is adopted again by each of several berthds killed in a row") {
   CHECK(inspect(d, "steady").at("RestartCount") == 0);
   d.ok({"rm", "-f", "steady"});
   CHECK(eventually([&] { return !berth::os::process_alive(pid); }, seconds(10)));
+}
+
+TEST_CASE("guests that never answer the handshake after a restart do not hold up berthd") {
+  // Frozen VMs: each adoption waits out QMP's and the handshake's timeouts (about 9 s). Done on
+  // berthd's actor threads (CAF runs max(cores, 4) of them) four would hold everything up until
+  // then; done in jobs, the other container is served at once and the frozen ones fail later.
+  auto& d = suite_daemon();
+  const std::vector<std::string> frozen = {"frozen1", "frozen2", "frozen3", "frozen4"};
+  for (const auto& name : frozen) d.ok({"run", "-d", "--name", name, "busybox", "sleep", "100000"});
+  d.ok({"run", "-d", "--name", "lively", "busybox", "sleep", "100000"});
+  // Frozen only for a moment: what it is asked while its adoption waits is answered after.
+  d.ok({"run", "-d", "--name", "thawed", "busybox", "sleep", "100000"});
+  std::vector<pid_t> pids;
+  for (const auto& name : frozen) pids.push_back(d.qemu_pid(name));
+  auto thawed = d.qemu_pid("thawed");
+  d.kill_berthd(SIGKILL);
+  for (auto pid : pids) ::kill(pid, SIGSTOP);
+  ::kill(thawed, SIGSTOP);
+  d.start();
+  auto held = std::async(std::launch::async, [&] {
+    return d.berth({"exec", "thawed", "echo", "held"}, seconds(60));
+  });
+  std::this_thread::sleep_for(seconds(1));  // the exec reaches berthd meanwhile, and waits
+  ::kill(thawed, SIGCONT);
+  auto r = d.berth({"exec", "lively", "echo", "served"}, seconds(60));
+  auto h = held.get();
+  INFO("exec in thawed: exit " << h.code << ": " << h.err);
+  CHECK(h.out == "held\n");
+  CHECK(d.qemu_pid("thawed") == thawed);
+  auto log_then = d.log();
+  INFO("exec: exit " << r.code << ": " << r.err << "\n" << log_then);
+  CHECK(r.out == "served\n");
+  // Served before any frozen adoption gave up.
+  CHECK(log_then.find("could not be reached after berthd restarted") == std::string::npos);
+  // Then each frozen VM costs itself and nothing else.
+  for (const auto& name : frozen) {
+    INFO(name);
+    CHECK(eventually([&] { return status_of(d, name) == "exited"; }, seconds(60)));
+    CHECK_THAT(inspect(d, name).at("State").at("Error").get<std::string>(),
+               Catch::Contains("could not be reached after berthd restarted"));
+  }
+  for (auto pid : pids) CHECK(!berth::os::process_alive(pid));
+  CHECK(status_of(d, "lively") == "running");
+  auto rm = frozen;
+  rm.insert(rm.begin(), {"rm", "-f"});
+  rm.push_back("lively");
+  rm.push_back("thawed");
+  d.ok(rm);
 }
 
 TEST_CASE("a clean stop of berthd leaves containers running, and the next berthd adopts them") {

@@ -2,6 +2,7 @@
 // runs (adopt), or marks the container exited with the reason when it cannot (mark_lost).
 #include "vm_state.hpp"
 
+#include "berth/actors/job.hpp"
 #include "berth/os/file.hpp"
 #include "berth/os/process.hpp"
 #include "berth/os/time.hpp"
@@ -14,41 +15,24 @@
 
 namespace berth::vm::detail {
 
-// Takes up a container whose VM kept running while this actor (or berthd) was gone: watch its
-// QEMU, reconnect to the agent, reopen the log, plug its network again, and ask the guest
-// whether the workload still runs. Output the guest queued meanwhile arrives first.
-void adopt(self_ptr self) {
+namespace {
+
+// Handles what came while the agent was being reached, in the order it came.
+void release_held(self_ptr self) {
   auto& st = self->state;
-  auto pid = static_cast<pid_t>(st.rec.qemu_pid);
-  bool was_stopping = st.rec.state == state::stopping;
-  st.qemu_pid = pid;
-  auto handle = caf::actor_cast<caf::actor>(self);
-  watch_vm(self, pid);
-  st.ph = phase::running;
-  st.rec.state = state::running;
-  // For the backoff, it has run since the record says (berthd's clock is not the guest's).
-  st.running_since = now(self) - std::chrono::nanoseconds(
-                                     std::max<int64_t>(0, os::unix_time_ns() - st.rec.started));
-  open_log(st);
-  vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
-  attachment_of(st.rec).adopt(self);
-  // A VM that QEMU paused on a disk write error while the data root was full runs nothing, its
-  // agent included, and the berthd that would have resumed it (the heartbeat) is gone: resume
-  // it before the handshake. Without room QEMU pauses it again, and the reason says so.
-  if (auto resumed = resume_if_paused_on_io_error(*st.env, st.rec); resumed && *resumed)
-    vm_log.warn(
-        "container={} its VM was paused on a disk write error (is the data root full?); "
-        "resumed it",
-        st.short_id());
-  auto agent = st.backend().connect_agent(self->home_system(), *st.env, st.rec, pid, handle, false);
-  if (!agent) {
-    persist(self);
-    auto why = describe(agent.error());
-    if (auto paused = resume_if_paused_on_io_error(*st.env, st.rec); paused && *paused)
-      why = "its VM is paused on a disk write error (is the data root full?)";
-    return kill_vm(self, "its guest agent could not be reached after berthd restarted: " + why);
-  }
-  st.agent = std::move(*agent);
+  st.adopting = false;
+  auto held = std::move(st.held);
+  st.held.clear();
+  for (auto& h : held)
+    self->enqueue(caf::make_mailbox_element(std::move(h.sender), h.mid, std::move(h.stages),
+                                            std::move(h.content)),
+                  self->context());
+}
+
+// The agent answered the handshake: the session starts as it would after a boot.
+void adopted(self_ptr self, caf::actor agent, bool was_stopping) {
+  auto& st = self->state;
+  st.agent = std::move(agent);
   start_heartbeat(self);
   agent::version_request req;
   req.host_time_ns = os::unix_time_ns();
@@ -82,6 +66,75 @@ void adopt(self_ptr self) {
   // Health is runtime state: the adopted container's checks start over.
   if (st.ph == phase::running) start_health(self);
   persist(self);
+}
+
+}  // namespace
+
+bool hold_while_adopting(self_ptr self) {
+  auto& st = self->state;
+  if (!st.adopting) return false;
+  auto* e = self->current_mailbox_element();
+  st.held.push_back({e->sender, e->mid, e->stages, e->copy_content_to_message()});
+  return true;
+}
+
+// Takes up a container whose VM kept running while this actor (or berthd) was gone: watch its
+// QEMU, reopen the log, plug its network again, then reach the agent in a job and ask the guest
+// whether the workload still runs. Output the guest queued meanwhile arrives first.
+void adopt(self_ptr self) {
+  auto& st = self->state;
+  auto pid = static_cast<pid_t>(st.rec.qemu_pid);
+  bool was_stopping = st.rec.state == state::stopping;
+  st.qemu_pid = pid;
+  watch_vm(self, pid);
+  st.ph = phase::running;
+  st.rec.state = state::running;
+  // For the backoff, it has run since the record says (berthd's clock is not the guest's).
+  st.running_since = now(self) - std::chrono::nanoseconds(
+                                     std::max<int64_t>(0, os::unix_time_ns() - st.rec.started));
+  open_log(st);
+  vm_log.info("container={} adopting its running VM (qemu pid {})", st.short_id(), pid);
+  attachment_of(st.rec).adopt(self);
+  persist(self);
+  st.adopting = true;
+  auto& sys = self->home_system();
+  run_job(self,
+          [&sys, env = st.env, rec = st.rec, pid,
+           owner = caf::actor_cast<caf::actor>(self)]() -> caf::expected<caf::actor> {
+            // A VM that QEMU paused on a disk write error while the data root was full runs
+            // nothing, its agent included, and the berthd that would have resumed it (the
+            // heartbeat) is gone: resume it before the handshake. Without room QEMU pauses it
+            // again, and the reason says so.
+            if (auto resumed = resume_if_paused_on_io_error(*env, rec); resumed && *resumed)
+              vm_log.warn(
+                  "container={} its VM was paused on a disk write error (is the data "
+                  "root full?); resumed it",
+                  rec.id.substr(0, 12));
+            auto agent = env->backend->connect_agent(sys, *env, rec, pid, owner, false);
+            if (agent) return agent;
+            if (auto paused = resume_if_paused_on_io_error(*env, rec); paused && *paused)
+              return make_error(errc::unavailable,
+                                "its VM is paused on a disk write error (is the data root full?)");
+            return agent.error();
+          })
+      .then(
+          [self, was_stopping](caf::actor& agent) {
+            auto& st = self->state;
+            // Its QEMU ended meanwhile (or a forced removal killed it): nothing to take up.
+            if (st.ph != phase::running || st.kill_reason.size()) {
+              caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+            } else {
+              adopted(self, std::move(agent), was_stopping);
+            }
+            release_held(self);
+          },
+          [self](caf::error& err) {
+            auto& st = self->state;
+            if (st.ph == phase::running && st.kill_reason.empty())
+              kill_vm(self, "its guest agent could not be reached after berthd restarted: " +
+                                describe(err));
+            release_held(self);
+          });
 }
 
 // The record says live but the VM cannot be adopted: starting when berthd went away, or its

@@ -424,13 +424,16 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         return rp;
       },
       [self](stop_atom, int32_t timeout, int32_t signal) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return stop_container(self, timeout, true, signal);
       },
       [self](shutdown_atom) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         self->state.daemon_stopping = true;
         return stop_container(self, -2, false);
       },
       [self](restart_atom, int32_t timeout) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         auto& st = self->state;
         if (st.removing) return make_error(errc::conflict, "container is being removed");
         auto rp = self->make_response_promise();
@@ -469,17 +472,24 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         return send_logs(self, sub, req);
       },
       [self](exec_atom, const api::exec_request& req, caf::actor sub) -> caf::result<std::string> {
+        if (hold_while_adopting(self)) return caf::delegated<std::string>{};
         return start_exec(self, req, sub);
       },
       [self](stdin_atom, const std::string& process, std::vector<char>& data) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return write_stdin(self, process, data);
       },
       [self](eof_atom, const std::string& process) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return close_stdin(self, process);
       },
       [self](resize_atom, const std::string& process, uint16_t rows,
-             uint16_t cols) -> caf::result<void> { return resize_tty(self, process, rows, cols); },
+             uint16_t cols) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
+        return resize_tty(self, process, rows, cols);
+      },
       [self](kill_atom, int32_t sig) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         auto& st = self->state;
         if (st.ph != phase::running && st.ph != phase::stopping) return not_running(st);
         st.rec.stopped_by_user = true;
@@ -488,26 +498,43 @@ vm_impl::behavior_type vm_behavior(self_ptr self, std::shared_ptr<const vm_envir
         send_signal(self, sig);
         return caf::unit;
       },
-      [self](stats_atom) -> caf::result<api::container_stats> { return query_stats(self); },
+      [self](stats_atom) -> caf::result<api::container_stats> {
+        if (hold_while_adopting(self)) return caf::delegated<api::container_stats>{};
+        return query_stats(self);
+      },
       [](crash_atom) { throw std::runtime_error("a crash injected by debug.crash"); },
-      [self](ping_atom) -> caf::result<api::ping_result> { return ping_agent(self); },
+      [self](ping_atom) -> caf::result<api::ping_result> {
+        if (hold_while_adopting(self)) return caf::delegated<api::ping_result>{};
+        return ping_agent(self);
+      },
       [self](file_atom, const api::file_ref& ref) -> caf::result<api::file_info> {
+        if (hold_while_adopting(self)) return caf::delegated<api::file_info>{};
         return file_stat(self, ref);
       },
-      [self](file_atom, list_atom, const api::file_ref& ref)
-          -> caf::result<std::vector<api::file_info>> { return file_list(self, ref); },
-      [self](file_atom, read_atom, const api::file_read_request& req)
-          -> caf::result<api::file_data> { return file_read(self, req); },
+      [self](file_atom, list_atom,
+             const api::file_ref& ref) -> caf::result<std::vector<api::file_info>> {
+        if (hold_while_adopting(self)) return caf::delegated<std::vector<api::file_info>>{};
+        return file_list(self, ref);
+      },
+      [self](file_atom, read_atom,
+             const api::file_read_request& req) -> caf::result<api::file_data> {
+        if (hold_while_adopting(self)) return caf::delegated<api::file_data>{};
+        return file_read(self, req);
+      },
       [self](file_atom, write_atom, api::file_write_request& req) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return file_write(self, req);
       },
       [self](file_atom, mkdir_atom, const api::file_spec& spec) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return file_mkdir(self, spec);
       },
       [self](file_atom, symlink_atom, const api::file_spec& spec) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return file_symlink(self, spec);
       },
       [self](file_atom, touch_atom, const api::file_spec& spec) -> caf::result<void> {
+        if (hold_while_adopting(self)) return caf::delegated<void>{};
         return file_touch(self, spec);
       },
       [self](remove_atom, bool force) -> caf::result<void> {

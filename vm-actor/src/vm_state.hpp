@@ -20,7 +20,9 @@
 #include "berth/vm/vm_actor.hpp"
 
 #include <caf/actor_clock.hpp>
+#include <caf/delegated.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -78,6 +80,15 @@ struct health_probe {
   std::string output;  ///< The last health_output_bytes of its stdout and stderr.
 };
 
+/// A request that came while the agent of an adopted VM was being reached: enqueued again, with
+/// its sender and request id, once the adoption ends.
+struct held_request {
+  caf::strong_actor_ptr sender;
+  caf::message_id mid;
+  caf::mailbox_element::forwarding_stack stages;
+  caf::message content;
+};
+
 /// A `logs -f` whose stored part is still being sent: live output waits here meanwhile.
 struct follower {
   caf::actor subscriber;
@@ -129,6 +140,8 @@ struct vm_state {
   uint64_t health_gen = 0;  ///< Bumped when checks start or stop: older timers are stale.
   uint64_t probe_seq = 0;
   std::optional<health_probe> probe;  ///< The check that runs now, if one does.
+  bool adopting = false;           ///< Reaching the agent of a VM adopted after a restart (a job).
+  std::vector<held_request> held;  ///< What needs the agent and came meanwhile.
 
   ~vm_state() {
     // The actor is ending: stop watching (the VM lives on), drop the agent connection.
@@ -183,6 +196,12 @@ void launch(self_ptr self);
 // adoption.cpp: a container whose record says live when its actor starts.
 void adopt(self_ptr self);
 void mark_lost(self_ptr self);
+
+// True when the current request needs the agent and an adoption is still reaching it: the
+// request is kept and handled once the adoption ends, and the handler answers nothing now
+// (returns caf::delegated). Reaching the agent is a job, so a guest that never answers the
+// handshake costs only its own container's requests the handshake timeout, not the daemon.
+bool hold_while_adopting(self_ptr self);
 
 // heartbeat.cpp: the agent's signs of life while the container runs, and the end of a VM whose
 // guest broke the protocol.
