@@ -121,7 +121,7 @@ void adopt(self_ptr self) {
           [self, was_stopping](caf::actor& agent) {
             auto& st = self->state;
             // Its QEMU ended meanwhile (or a forced removal killed it): nothing to take up.
-            if (st.ph != phase::running || st.kill_reason.size()) {
+            if (st.ph != phase::running || !st.kill_reason.empty()) {
               caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
             } else {
               adopted(self, std::move(agent), was_stopping);

@@ -225,7 +225,7 @@ void start_heartbeat(self_ptr self);
 
 // Whether QEMU paused the VM on a disk write error (werror=enospc: the data root was full), and
 // if so resumes it with `cont`; QEMU pauses it again while there is still no room. Blocking (two
-// QMP round trips at most): for jobs, and for adoption, which blocks on the agent anyway.
+// QMP round trips at most): for jobs only (the heartbeat's and adoption's).
 caf::expected<bool> resume_if_paused_on_io_error(const vm_environment& env,
                                                  const container_record& rec);
 
